@@ -1,0 +1,47 @@
+//! # slotcast-domain — the reservation rules
+//!
+//! This crate owns every rule of a slotcast booking: what a slot is and how it aligns to
+//! the clock ([`slot`]), what a valid reservation request is ([`request`]), the deadlines
+//! and windows that follow from it ([`schedule`]), the fee and the charge lifecycle
+//! ([`money`], [`charge`]), the monthly quota in the service's time zone ([`quota`]),
+//! the lifecycle states and the transitions between them ([`lifecycle`]), who may see and
+//! play a program ([`visibility`]) and the one-time reservation key ([`key`]).
+//!
+//! It must stay pure: no async, no I/O, no global state, and it **never reads the clock**
+//! — every function that depends on time takes `now` as an argument, and randomness is
+//! passed in as bytes. The edges (`center`, `stream`, the stores) call it for every
+//! decision and the database enforces what concurrency could break (see `slotcast-store`).
+//! [`book::Book`] is an in-memory model of the whole rule set, used as the reference that
+//! property tests and the storage contract tests compare against.
+
+pub mod book;
+pub mod charge;
+pub mod clock;
+pub mod email;
+pub mod ids;
+pub mod key;
+pub mod lifecycle;
+pub mod money;
+pub mod policy;
+pub mod quota;
+pub mod request;
+pub mod schedule;
+pub mod slot;
+pub mod visibility;
+
+pub use charge::ChargeState;
+pub use clock::Clock;
+pub use email::EmailAddress;
+pub use ids::{ChannelId, MemberId, ReservationId};
+pub use key::{KeyHash, ReservationKey};
+pub use lifecycle::{Event, LifecycleError, Status, Transition};
+pub use money::{Currency, Money};
+pub use policy::Policy;
+pub use quota::MonthKey;
+pub use request::{FieldErrors, ReservationDraft, ValidReservation};
+pub use schedule::Schedule;
+pub use slot::{SlotLength, SlotRange};
+pub use visibility::Visibility;
+
+/// Instants on the wall clock (UTC). Media timing uses monotonic instants elsewhere.
+pub use jiff::Timestamp;
