@@ -45,3 +45,6 @@ pub use visibility::Visibility;
 
 /// Instants on the wall clock (UTC). Media timing uses monotonic instants elsewhere.
 pub use jiff::Timestamp;
+
+/// The time library the domain speaks, re-exported so every crate uses the same version.
+pub use jiff;

@@ -1,0 +1,63 @@
+//! # slotcast-store-postgres — slotcast's storage on PostgreSQL
+//!
+//! Implements the `slotcast-store` traits on PostgreSQL (`postgres://user:pass@host/db`),
+//! for operators who run the center and several stream nodes against one database. It owns
+//! the connection pool settings, its embedded migrations (`migrations/`, applied under an
+//! advisory lock so that two processes starting at once do not race) and the
+//! `FOR UPDATE SKIP LOCKED` lease of outbox rows, so several centers can send e-mail
+//! without taking the same message. The SQL itself is shared with SQLite through
+//! `slotcast_store::impl_sql_store!`; under PostgreSQL's default READ COMMITTED
+//! isolation its conditional updates and unique claims keep every invariant.
+
+use slotcast_store::StorageError;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::str::FromStr;
+use std::time::Duration;
+
+const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+
+/// slotcast's storage on PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: sqlx::PgPool,
+}
+
+impl PgStore {
+    /// Connects to and migrates the database at `url`.
+    pub async fn open(url: &str) -> Result<Self, StorageError> {
+        let opts = PgConnectOptions::from_str(url).map_err(|e| {
+            StorageError::Config(format!("database.url is not a valid PostgreSQL URL: {e}"))
+        })?;
+        let target = format!(
+            "{}:{}/{}",
+            opts.get_host(),
+            opts.get_port(),
+            opts.get_database().unwrap_or("(default)")
+        );
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(15))
+            .connect_with(opts)
+            .await
+            .map_err(|e| {
+                StorageError::Unavailable(format!("cannot connect to PostgreSQL at {target}: {e}"))
+            })?;
+        sql_impl::migrate(&pool, MIGRATIONS).await?;
+        Ok(Self { pool })
+    }
+
+    /// The connection pool (for benchmarks comparing against raw statements).
+    pub fn pool(&self) -> &sqlx::PgPool {
+        &self.pool
+    }
+}
+
+slotcast_store::impl_sql_store!(
+    PgStore,
+    sqlx::Postgres,
+    backend = "postgres",
+    begin = "BEGIN",
+    skip_locked = " FOR UPDATE SKIP LOCKED",
+    migration_lock = "SELECT pg_advisory_xact_lock(7140512301)"
+);

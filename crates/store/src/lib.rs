@@ -1,0 +1,155 @@
+//! # slotcast-store — the storage contract
+//!
+//! This crate owns the *shape* of slotcast's persistent facts — members and their payment
+//! method, channels, reservations with their slot claims, the transition log, charges, the
+//! notification outbox, login sessions — as async traits, plain record types and one
+//! error type, [`StorageError`]. It holds no SQL: `slotcast-store-sqlite` and
+//! `slotcast-store-postgres` implement it, and the contract test suite in
+//! `slotcast-testkit` runs against both.
+//!
+//! Every invariant that concurrency could break is the implementation's job to enforce
+//! *in the database*, inside one transaction, never by a prior read:
+//! - a unique `(channel, slot)` claim row for every held slot (no double booking);
+//! - the monthly quota as a conditional update of a per-member-month counter;
+//! - every state change as a conditional update from the expected state (a reservation is
+//!   confirmed, expired or cancelled exactly once), confirmations only before the deadline;
+//! - the outbox messages a change causes are written in the same transaction, so an
+//!   acknowledged change never loses its e-mail.
+//!
+//! Instants are stored as UTC milliseconds since the Unix epoch on both backends.
+
+mod error;
+mod records;
+
+pub use error::{Conflict, StorageError};
+pub use records::*;
+
+use async_trait::async_trait;
+use slotcast_domain::{ChannelId, EmailAddress, MemberId, ReservationId, Timestamp};
+
+/// Result of a storage operation.
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// Members, their payment method and their password hash.
+#[async_trait]
+pub trait MemberStore {
+    /// Registers a member. [`Conflict::EmailTaken`] if the address is registered.
+    async fn create_member(&self, m: NewMember) -> Result<Member>;
+    /// A member by id.
+    async fn member(&self, id: MemberId) -> Result<Member>;
+    /// A member by e-mail address (for login).
+    async fn member_by_email(&self, email: &EmailAddress) -> Result<Member>;
+    /// Replaces the password hash.
+    async fn set_password_hash(&self, id: MemberId, hash: &str) -> Result<()>;
+}
+
+/// Login sessions, by the SHA-256 of their bearer token.
+#[async_trait]
+pub trait SessionStore {
+    /// Records a new session.
+    async fn create_session(&self, s: NewSession) -> Result<()>;
+    /// The member of a live (unexpired, not revoked) session.
+    async fn session_member(&self, token_hash: &[u8; 32], now: Timestamp) -> Result<Member>;
+    /// Ends a session.
+    async fn revoke_session(&self, token_hash: &[u8; 32], at: Timestamp) -> Result<()>;
+}
+
+/// The channel catalogue.
+#[async_trait]
+pub trait ChannelStore {
+    /// Adds a channel. [`Conflict::ChannelNameTaken`] if the name exists.
+    async fn create_channel(&self, c: NewChannel) -> Result<Channel>;
+    /// Every channel, by id.
+    async fn channels(&self) -> Result<Vec<Channel>>;
+    /// One channel.
+    async fn channel(&self, id: ChannelId) -> Result<Channel>;
+}
+
+/// Reservations, their slot claims, transition log and charge.
+#[async_trait]
+pub trait ReservationStore {
+    /// Accepts a booking in one transaction: checks the member is premium, claims every
+    /// slot ([`Conflict::SlotTaken`]), takes the quota ([`Conflict::QuotaExceeded`]),
+    /// logs the transition and queues the outbox messages.
+    async fn create_reservation(&self, r: NewReservation) -> Result<Reservation>;
+    /// One reservation.
+    async fn reservation(&self, id: ReservationId) -> Result<Reservation>;
+    /// One reservation by its program slug.
+    async fn reservation_by_slug(&self, slug: &str) -> Result<Reservation>;
+    /// A member's reservations, newest first.
+    async fn reservations_of(&self, member: MemberId) -> Result<Vec<Reservation>>;
+    /// Applies a state change as a conditional update from `cmd.from`, with its effects
+    /// (slots released and quota returned, charge opened or settled, messages queued), in
+    /// one transaction. [`Conflict::WrongState`] when the reservation is no longer in
+    /// `cmd.from`; [`Conflict::DeadlinePassed`] for a confirmation at or after the deadline.
+    async fn transition(&self, cmd: TransitionCommand) -> Result<Reservation>;
+    /// The transition log of a reservation, oldest first.
+    async fn transitions(&self, id: ReservationId) -> Result<Vec<TransitionRecord>>;
+    /// The charge of a reservation, if one was opened.
+    async fn charge(&self, id: ReservationId) -> Result<Option<Charge>>;
+    /// Slots a member holds in a month (the quota counter).
+    async fn quota_used(&self, member: MemberId, month: slotcast_domain::MonthKey) -> Result<u32>;
+    /// Reservations in `status` whose `due` instant is at or before `now`, oldest first:
+    /// the scheduler's work list, derived from the database so a restart loses nothing.
+    async fn due(
+        &self,
+        status: slotcast_domain::Status,
+        due: DueField,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Reservation>>;
+}
+
+/// The durable e-mail outbox.
+#[async_trait]
+pub trait OutboxStore {
+    /// Queues messages outside a transition; duplicates of a `dedupe_key` are ignored.
+    /// Returns how many were new.
+    async fn enqueue(&self, msgs: Vec<NewMessage>, at: Timestamp) -> Result<usize>;
+    /// Leases up to `limit` queued messages due at `now` until `now + lease_ms`, so that a
+    /// crashed sender's messages come back and two senders never take the same one.
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>>;
+    /// Marks a message delivered.
+    async fn mark_sent(&self, id: i64, at: Timestamp) -> Result<()>;
+    /// Records a failed attempt; the message is retried at `retry_at`, or given up on
+    /// (`retry_at == None`).
+    async fn mark_failed(&self, id: i64, error: &str, retry_at: Option<Timestamp>) -> Result<()>;
+    /// Counts messages per state.
+    async fn outbox_counts(&self) -> Result<OutboxCounts>;
+}
+
+/// Everything slotcast stores, behind one object.
+#[async_trait]
+pub trait Store:
+    MemberStore
+    + SessionStore
+    + ChannelStore
+    + ReservationStore
+    + OutboxStore
+    + Send
+    + Sync
+    + std::fmt::Debug
+{
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// Checks the database answers (for `/readyz`).
+    async fn ping(&self) -> Result<()>;
+}
+
+/// Parses a stored millisecond timestamp.
+pub fn from_ms(ms: i64) -> Result<Timestamp> {
+    Timestamp::from_millisecond(ms)
+        .map_err(|e| StorageError::Corrupt(format!("timestamp {ms}: {e}")))
+}
+
+/// The stored form of a timestamp.
+pub fn to_ms(t: Timestamp) -> i64 {
+    t.as_millisecond()
+}
+#[doc(hidden)]
+pub mod sql;

@@ -1,0 +1,436 @@
+//! Plain records that cross the storage boundary.
+
+use slotcast_domain::charge::{ChargeAction, ChargeState};
+use slotcast_domain::lifecycle::{Event, Transition};
+use slotcast_domain::request::ProgramInfo;
+use slotcast_domain::{
+    ChannelId, EmailAddress, KeyHash, MemberId, Money, MonthKey, ReservationId, Schedule, Status,
+    Timestamp, Visibility,
+};
+use std::fmt;
+use std::str::FromStr;
+
+/// A member's tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    /// Viewer.
+    General,
+    /// Broadcaster, with a validated payment method.
+    Premium,
+}
+
+/// A member's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// An ordinary member.
+    Member,
+    /// Manages channels, sees billing.
+    Operator,
+}
+
+macro_rules! text_enum {
+    ($t:ty { $($v:path => $s:literal),* $(,)? }) => {
+        impl $t {
+            /// The stored name.
+            pub fn as_str(self) -> &'static str {
+                match self { $($v => $s),* }
+            }
+        }
+        impl FromStr for $t {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s { $($s => Ok($v),)* other => Err(format!("unknown {} {other:?}", stringify!($t))) }
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
+        }
+    };
+}
+
+text_enum!(Tier { Tier::General => "general", Tier::Premium => "premium" });
+text_enum!(Role { Role::Member => "member", Role::Operator => "operator" });
+
+/// A stored payment card: brand, last four digits and expiry — never the full number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentCard {
+    /// e.g. `visa`.
+    pub brand: String,
+    /// Last four digits.
+    pub last4: String,
+    /// 1..=12.
+    pub exp_month: u8,
+    /// Four-digit year.
+    pub exp_year: u16,
+    /// Card holder's name.
+    pub holder: String,
+}
+
+/// A member to register.
+#[derive(Debug, Clone)]
+pub struct NewMember {
+    /// Login and contact address.
+    pub email: EmailAddress,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Shown name.
+    pub display_name: String,
+    /// Tier.
+    pub tier: Tier,
+    /// Role.
+    pub role: Role,
+    /// Required for premium members.
+    pub payment: Option<PaymentCard>,
+    /// Registration time.
+    pub created_at: Timestamp,
+}
+
+/// A registered member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Id.
+    pub id: MemberId,
+    /// Address.
+    pub email: EmailAddress,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Shown name.
+    pub display_name: String,
+    /// Tier.
+    pub tier: Tier,
+    /// Role.
+    pub role: Role,
+    /// Payment card, if any.
+    pub payment: Option<PaymentCard>,
+    /// Registration time.
+    pub created_at: Timestamp,
+}
+
+/// A login session to record.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// SHA-256 of the bearer token (the token itself is never stored).
+    pub token_hash: [u8; 32],
+    /// Whose session.
+    pub member: MemberId,
+    /// Start.
+    pub created_at: Timestamp,
+    /// Expiry.
+    pub expires_at: Timestamp,
+}
+
+/// A channel to create.
+#[derive(Debug, Clone)]
+pub struct NewChannel {
+    /// Unique name, e.g. `small`.
+    pub name: String,
+    /// Most concurrent viewers.
+    pub capacity: u32,
+    /// Bitrate in kbit/s.
+    pub bitrate_kbps: u32,
+    /// Price per slot.
+    pub tariff: Money,
+    /// The stream node that serves it.
+    pub stream_node: String,
+}
+
+/// A channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channel {
+    /// Id.
+    pub id: ChannelId,
+    /// Name.
+    pub name: String,
+    /// Most concurrent viewers.
+    pub capacity: u32,
+    /// Bitrate in kbit/s.
+    pub bitrate_kbps: u32,
+    /// Price per slot.
+    pub tariff: Money,
+    /// Stream node.
+    pub stream_node: String,
+}
+
+/// Who caused a transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    /// A member acting on their own reservation.
+    Member(MemberId),
+    /// An operator.
+    Operator(MemberId),
+    /// The scheduler or the stream node.
+    System,
+}
+
+impl Actor {
+    /// Stored form: `member:12`, `operator:3`, `system`.
+    pub fn encode(&self) -> String {
+        match self {
+            Actor::Member(id) => format!("member:{id}"),
+            Actor::Operator(id) => format!("operator:{id}"),
+            Actor::System => "system".to_owned(),
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn decode(s: &str) -> Option<Actor> {
+        if s == "system" {
+            return Some(Actor::System);
+        }
+        let (kind, id) = s.split_once(':')?;
+        let id = MemberId(id.parse().ok()?);
+        match kind {
+            "member" => Some(Actor::Member(id)),
+            "operator" => Some(Actor::Operator(id)),
+            _ => None,
+        }
+    }
+}
+
+/// An e-mail to queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    /// Unique per logical message (e.g. `r42/invitation/a@example.org`): queuing the same
+    /// key twice is a no-op, which makes every scheduler job idempotent.
+    pub dedupe_key: String,
+    /// Recipient.
+    pub to: EmailAddress,
+    /// Subject.
+    pub subject: String,
+    /// Plain-text body.
+    pub text: String,
+    /// HTML body.
+    pub html: Option<String>,
+    /// iCalendar attachment.
+    pub ics: Option<String>,
+    /// The reservation it is about.
+    pub reservation: Option<ReservationId>,
+}
+
+/// Delivery state of a queued e-mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageState {
+    /// Waiting to be sent (or retried).
+    Queued,
+    /// Delivered to the SMTP server or file outbox.
+    Sent,
+    /// Given up on after too many attempts.
+    Failed,
+}
+
+text_enum!(MessageState { MessageState::Queued => "queued", MessageState::Sent => "sent", MessageState::Failed => "failed" });
+
+/// A queued e-mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    /// Id.
+    pub id: i64,
+    /// The message.
+    pub message: NewMessage,
+    /// State.
+    pub state: MessageState,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// Last error.
+    pub last_error: Option<String>,
+    /// When it was queued.
+    pub created_at: Timestamp,
+}
+
+/// Messages per state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    /// Waiting.
+    pub queued: u64,
+    /// Delivered.
+    pub sent: u64,
+    /// Given up.
+    pub failed: u64,
+}
+
+/// A booking to accept.
+#[derive(Debug, Clone)]
+pub struct NewReservation {
+    /// Broadcaster.
+    pub member: MemberId,
+    /// Channel.
+    pub channel: ChannelId,
+    /// Number of slots (the range is `schedule.start .. schedule.end`).
+    pub slots: u32,
+    /// Every slot start to claim.
+    pub claims: Vec<Timestamp>,
+    /// Slots per month for the quota, and the quota.
+    pub quota: Vec<(MonthKey, u32)>,
+    /// Slots per member per month.
+    pub quota_max: u32,
+    /// Deadlines and windows.
+    pub schedule: Schedule,
+    /// Open level.
+    pub visibility: Visibility,
+    /// Program data.
+    pub program: ProgramInfo,
+    /// The viewer password, sealed by the center (opaque to the store).
+    pub viewer_password: Option<String>,
+    /// Invitees.
+    pub invitees: Vec<EmailAddress>,
+    /// Hash of the reservation key.
+    pub key_hash: KeyHash,
+    /// Unguessable program slug.
+    pub slug: String,
+    /// tariff × slots.
+    pub fee: Money,
+    /// Whether invitees were told at acceptance.
+    pub invited_at_acceptance: bool,
+    /// Acceptance time.
+    pub created_at: Timestamp,
+    /// Messages caused by the acceptance (the key e-mail, maybe invitations).
+    pub outbox: Vec<NewMessage>,
+}
+
+/// A stored reservation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    /// Id.
+    pub id: ReservationId,
+    /// Broadcaster.
+    pub member: MemberId,
+    /// Channel.
+    pub channel: ChannelId,
+    /// Number of slots.
+    pub slots: u32,
+    /// State.
+    pub status: Status,
+    /// Deadlines and windows.
+    pub schedule: Schedule,
+    /// Open level.
+    pub visibility: Visibility,
+    /// Program data.
+    pub program: ProgramInfo,
+    /// Sealed viewer password.
+    pub viewer_password: Option<String>,
+    /// Invitees.
+    pub invitees: Vec<EmailAddress>,
+    /// Hash of the reservation key.
+    pub key_hash: KeyHash,
+    /// Program slug.
+    pub slug: String,
+    /// Fee.
+    pub fee: Money,
+    /// Whether invitees were told at acceptance.
+    pub invited_at_acceptance: bool,
+    /// Acceptance time.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+}
+
+/// A state change to apply.
+#[derive(Debug, Clone)]
+pub struct TransitionCommand {
+    /// Which reservation.
+    pub reservation: ReservationId,
+    /// The state it must be in (checked by the database).
+    pub from: Status,
+    /// The new state.
+    pub to: Status,
+    /// When.
+    pub at: Timestamp,
+    /// Who.
+    pub actor: Actor,
+    /// Why, for people reading the log.
+    pub reason: String,
+    /// Only if `at` is before the confirm deadline (for confirmations).
+    pub before_confirm_deadline: bool,
+    /// Free the slots and give the quota back.
+    pub release_slots: bool,
+    /// What to do with the charge.
+    pub charge: Option<ChargeAction>,
+    /// Messages this change causes.
+    pub outbox: Vec<NewMessage>,
+}
+
+impl TransitionCommand {
+    /// The command that carries out a domain [`Transition`] (its notifications are rendered
+    /// by the caller into `outbox`).
+    pub fn from_transition(
+        id: ReservationId,
+        t: &Transition,
+        at: Timestamp,
+        actor: Actor,
+        reason: impl Into<String>,
+    ) -> Self {
+        let from = t.from.expect("a transition of an existing reservation");
+        Self {
+            reservation: id,
+            from,
+            to: t.to,
+            at,
+            actor,
+            reason: reason.into(),
+            before_confirm_deadline: t.to == Status::Confirmed,
+            release_slots: t.events.contains(&Event::ReleaseSlots),
+            charge: t.events.iter().find_map(|e| match e {
+                Event::Charge(a) => Some(*a),
+                _ => None,
+            }),
+            outbox: Vec::new(),
+        }
+    }
+}
+
+/// One line of the transition log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransitionRecord {
+    /// State before (`None` at acceptance).
+    pub from: Option<Status>,
+    /// State after.
+    pub to: Status,
+    /// When.
+    pub at: Timestamp,
+    /// Who.
+    pub actor: Actor,
+    /// Why.
+    pub reason: String,
+}
+
+/// The charge of one reservation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Charge {
+    /// Reservation.
+    pub reservation: ReservationId,
+    /// Member billed.
+    pub member: MemberId,
+    /// Amount.
+    pub amount: Money,
+    /// State.
+    pub state: ChargeState,
+    /// Opened at.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+}
+
+/// Which instant of a reservation a scheduler query looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DueField {
+    /// The confirm deadline.
+    ConfirmBy,
+    /// The start.
+    Start,
+    /// The end.
+    End,
+    /// The close of the connect window.
+    ConnectTo,
+}
+
+impl DueField {
+    /// The column holding the instant.
+    pub fn column(self) -> &'static str {
+        match self {
+            DueField::ConfirmBy => "confirm_by_ms",
+            DueField::Start => "start_ms",
+            DueField::End => "end_ms",
+            DueField::ConnectTo => "connect_to_ms",
+        }
+    }
+}

@@ -1,0 +1,845 @@
+//! The SQL both backends share, as a macro each backend crate instantiates for its own
+//! pool type. The statements are written in the common dialect of SQLite ≥ 3.35 and
+//! PostgreSQL ≥ 13 (`$n` placeholders, `ON CONFLICT`, `RETURNING`, BIGINT millisecond
+//! timestamps); what differs — connection options, migrations, the write-transaction
+//! `BEGIN` and the row-locking clause of the outbox lease — is passed in.
+//!
+//! The macro expands in the backend crate, so it names `sqlx`, `slotcast_domain` and
+//! `slotcast_store` by path; those crates must be dependencies of the caller.
+
+/// Implements every storage trait for `$store` (a struct with a `pool: sqlx::Pool<$db>`).
+///
+/// - `begin`: statement that opens a write transaction (`BEGIN IMMEDIATE` on SQLite so
+///   writers queue on the busy timeout instead of failing on lock upgrade);
+/// - `skip_locked`: row-lock clause for the outbox lease subquery;
+/// - `migration_lock`: statement run first in the migration transaction so that two
+///   processes starting at once do not both migrate (empty where `begin` already locks).
+///
+/// Also defines `sql_impl::migrate(pool, migrations)`, which applies the embedded
+/// migrations not yet recorded in `slotcast_migrations`, in one transaction.
+#[macro_export]
+macro_rules! impl_sql_store {
+    ($store:ty, $db:ty, backend = $backend:literal, begin = $begin:literal, skip_locked = $skip:literal, migration_lock = $lock:literal) => {
+        mod sql_impl {
+            use super::*;
+            use async_trait::async_trait;
+            use slotcast_domain::charge::{ChargeAction, ChargeState};
+            use slotcast_domain::request::ProgramInfo;
+            use slotcast_domain::{
+                ChannelId, Currency, EmailAddress, KeyHash, MemberId, Money, MonthKey, ReservationId, Schedule,
+                Status, Timestamp,
+            };
+            use slotcast_store::*;
+            use sqlx::Row as _;
+
+            type DbRow = <$db as sqlx::Database>::Row;
+            type Tx = sqlx::Transaction<'static, $db>;
+
+            fn db_err(e: sqlx::Error) -> StorageError {
+                match e {
+                    sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+                        StorageError::Unavailable(e.to_string())
+                    }
+                    sqlx::Error::RowNotFound => StorageError::not_found("record"),
+                    other => StorageError::Backend(other.to_string()),
+                }
+            }
+
+            fn is_unique_violation(e: &sqlx::Error) -> bool {
+                e.as_database_error().is_some_and(|d| d.is_unique_violation())
+            }
+
+            fn corrupt(what: &str, e: impl std::fmt::Display) -> StorageError {
+                StorageError::Corrupt(format!("{what}: {e}"))
+            }
+
+            fn get<'r, T>(row: &'r DbRow, col: &str) -> Result<T>
+            where
+                T: sqlx::Decode<'r, $db> + sqlx::Type<$db>,
+            {
+                row.try_get::<T, _>(col).map_err(|e| corrupt(col, e))
+            }
+
+            fn ts(row: &DbRow, col: &str) -> Result<Timestamp> {
+                from_ms(get::<i64>(row, col)?)
+            }
+
+            fn parse<T: std::str::FromStr>(row: &DbRow, col: &str) -> Result<T>
+            where
+                T::Err: std::fmt::Display,
+            {
+                get::<String>(row, col)?.parse::<T>().map_err(|e| corrupt(col, e))
+            }
+
+            fn u32_of(row: &DbRow, col: &str) -> Result<u32> {
+                u32::try_from(get::<i64>(row, col)?).map_err(|e| corrupt(col, e))
+            }
+
+            fn money(row: &DbRow, amount: &str, currency: &str) -> Result<Money> {
+                let c = Currency::parse(&get::<String>(row, currency)?).map_err(|e| corrupt(currency, e))?;
+                Ok(Money::new(get::<i64>(row, amount)?, c))
+            }
+
+            fn email(row: &DbRow, col: &str) -> Result<EmailAddress> {
+                EmailAddress::parse(&get::<String>(row, col)?).map_err(|e| corrupt(col, e))
+            }
+
+            const MEMBER_COLS: &str = "m.id, m.email, m.password_hash, m.display_name, m.tier, m.role, m.created_at_ms, \
+                p.brand, p.last4, p.exp_month, p.exp_year, p.holder";
+
+            fn member_from(row: &DbRow) -> Result<Member> {
+                let payment = match get::<Option<String>>(row, "brand")? {
+                    None => None,
+                    Some(brand) => Some(PaymentCard {
+                        brand,
+                        last4: get(row, "last4")?,
+                        exp_month: u8::try_from(get::<i64>(row, "exp_month")?).map_err(|e| corrupt("exp_month", e))?,
+                        exp_year: u16::try_from(get::<i64>(row, "exp_year")?).map_err(|e| corrupt("exp_year", e))?,
+                        holder: get(row, "holder")?,
+                    }),
+                };
+                Ok(Member {
+                    id: MemberId(get(row, "id")?),
+                    email: email(row, "email")?,
+                    password_hash: get(row, "password_hash")?,
+                    display_name: get(row, "display_name")?,
+                    tier: parse(row, "tier")?,
+                    role: parse(row, "role")?,
+                    payment,
+                    created_at: ts(row, "created_at_ms")?,
+                })
+            }
+
+            fn channel_from(row: &DbRow) -> Result<Channel> {
+                Ok(Channel {
+                    id: ChannelId(get(row, "id")?),
+                    name: get(row, "name")?,
+                    capacity: u32_of(row, "capacity")?,
+                    bitrate_kbps: u32_of(row, "bitrate_kbps")?,
+                    tariff: money(row, "tariff_minor", "currency")?,
+                    stream_node: get(row, "stream_node")?,
+                })
+            }
+
+            const RES_COLS: &str = "id, member_id, channel_id, slots, status, start_ms, end_ms, confirm_by_ms, \
+                confirm_reminder_at_ms, connect_from_ms, connect_to_ms, start_reminder_at_ms, extension_offer_at_ms, \
+                visibility, title, genre, outline, detail, show_email, web_url, viewer_password, invitees, key_hash, \
+                slug, fee_minor, currency, invited_at_acceptance, created_at_ms, updated_at_ms";
+
+            fn reservation_from(row: &DbRow) -> Result<Reservation> {
+                let invitees = get::<String>(row, "invitees")?
+                    .lines()
+                    .map(|l| EmailAddress::parse(l).map_err(|e| corrupt("invitees", e)))
+                    .collect::<Result<Vec<_>>>()?;
+                let key_hex = get::<String>(row, "key_hash")?;
+                Ok(Reservation {
+                    id: ReservationId(get(row, "id")?),
+                    member: MemberId(get(row, "member_id")?),
+                    channel: ChannelId(get(row, "channel_id")?),
+                    slots: u32_of(row, "slots")?,
+                    status: parse(row, "status")?,
+                    schedule: Schedule {
+                        start: ts(row, "start_ms")?,
+                        end: ts(row, "end_ms")?,
+                        confirm_by: ts(row, "confirm_by_ms")?,
+                        confirm_reminder_at: get::<Option<i64>>(row, "confirm_reminder_at_ms")?.map(from_ms).transpose()?,
+                        connect_from: ts(row, "connect_from_ms")?,
+                        connect_to: ts(row, "connect_to_ms")?,
+                        start_reminder_at: ts(row, "start_reminder_at_ms")?,
+                        extension_offer_at: ts(row, "extension_offer_at_ms")?,
+                    },
+                    visibility: parse(row, "visibility")?,
+                    program: ProgramInfo {
+                        title: get(row, "title")?,
+                        genre: get(row, "genre")?,
+                        outline: get(row, "outline")?,
+                        detail: get(row, "detail")?,
+                        show_email: get(row, "show_email")?,
+                        web_url: get(row, "web_url")?,
+                    },
+                    viewer_password: get(row, "viewer_password")?,
+                    invitees,
+                    key_hash: KeyHash::from_hex(&key_hex).ok_or_else(|| corrupt("key_hash", "not 64 hex digits"))?,
+                    slug: get(row, "slug")?,
+                    fee: money(row, "fee_minor", "currency")?,
+                    invited_at_acceptance: get(row, "invited_at_acceptance")?,
+                    created_at: ts(row, "created_at_ms")?,
+                    updated_at: ts(row, "updated_at_ms")?,
+                })
+            }
+
+            const OUTBOX_COLS: &str = "id, dedupe_key, recipient, subject, body_text, body_html, ics, reservation_id, \
+                state, attempts, last_error, created_at_ms";
+
+            fn message_from(row: &DbRow) -> Result<OutboxMessage> {
+                Ok(OutboxMessage {
+                    id: get(row, "id")?,
+                    message: NewMessage {
+                        dedupe_key: get(row, "dedupe_key")?,
+                        to: email(row, "recipient")?,
+                        subject: get(row, "subject")?,
+                        text: get(row, "body_text")?,
+                        html: get(row, "body_html")?,
+                        ics: get(row, "ics")?,
+                        reservation: get::<Option<i64>>(row, "reservation_id")?.map(ReservationId),
+                    },
+                    state: parse(row, "state")?,
+                    attempts: u32_of(row, "attempts")?,
+                    last_error: get(row, "last_error")?,
+                    created_at: ts(row, "created_at_ms")?,
+                })
+            }
+
+            /// Applies the migrations `(version, name, sql)` not yet applied, in one transaction.
+            pub(crate) async fn migrate(pool: &sqlx::Pool<$db>, migrations: &[(i64, &str, &str)]) -> Result<()> {
+                let mut tx = pool.begin_with($begin).await.map_err(db_err)?;
+                if !$lock.is_empty() {
+                    sqlx::raw_sql($lock).execute(&mut *tx).await.map_err(db_err)?;
+                }
+                sqlx::raw_sql(
+                    "CREATE TABLE IF NOT EXISTS slotcast_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, \
+                     applied_at_ms BIGINT NOT NULL)",
+                )
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM slotcast_migrations ORDER BY version")
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                let known = migrations.last().map_or(0, |m| m.0);
+                if let Some(newer) = applied.iter().find(|v| **v > known) {
+                    return Err(StorageError::Config(format!(
+                        "the database schema is at version {newer}, newer than this slotcast knows ({known}); upgrade slotcast"
+                    )));
+                }
+                for (version, name, sql) in migrations.iter().filter(|m| !applied.contains(&m.0)) {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| StorageError::Backend(format!("migration {version} ({name}): {e}")))?;
+                    sqlx::query("INSERT INTO slotcast_migrations (version, name, applied_at_ms) VALUES ($1, $2, $3)")
+                        .bind(*version)
+                        .bind(*name)
+                        .bind(to_ms(Timestamp::now()))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    tracing::info!(version, name, "applied migration");
+                }
+                tx.commit().await.map_err(db_err)
+            }
+
+            async fn begin(s: &$store) -> Result<Tx> {
+                s.pool.begin_with($begin).await.map_err(db_err)
+            }
+
+            async fn insert_messages(tx: &mut Tx, msgs: &[NewMessage], at: Timestamp) -> Result<usize> {
+                let mut n = 0;
+                for m in msgs {
+                    let r = sqlx::query(
+                        "INSERT INTO outbox (dedupe_key, recipient, subject, body_text, body_html, ics, reservation_id, \
+                         state, attempts, next_attempt_ms, created_at_ms) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 0, $8, $8) ON CONFLICT (dedupe_key) DO NOTHING",
+                    )
+                    .bind(&m.dedupe_key)
+                    .bind(m.to.as_str())
+                    .bind(&m.subject)
+                    .bind(&m.text)
+                    .bind(&m.html)
+                    .bind(&m.ics)
+                    .bind(m.reservation.map(|r| r.0))
+                    .bind(to_ms(at))
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_err)?;
+                    n += r.rows_affected() as usize;
+                }
+                Ok(n)
+            }
+
+            async fn log_transition(
+                tx: &mut Tx,
+                id: ReservationId,
+                from: Option<Status>,
+                to: Status,
+                at: Timestamp,
+                actor: Actor,
+                reason: &str,
+            ) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO transitions (reservation_id, from_status, to_status, at_ms, actor, reason) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(id.0)
+                .bind(from.map(Status::as_str))
+                .bind(to.as_str())
+                .bind(to_ms(at))
+                .bind(actor.encode())
+                .bind(reason)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn fetch_reservation<'e, E>(ex: E, id: ReservationId) -> Result<Reservation>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                let sql = sqlx::AssertSqlSafe(format!("SELECT {RES_COLS} FROM reservations WHERE id = $1"));
+                let row = sqlx::query(sql).bind(id.0).fetch_optional(ex).await.map_err(db_err)?;
+                reservation_from(&row.ok_or_else(|| StorageError::not_found(format!("reservation {id}")))?)
+            }
+
+            async fn fetch_member<'e, E>(ex: E, clause: &'static str, bind: impl FnOnce(sqlx::query::Query<'_, $db, <$db as sqlx::Database>::Arguments>) -> sqlx::query::Query<'_, $db, <$db as sqlx::Database>::Arguments>, what: String) -> Result<Member>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {MEMBER_COLS} FROM members m LEFT JOIN payment_methods p ON p.member_id = m.id WHERE {clause}"
+                ));
+                let row = bind(sqlx::query(sql)).fetch_optional(ex).await.map_err(db_err)?;
+                member_from(&row.ok_or_else(|| StorageError::not_found(what))?)
+            }
+
+            #[async_trait]
+            impl MemberStore for $store {
+                async fn create_member(&self, m: NewMember) -> Result<Member> {
+                    let mut tx = begin(self).await?;
+                    let id: i64 = match sqlx::query_scalar(
+                        "INSERT INTO members (email, password_hash, display_name, tier, role, created_at_ms) \
+                         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                    )
+                    .bind(m.email.as_str())
+                    .bind(&m.password_hash)
+                    .bind(&m.display_name)
+                    .bind(m.tier.as_str())
+                    .bind(m.role.as_str())
+                    .bind(to_ms(m.created_at))
+                    .fetch_one(&mut *tx)
+                    .await
+                    {
+                        Ok(id) => id,
+                        Err(e) if is_unique_violation(&e) => return Err(Conflict::EmailTaken.into()),
+                        Err(e) => return Err(db_err(e)),
+                    };
+                    if let Some(p) = &m.payment {
+                        sqlx::query(
+                            "INSERT INTO payment_methods (member_id, brand, last4, exp_month, exp_year, holder, created_at_ms) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        )
+                        .bind(id)
+                        .bind(&p.brand)
+                        .bind(&p.last4)
+                        .bind(i64::from(p.exp_month))
+                        .bind(i64::from(p.exp_year))
+                        .bind(&p.holder)
+                        .bind(to_ms(m.created_at))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    }
+                    let member = fetch_member(&mut *tx, "m.id = $1", |q| q.bind(id), format!("member {id}")).await?;
+                    tx.commit().await.map_err(db_err)?;
+                    Ok(member)
+                }
+
+                async fn member(&self, id: MemberId) -> Result<Member> {
+                    fetch_member(&self.pool, "m.id = $1", |q| q.bind(id.0), format!("member {id}")).await
+                }
+
+                async fn member_by_email(&self, email: &EmailAddress) -> Result<Member> {
+                    let e = email.as_str().to_owned();
+                    fetch_member(&self.pool, "m.email = $1", |q| q.bind(e), format!("member {email}")).await
+                }
+
+                async fn set_password_hash(&self, id: MemberId, hash: &str) -> Result<()> {
+                    let r = sqlx::query("UPDATE members SET password_hash = $1 WHERE id = $2")
+                        .bind(hash)
+                        .bind(id.0)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    if r.rows_affected() == 0 {
+                        return Err(StorageError::not_found(format!("member {id}")));
+                    }
+                    Ok(())
+                }
+            }
+
+            #[async_trait]
+            impl SessionStore for $store {
+                async fn create_session(&self, s: NewSession) -> Result<()> {
+                    sqlx::query(
+                        "INSERT INTO sessions (token_hash, member_id, created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(&s.token_hash[..])
+                    .bind(s.member.0)
+                    .bind(to_ms(s.created_at))
+                    .bind(to_ms(s.expires_at))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    Ok(())
+                }
+
+                async fn session_member(&self, token_hash: &[u8; 32], now: Timestamp) -> Result<Member> {
+                    let hash = token_hash.to_vec();
+                    fetch_member(
+                        &self.pool,
+                        "m.id = (SELECT member_id FROM sessions WHERE token_hash = $1 AND expires_at_ms > $2 AND revoked_at_ms IS NULL)",
+                        |q| q.bind(hash).bind(to_ms(now)),
+                        "session".to_owned(),
+                    )
+                    .await
+                }
+
+                async fn revoke_session(&self, token_hash: &[u8; 32], at: Timestamp) -> Result<()> {
+                    sqlx::query("UPDATE sessions SET revoked_at_ms = $1 WHERE token_hash = $2 AND revoked_at_ms IS NULL")
+                        .bind(to_ms(at))
+                        .bind(&token_hash[..])
+                        .execute(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(())
+                }
+            }
+
+            #[async_trait]
+            impl ChannelStore for $store {
+                async fn create_channel(&self, c: NewChannel) -> Result<Channel> {
+                    let row = sqlx::query(
+                        "INSERT INTO channels (name, capacity, bitrate_kbps, tariff_minor, currency, stream_node) \
+                         VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
+                    )
+                    .bind(&c.name)
+                    .bind(i64::from(c.capacity))
+                    .bind(i64::from(c.bitrate_kbps))
+                    .bind(c.tariff.minor)
+                    .bind(c.tariff.currency.as_str())
+                    .bind(&c.stream_node)
+                    .fetch_one(&self.pool)
+                    .await;
+                    match row {
+                        Ok(row) => channel_from(&row),
+                        Err(e) if is_unique_violation(&e) => Err(Conflict::ChannelNameTaken(c.name).into()),
+                        Err(e) => Err(db_err(e)),
+                    }
+                }
+
+                async fn channels(&self) -> Result<Vec<Channel>> {
+                    let rows = sqlx::query("SELECT * FROM channels ORDER BY id")
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    rows.iter().map(channel_from).collect()
+                }
+
+                async fn channel(&self, id: ChannelId) -> Result<Channel> {
+                    let row = sqlx::query("SELECT * FROM channels WHERE id = $1")
+                        .bind(id.0)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    channel_from(&row.ok_or_else(|| StorageError::not_found(format!("channel {id}")))?)
+                }
+            }
+
+            #[async_trait]
+            impl ReservationStore for $store {
+                async fn create_reservation(&self, r: NewReservation) -> Result<Reservation> {
+                    let mut tx = begin(self).await?;
+                    let tier: Option<String> = sqlx::query_scalar("SELECT tier FROM members WHERE id = $1")
+                        .bind(r.member.0)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    match tier.as_deref() {
+                        None => return Err(StorageError::not_found(format!("member {}", r.member))),
+                        Some("premium") => {}
+                        Some(_) => return Err(Conflict::NotPremium.into()),
+                    }
+                    let s = &r.schedule;
+                    let invitees: Vec<&str> = r.invitees.iter().map(EmailAddress::as_str).collect();
+                    let inserted = sqlx::query_scalar::<_, i64>(
+                        "INSERT INTO reservations (member_id, channel_id, slots, status, start_ms, end_ms, confirm_by_ms, \
+                         confirm_reminder_at_ms, connect_from_ms, connect_to_ms, start_reminder_at_ms, extension_offer_at_ms, \
+                         visibility, title, genre, outline, detail, show_email, web_url, viewer_password, invitees, key_hash, \
+                         slug, fee_minor, currency, invited_at_acceptance, created_at_ms, updated_at_ms) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
+                         $21, $22, $23, $24, $25, $26, $27, $27) RETURNING id",
+                    )
+                    .bind(r.member.0)
+                    .bind(r.channel.0)
+                    .bind(i64::from(r.slots))
+                    .bind(Status::AwaitingConfirmation.as_str())
+                    .bind(to_ms(s.start))
+                    .bind(to_ms(s.end))
+                    .bind(to_ms(s.confirm_by))
+                    .bind(s.confirm_reminder_at.map(to_ms))
+                    .bind(to_ms(s.connect_from))
+                    .bind(to_ms(s.connect_to))
+                    .bind(to_ms(s.start_reminder_at))
+                    .bind(to_ms(s.extension_offer_at))
+                    .bind(r.visibility.as_str())
+                    .bind(&r.program.title)
+                    .bind(&r.program.genre)
+                    .bind(&r.program.outline)
+                    .bind(&r.program.detail)
+                    .bind(r.program.show_email)
+                    .bind(&r.program.web_url)
+                    .bind(&r.viewer_password)
+                    .bind(invitees.join("\n"))
+                    .bind(r.key_hash.to_hex())
+                    .bind(&r.slug)
+                    .bind(r.fee.minor)
+                    .bind(r.fee.currency.as_str())
+                    .bind(r.invited_at_acceptance)
+                    .bind(to_ms(r.created_at))
+                    .fetch_one(&mut *tx)
+                    .await;
+                    let id = match inserted {
+                        Ok(id) => ReservationId(id),
+                        Err(e) if is_unique_violation(&e) => return Err(Conflict::SlugTaken.into()),
+                        Err(e) if e.as_database_error().is_some_and(|d| d.is_foreign_key_violation()) => {
+                            return Err(StorageError::not_found(format!("channel {}", r.channel)));
+                        }
+                        Err(e) => return Err(db_err(e)),
+                    };
+
+                    // Claim every slot; a slot someone else holds is skipped and shows up as missing.
+                    let mut months = Vec::with_capacity(r.claims.len());
+                    for (m, n) in &r.quota {
+                        months.extend(std::iter::repeat_n(*m, *n as usize));
+                    }
+                    if months.len() != r.claims.len() {
+                        return Err(StorageError::Backend("quota months do not cover the claimed slots".into()));
+                    }
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO slot_claims (channel_id, slot_ms, reservation_id, member_id, month) ",
+                    );
+                    qb.push_values(r.claims.iter().zip(&months), |mut b, (slot, month)| {
+                        b.push_bind(r.channel.0)
+                            .push_bind(to_ms(*slot))
+                            .push_bind(id.0)
+                            .push_bind(r.member.0)
+                            .push_bind(month.to_string());
+                    });
+                    qb.push(" ON CONFLICT DO NOTHING RETURNING slot_ms");
+                    let claimed: Vec<i64> = qb.build_query_scalar().fetch_all(&mut *tx).await.map_err(db_err)?;
+                    if claimed.len() != r.claims.len() {
+                        let slot = r
+                            .claims
+                            .iter()
+                            .copied()
+                            .find(|s| !claimed.contains(&to_ms(*s)))
+                            .expect("one slot is missing");
+                        return Err(Conflict::SlotTaken { channel: r.channel, slot }.into());
+                    }
+
+                    // Take the quota with a conditional update per month: concurrent bookings of one
+                    // member serialize on the counter row and cannot both pass.
+                    for (month, n) in &r.quota {
+                        let key = month.to_string();
+                        sqlx::query(
+                            "INSERT INTO quota_usage (member_id, month, used) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING",
+                        )
+                        .bind(r.member.0)
+                        .bind(&key)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                        let ok: Option<i64> = sqlx::query_scalar(
+                            "UPDATE quota_usage SET used = used + $1 WHERE member_id = $2 AND month = $3 AND used + $1 <= $4 \
+                             RETURNING used",
+                        )
+                        .bind(i64::from(*n))
+                        .bind(r.member.0)
+                        .bind(&key)
+                        .bind(i64::from(r.quota_max))
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                        if ok.is_none() {
+                            let used: i64 = sqlx::query_scalar("SELECT used FROM quota_usage WHERE member_id = $1 AND month = $2")
+                                .bind(r.member.0)
+                                .bind(&key)
+                                .fetch_one(&mut *tx)
+                                .await
+                                .map_err(db_err)?;
+                            return Err(Conflict::QuotaExceeded(slotcast_domain::quota::QuotaExceeded {
+                                month: *month,
+                                used: u32::try_from(used).unwrap_or(u32::MAX),
+                                requested: *n,
+                                max: r.quota_max,
+                            })
+                            .into());
+                        }
+                    }
+                    log_transition(&mut tx, id, None, Status::AwaitingConfirmation, r.created_at, Actor::Member(r.member), "booked").await?;
+                    insert_messages(&mut tx, &r.outbox, r.created_at).await?;
+                    let out = fetch_reservation(&mut *tx, id).await?;
+                    tx.commit().await.map_err(db_err)?;
+                    Ok(out)
+                }
+
+                async fn reservation(&self, id: ReservationId) -> Result<Reservation> {
+                    fetch_reservation(&self.pool, id).await
+                }
+
+                async fn reservation_by_slug(&self, slug: &str) -> Result<Reservation> {
+                    let sql = sqlx::AssertSqlSafe(format!("SELECT {RES_COLS} FROM reservations WHERE slug = $1"));
+                    let row = sqlx::query(sql).bind(slug).fetch_optional(&self.pool).await.map_err(db_err)?;
+                    reservation_from(&row.ok_or_else(|| StorageError::not_found("program"))?)
+                }
+
+                async fn reservations_of(&self, member: MemberId) -> Result<Vec<Reservation>> {
+                    let sql = sqlx::AssertSqlSafe(format!(
+                        "SELECT {RES_COLS} FROM reservations WHERE member_id = $1 ORDER BY start_ms DESC, id DESC"
+                    ));
+                    let rows = sqlx::query(sql).bind(member.0).fetch_all(&self.pool).await.map_err(db_err)?;
+                    rows.iter().map(reservation_from).collect()
+                }
+
+                async fn transition(&self, cmd: TransitionCommand) -> Result<Reservation> {
+                    let mut tx = begin(self).await?;
+                    let id = cmd.reservation;
+                    let deadline_guard = if cmd.before_confirm_deadline { " AND confirm_by_ms > $5" } else { "" };
+                    let sql = sqlx::AssertSqlSafe(format!(
+                        "UPDATE reservations SET status = $1, updated_at_ms = $2 WHERE id = $3 AND status = $4{deadline_guard} \
+                         RETURNING member_id"
+                    ));
+                    let mut q = sqlx::query_scalar::<_, i64>(sql)
+                        .bind(cmd.to.as_str())
+                        .bind(to_ms(cmd.at))
+                        .bind(id.0)
+                        .bind(cmd.from.as_str());
+                    if cmd.before_confirm_deadline {
+                        q = q.bind(to_ms(cmd.at));
+                    }
+                    let Some(member) = q.fetch_optional(&mut *tx).await.map_err(db_err)? else {
+                        let current = fetch_reservation(&mut *tx, id).await?;
+                        return Err(if current.status != cmd.from {
+                            Conflict::WrongState { current: current.status, expected: cmd.from }
+                        } else {
+                            Conflict::DeadlinePassed { confirm_by: current.schedule.confirm_by }
+                        }
+                        .into());
+                    };
+                    if cmd.release_slots {
+                        sqlx::query(
+                            "UPDATE quota_usage SET used = used - (SELECT COUNT(*) FROM slot_claims c \
+                             WHERE c.reservation_id = $1 AND c.month = quota_usage.month) \
+                             WHERE member_id = $2 AND month IN (SELECT month FROM slot_claims WHERE reservation_id = $1)",
+                        )
+                        .bind(id.0)
+                        .bind(member)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                        sqlx::query("DELETE FROM slot_claims WHERE reservation_id = $1")
+                            .bind(id.0)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_err)?;
+                    }
+                    match cmd.charge {
+                        None => {}
+                        Some(ChargeAction::Open) => {
+                            sqlx::query(
+                                "INSERT INTO charges (reservation_id, member_id, amount_minor, currency, state, created_at_ms, updated_at_ms) \
+                                 SELECT id, member_id, fee_minor, currency, 'pending', $2, $2 FROM reservations WHERE id = $1",
+                            )
+                            .bind(id.0)
+                            .bind(to_ms(cmd.at))
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|e| {
+                                if is_unique_violation(&e) {
+                                    Conflict::Charge("a charge exists already".into()).into()
+                                } else {
+                                    db_err(e)
+                                }
+                            })?;
+                        }
+                        Some(action) => {
+                            let new = ChargeState::apply(Some(ChargeState::Pending), action)
+                                .map_err(|e| Conflict::Charge(e.to_string()))?;
+                            let r = sqlx::query(
+                                "UPDATE charges SET state = $1, updated_at_ms = $2 WHERE reservation_id = $3 AND state = 'pending'",
+                            )
+                            .bind(new.as_str())
+                            .bind(to_ms(cmd.at))
+                            .bind(id.0)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_err)?;
+                            if r.rows_affected() != 1 {
+                                return Err(Conflict::Charge(format!("no pending charge to make {new}")).into());
+                            }
+                        }
+                    }
+                    log_transition(&mut tx, id, Some(cmd.from), cmd.to, cmd.at, cmd.actor, &cmd.reason).await?;
+                    insert_messages(&mut tx, &cmd.outbox, cmd.at).await?;
+                    let out = fetch_reservation(&mut *tx, id).await?;
+                    tx.commit().await.map_err(db_err)?;
+                    Ok(out)
+                }
+
+                async fn transitions(&self, id: ReservationId) -> Result<Vec<TransitionRecord>> {
+                    let rows = sqlx::query(
+                        "SELECT from_status, to_status, at_ms, actor, reason FROM transitions WHERE reservation_id = $1 ORDER BY id",
+                    )
+                    .bind(id.0)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    rows.iter()
+                        .map(|row| {
+                            Ok(TransitionRecord {
+                                from: get::<Option<String>>(row, "from_status")?
+                                    .map(|s| s.parse::<Status>().map_err(|e| corrupt("from_status", e)))
+                                    .transpose()?,
+                                to: parse(row, "to_status")?,
+                                at: ts(row, "at_ms")?,
+                                actor: Actor::decode(&get::<String>(row, "actor")?)
+                                    .ok_or_else(|| corrupt("actor", "unknown form"))?,
+                                reason: get(row, "reason")?,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn charge(&self, id: ReservationId) -> Result<Option<Charge>> {
+                    let row = sqlx::query("SELECT * FROM charges WHERE reservation_id = $1")
+                        .bind(id.0)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    row.map(|row| {
+                        Ok(Charge {
+                            reservation: ReservationId(get(&row, "reservation_id")?),
+                            member: MemberId(get(&row, "member_id")?),
+                            amount: money(&row, "amount_minor", "currency")?,
+                            state: parse(&row, "state")?,
+                            created_at: ts(&row, "created_at_ms")?,
+                            updated_at: ts(&row, "updated_at_ms")?,
+                        })
+                    })
+                    .transpose()
+                }
+
+                async fn quota_used(&self, member: MemberId, month: MonthKey) -> Result<u32> {
+                    let used: Option<i64> = sqlx::query_scalar("SELECT used FROM quota_usage WHERE member_id = $1 AND month = $2")
+                        .bind(member.0)
+                        .bind(month.to_string())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    u32::try_from(used.unwrap_or(0)).map_err(|e| corrupt("quota_usage.used", e))
+                }
+
+                async fn due(&self, status: Status, due: DueField, now: Timestamp, limit: u32) -> Result<Vec<Reservation>> {
+                    let col = due.column();
+                    let sql = sqlx::AssertSqlSafe(format!(
+                        "SELECT {RES_COLS} FROM reservations WHERE status = $1 AND {col} <= $2 ORDER BY {col}, id LIMIT $3"
+                    ));
+                    let rows = sqlx::query(sql)
+                        .bind(status.as_str())
+                        .bind(to_ms(now))
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    rows.iter().map(reservation_from).collect()
+                }
+            }
+
+            #[async_trait]
+            impl OutboxStore for $store {
+                async fn enqueue(&self, msgs: Vec<NewMessage>, at: Timestamp) -> Result<usize> {
+                    let mut tx = begin(self).await?;
+                    let n = insert_messages(&mut tx, &msgs, at).await?;
+                    tx.commit().await.map_err(db_err)?;
+                    Ok(n)
+                }
+
+                async fn claim_due(&self, now: Timestamp, lease_ms: i64, limit: u32) -> Result<Vec<OutboxMessage>> {
+                    let sql = sqlx::AssertSqlSafe(format!(
+                        "UPDATE outbox SET next_attempt_ms = $1 WHERE id IN (SELECT id FROM outbox WHERE state = 'queued' \
+                         AND next_attempt_ms <= $2 ORDER BY next_attempt_ms, id LIMIT $3{}) RETURNING {OUTBOX_COLS}",
+                        $skip
+                    ));
+                    let mut tx = begin(self).await?;
+                    let rows = sqlx::query(sql)
+                        .bind(to_ms(now) + lease_ms)
+                        .bind(to_ms(now))
+                        .bind(i64::from(limit))
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    tx.commit().await.map_err(db_err)?;
+                    let mut out = rows.iter().map(message_from).collect::<Result<Vec<_>>>()?;
+                    out.sort_by_key(|m| m.id);
+                    Ok(out)
+                }
+
+                async fn mark_sent(&self, id: i64, at: Timestamp) -> Result<()> {
+                    sqlx::query("UPDATE outbox SET state = 'sent', sent_at_ms = $1, attempts = attempts + 1 WHERE id = $2 AND state = 'queued'")
+                        .bind(to_ms(at))
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(())
+                }
+
+                async fn mark_failed(&self, id: i64, error: &str, retry_at: Option<Timestamp>) -> Result<()> {
+                    let state = if retry_at.is_some() { "queued" } else { "failed" };
+                    sqlx::query(
+                        "UPDATE outbox SET state = $1, attempts = attempts + 1, last_error = $2, \
+                         next_attempt_ms = COALESCE($3, next_attempt_ms) WHERE id = $4 AND state = 'queued'",
+                    )
+                    .bind(state)
+                    .bind(error)
+                    .bind(retry_at.map(to_ms))
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    Ok(())
+                }
+
+                async fn outbox_counts(&self) -> Result<OutboxCounts> {
+                    let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    let mut c = OutboxCounts::default();
+                    for row in &rows {
+                        let n = u64::try_from(get::<i64>(row, "n")?).unwrap_or(0);
+                        match parse::<MessageState>(row, "state")? {
+                            MessageState::Queued => c.queued = n,
+                            MessageState::Sent => c.sent = n,
+                            MessageState::Failed => c.failed = n,
+                        }
+                    }
+                    Ok(c)
+                }
+            }
+
+            #[async_trait]
+            impl Store for $store {
+                fn backend(&self) -> &'static str {
+                    $backend
+                }
+
+                async fn ping(&self) -> Result<()> {
+                    sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_err)?;
+                    Ok(())
+                }
+            }
+        }
+    };
+}

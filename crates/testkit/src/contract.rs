@@ -1,0 +1,995 @@
+//! The storage contract: what every backend must do, checked the same way on each.
+//! Instantiate it in a backend's `tests/` with [`store_contract!`](crate::store_contract).
+
+use crate::fixtures::{self, booking, now, ts};
+use slotcast_domain::book::Book;
+use slotcast_domain::charge::{ChargeAction, ChargeState};
+use slotcast_domain::jiff::SignedDuration;
+use slotcast_domain::lifecycle::{self, Status};
+use slotcast_domain::{EmailAddress, MonthKey, Policy, ReservationId, SlotRange, Timestamp, quota};
+use slotcast_store::*;
+use std::sync::Arc;
+
+/// Every contract test, by name.
+#[macro_export]
+macro_rules! store_contract {
+    ($open:expr) => {
+        $crate::store_contract!(@each $open;
+            members_round_trip, sessions_expire_and_revoke, channels_round_trip, booking_round_trip,
+            double_booking_is_refused_and_writes_nothing, only_premium_members_book, quota_is_enforced_per_month,
+            confirm_opens_the_charge_once_and_only_before_the_deadline, expiry_frees_slots_and_quota,
+            cancellation_and_completion_settle_the_charge, scheduler_finds_due_work, outbox_leases_retries_and_dedupes,
+            concurrent_bookings_have_one_winner_per_slot, concurrent_quota_race_cannot_exceed_the_quota,
+            concurrent_confirms_succeed_once, agrees_with_the_domain_model,
+        );
+    };
+    (@each $open:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let Some((store, _guard)) = $open.await else { return };
+                $crate::contract::$name(store).await;
+            }
+        )*
+    };
+}
+
+type S = Arc<dyn Store>;
+
+fn policy() -> Policy {
+    Policy::default()
+}
+
+fn conflict<T: std::fmt::Debug>(r: Result<T>) -> Conflict {
+    match r {
+        Err(StorageError::Conflict(c)) => c,
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+async fn confirm(s: &S, r: &Reservation, at: Timestamp) -> Result<Reservation> {
+    let t = lifecycle::confirm(r.status, &r.schedule, at, true).expect("domain allows");
+    s.transition(TransitionCommand::from_transition(
+        r.id,
+        &t,
+        at,
+        Actor::Member(r.member),
+        "confirmed with key",
+    ))
+    .await
+}
+
+/// Members: create, read by id and address, unique addresses, password change.
+pub async fn members_round_trip(s: S) {
+    let m = fixtures::member(&*s, "Ann", Tier::Premium).await;
+    assert_eq!(s.member(m.id).await.unwrap(), m);
+    let upper = EmailAddress::parse(&m.email.as_str().to_uppercase()).unwrap();
+    assert_eq!(s.member_by_email(&upper).await.unwrap().id, m.id);
+    let card = m.payment.clone().expect("premium has a card");
+    assert_eq!(
+        (card.last4.as_str(), card.exp_month, card.exp_year),
+        ("4242", 12, 2030)
+    );
+    let dup = NewMember {
+        email: m.email.clone(),
+        password_hash: "x".into(),
+        display_name: "Dup".into(),
+        tier: Tier::General,
+        role: Role::Member,
+        payment: None,
+        created_at: now(),
+    };
+    assert_eq!(conflict(s.create_member(dup).await), Conflict::EmailTaken);
+    s.set_password_hash(m.id, "new-hash").await.unwrap();
+    assert_eq!(s.member(m.id).await.unwrap().password_hash, "new-hash");
+    let g = fixtures::member(&*s, "Gus", Tier::General).await;
+    assert!(g.payment.is_none());
+    assert!(matches!(
+        s.member(slotcast_domain::MemberId(999_999)).await,
+        Err(StorageError::NotFound { .. })
+    ));
+}
+
+/// Sessions: found while live, not after expiry or revocation.
+pub async fn sessions_expire_and_revoke(s: S) {
+    let m = fixtures::member(&*s, "Sam", Tier::General).await;
+    let token = [7u8; 32];
+    s.create_session(NewSession {
+        token_hash: token,
+        member: m.id,
+        created_at: now(),
+        expires_at: now() + SignedDuration::from_hours(1),
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.session_member(&token, now()).await.unwrap().id, m.id);
+    assert!(
+        s.session_member(&token, now() + SignedDuration::from_hours(1))
+            .await
+            .is_err()
+    );
+    assert!(s.session_member(&[8u8; 32], now()).await.is_err());
+    s.revoke_session(&token, now()).await.unwrap();
+    assert!(s.session_member(&token, now()).await.is_err());
+}
+
+/// Channels: create, list, unique names.
+pub async fn channels_round_trip(s: S) {
+    let a = fixtures::channel(&*s, "small", 10, 100).await;
+    let b = fixtures::channel(&*s, "large", 1000, 800).await;
+    assert_eq!(s.channels().await.unwrap(), vec![a.clone(), b]);
+    assert_eq!(s.channel(a.id).await.unwrap(), a);
+    let dup = NewChannel {
+        name: "small".into(),
+        capacity: 1,
+        bitrate_kbps: 1,
+        tariff: a.tariff,
+        stream_node: "x".into(),
+    };
+    assert_eq!(
+        conflict(s.create_channel(dup).await),
+        Conflict::ChannelNameTaken("small".into())
+    );
+    assert!(matches!(
+        s.channel(slotcast_domain::ChannelId(424_242)).await,
+        Err(StorageError::NotFound { .. })
+    ));
+}
+
+/// A booking is stored whole: fields, schedule, claims, quota, log and key e-mail.
+pub async fn booking_round_trip(s: S) {
+    let m = fixtures::member(&*s, "Bo", Tier::Premium).await;
+    let c = fixtures::channel(&*s, "medium", 100, 300).await;
+    let mut nr = booking(&policy(), &c, m.id, ts("2026-06-10T12:00:00Z"), 3, now());
+    nr.viewer_password = Some("sealed:abc".into());
+    nr.invitees
+        .push(EmailAddress::parse("second@example.org").unwrap());
+    let r = s.create_reservation(nr.clone()).await.unwrap();
+    assert_eq!(r.status, Status::AwaitingConfirmation);
+    assert_eq!((r.member, r.channel, r.slots), (m.id, c.id, 3));
+    assert_eq!(r.schedule, nr.schedule);
+    assert_eq!(r.program, nr.program);
+    assert_eq!(r.invitees, nr.invitees);
+    assert_eq!(r.viewer_password.as_deref(), Some("sealed:abc"));
+    assert_eq!(r.key_hash, nr.key_hash);
+    assert_eq!(r.fee.minor, 900);
+    assert_eq!(s.reservation(r.id).await.unwrap(), r);
+    assert_eq!(s.reservation_by_slug(&r.slug).await.unwrap(), r);
+    assert_eq!(s.reservations_of(m.id).await.unwrap(), vec![r.clone()]);
+    assert_eq!(
+        s.quota_used(m.id, MonthKey::parse("2026-06").unwrap())
+            .await
+            .unwrap(),
+        3
+    );
+    let log = s.transitions(r.id).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        (log[0].from, log[0].to, log[0].actor),
+        (None, Status::AwaitingConfirmation, Actor::Member(m.id))
+    );
+    assert_eq!(s.outbox_counts().await.unwrap().queued, 1);
+    assert!(s.charge(r.id).await.unwrap().is_none());
+    assert!(matches!(
+        s.reservation_by_slug("nope").await,
+        Err(StorageError::NotFound { .. })
+    ));
+}
+
+/// An overlapping booking names the first taken slot and leaves no trace.
+pub async fn double_booking_is_refused_and_writes_nothing(s: S) {
+    let a = fixtures::member(&*s, "A", Tier::Premium).await;
+    let b = fixtures::member(&*s, "B", Tier::Premium).await;
+    let c = fixtures::channel(&*s, "ch", 10, 100).await;
+    s.create_reservation(booking(
+        &policy(),
+        &c,
+        a.id,
+        ts("2026-06-10T12:10:00Z"),
+        2,
+        now(),
+    ))
+    .await
+    .unwrap();
+    let e = conflict(
+        s.create_reservation(booking(
+            &policy(),
+            &c,
+            b.id,
+            ts("2026-06-10T12:00:00Z"),
+            3,
+            now(),
+        ))
+        .await,
+    );
+    assert_eq!(
+        e,
+        Conflict::SlotTaken {
+            channel: c.id,
+            slot: ts("2026-06-10T12:10:00Z")
+        }
+    );
+    assert!(s.reservations_of(b.id).await.unwrap().is_empty());
+    assert_eq!(
+        s.quota_used(b.id, MonthKey::parse("2026-06").unwrap())
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(s.outbox_counts().await.unwrap().queued, 1);
+    // Adjacent slots and other channels are free.
+    s.create_reservation(booking(
+        &policy(),
+        &c,
+        b.id,
+        ts("2026-06-10T12:30:00Z"),
+        1,
+        now(),
+    ))
+    .await
+    .unwrap();
+    let c2 = fixtures::channel(&*s, "ch2", 10, 100).await;
+    s.create_reservation(booking(
+        &policy(),
+        &c2,
+        b.id,
+        ts("2026-06-10T12:10:00Z"),
+        1,
+        now(),
+    ))
+    .await
+    .unwrap();
+}
+
+/// General members cannot book; unknown channels are not found.
+pub async fn only_premium_members_book(s: S) {
+    let g = fixtures::member(&*s, "G", Tier::General).await;
+    let c = fixtures::channel(&*s, "ch", 10, 100).await;
+    let e = conflict(
+        s.create_reservation(booking(
+            &policy(),
+            &c,
+            g.id,
+            ts("2026-06-10T12:00:00Z"),
+            1,
+            now(),
+        ))
+        .await,
+    );
+    assert_eq!(e, Conflict::NotPremium);
+    let p = fixtures::member(&*s, "P", Tier::Premium).await;
+    let mut nr = booking(&policy(), &c, p.id, ts("2026-06-10T12:00:00Z"), 1, now());
+    nr.channel = slotcast_domain::ChannelId(777_777);
+    assert!(matches!(
+        s.create_reservation(nr).await,
+        Err(StorageError::NotFound { .. })
+    ));
+}
+
+/// The quota is per month of the service's zone and names what is left.
+pub async fn quota_is_enforced_per_month(s: S) {
+    let berlin = slotcast_domain::jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+    let p = Policy {
+        quota_slots_per_month: 4,
+        time_zone: berlin,
+        ..Policy::default()
+    };
+    let m = fixtures::member(&*s, "Q", Tier::Premium).await;
+    let c = fixtures::channel(&*s, "ch", 10, 100).await;
+    let n = ts("2026-03-01T00:00:00Z");
+    // 21:40–22:20 UTC on 31 March 2026 is 23:40–00:20 in Berlin (CEST): 2 slots in March, 2 in April.
+    s.create_reservation(booking(&p, &c, m.id, ts("2026-03-31T21:40:00Z"), 4, n))
+        .await
+        .unwrap();
+    let mar = MonthKey::parse("2026-03").unwrap();
+    let apr = MonthKey::parse("2026-04").unwrap();
+    assert_eq!(s.quota_used(m.id, mar).await.unwrap(), 2);
+    assert_eq!(s.quota_used(m.id, apr).await.unwrap(), 2);
+    s.create_reservation(booking(&p, &c, m.id, ts("2026-03-10T10:00:00Z"), 2, n))
+        .await
+        .unwrap();
+    let e = conflict(
+        s.create_reservation(booking(&p, &c, m.id, ts("2026-03-11T10:00:00Z"), 1, n))
+            .await,
+    );
+    assert_eq!(
+        e,
+        Conflict::QuotaExceeded(quota::QuotaExceeded {
+            month: mar,
+            used: 4,
+            requested: 1,
+            max: 4
+        })
+    );
+    // The refused booking left its slot free.
+    let other = fixtures::member(&*s, "O", Tier::Premium).await;
+    s.create_reservation(booking(&p, &c, other.id, ts("2026-03-11T10:00:00Z"), 1, n))
+        .await
+        .unwrap();
+    // April still has room for two.
+    s.create_reservation(booking(&p, &c, m.id, ts("2026-04-11T10:00:00Z"), 2, n))
+        .await
+        .unwrap();
+}
+
+/// Confirmation: one pending charge of the fee, only once, only before the deadline.
+pub async fn confirm_opens_the_charge_once_and_only_before_the_deadline(s: S) {
+    let m = fixtures::member(&*s, "C", Tier::Premium).await;
+    let c = fixtures::channel(&*s, "ch", 10, 250).await;
+    let r = s
+        .create_reservation(booking(
+            &policy(),
+            &c,
+            m.id,
+            ts("2026-06-10T12:00:00Z"),
+            2,
+            now(),
+        ))
+        .await
+        .unwrap();
+    let at = r.schedule.confirm_by - SignedDuration::from_secs(1);
+    let done = confirm(&s, &r, at).await.unwrap();
+    assert_eq!(done.status, Status::Confirmed);
+    let ch = s.charge(r.id).await.unwrap().unwrap();
+    assert_eq!(
+        (ch.amount.minor, ch.state, ch.member),
+        (500, ChargeState::Pending, m.id)
+    );
+    assert_eq!(
+        conflict(confirm(&s, &r, at).await),
+        Conflict::WrongState {
+            current: Status::Confirmed,
+            expected: Status::AwaitingConfirmation
+        }
+    );
+
+    // The database refuses a confirmation at the deadline even if the caller did not check.
+    let r2 = s
+        .create_reservation(booking(
+            &policy(),
+            &c,
+            m.id,
+            ts("2026-06-11T12:00:00Z"),
+            1,
+            now(),
+        ))
+        .await
+        .unwrap();
+    let t = lifecycle::confirm(r2.status, &r2.schedule, now(), true).unwrap();
+    let late = TransitionCommand::from_transition(
+        r2.id,
+        &t,
+        r2.schedule.confirm_by,
+        Actor::Member(m.id),
+        "late",
+    );
+    assert_eq!(
+        conflict(s.transition(late).await),
+        Conflict::DeadlinePassed {
+            confirm_by: r2.schedule.confirm_by
+        }
+    );
+    assert_eq!(
+        s.reservation(r2.id).await.unwrap().status,
+        Status::AwaitingConfirmation
+    );
+    assert!(s.charge(r2.id).await.unwrap().is_none());
+}
+
+/// Expiry frees the slots for others and gives the quota back.
+pub async fn expiry_frees_slots_and_quota(s: S) {
+    let m = fixtures::member(&*s, "E", Tier::Premium).await;
+    let other = fixtures::member(&*s, "F", Tier::Premium).await;
+    let c = fixtures::channel(&*s, "ch", 10, 100).await;
+    let r = s
+        .create_reservation(booking(
+            &policy(),
+            &c,
+            m.id,
+            ts("2026-06-10T12:00:00Z"),
+            3,
+            now(),
+        ))
+        .await
+        .unwrap();
+    let t = lifecycle::expire(r.status, &r.schedule, r.schedule.confirm_by, false).unwrap();
+    let mut cmd = TransitionCommand::from_transition(
+        r.id,
+        &t,
+        r.schedule.confirm_by,
+        Actor::System,
+        "not confirmed by the deadline",
+    );
+    cmd.outbox.push(NewMessage {
+        dedupe_key: format!("{}/expired", r.slug),
+        to: m.email.clone(),
+        subject: "expired".into(),
+        text: "expired".into(),
+        html: None,
+        ics: None,
+        reservation: Some(r.id),
+    });
+    let e = s.transition(cmd.clone()).await.unwrap();
+    assert_eq!(e.status, Status::Expired);
+    assert_eq!(
+        s.quota_used(m.id, MonthKey::parse("2026-06").unwrap())
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(s.outbox_counts().await.unwrap().queued, 2);
+    // Running the same job again changes nothing (the scheduler may repeat after a crash).
+    assert!(matches!(
+        conflict(s.transition(cmd).await),
+        Conflict::WrongState { .. }
+    ));
+    assert_eq!(s.outbox_counts().await.unwrap().queued, 2);
+    s.create_reservation(booking(
+        &policy(),
+        &c,
+        other.id,
+        ts("2026-06-10T12:10:00Z"),
+        1,
+        now(),
+    ))
+    .await
+    .unwrap();
+    let log = s.transitions(r.id).await.unwrap();
+    assert_eq!(
+        log.last().map(|l| (l.from, l.to, l.actor)),
+        Some((
+            Some(Status::AwaitingConfirmation),
+            Status::Expired,
+            Actor::System
+        ))
+    );
+}
+
+/// Cancellation after confirmation is billed (or voided), completion finalizes or waives.
+pub async fn cancellation_and_completion_settle_the_charge(s: S) {
+    let m = fixtures::member(&*s, "K", Tier::Premium).await;
+    let c = fixtures::channel(&*s, "ch", 10, 100).await;
+    let p = policy();
+    let mk = |start: &str| booking(&p, &c, m.id, ts(start), 1, now());
+    let cases = [
+        (
+            "2026-06-10T10:00:00Z",
+            ChargeAction::Finalize,
+            ChargeState::Final,
+        ),
+        (
+            "2026-06-10T11:00:00Z",
+            ChargeAction::Void,
+            ChargeState::Voided,
+        ),
+    ];
+    for (start, action, state) in cases {
+        let r = s.create_reservation(mk(start)).await.unwrap();
+        let r = confirm(&s, &r, now()).await.unwrap();
+        let cmd = TransitionCommand {
+            reservation: r.id,
+            from: Status::Confirmed,
+            to: Status::Cancelled,
+            at: now(),
+            actor: Actor::Member(m.id),
+            reason: "cancelled".into(),
+            before_confirm_deadline: false,
+            release_slots: true,
+            charge: Some(action),
+            outbox: Vec::new(),
+        };
+        assert_eq!(s.transition(cmd).await.unwrap().status, Status::Cancelled);
+        assert_eq!(s.charge(r.id).await.unwrap().unwrap().state, state);
+    }
+    for (start, outage, state) in [
+        ("2026-06-10T12:00:00Z", false, ChargeState::Final),
+        ("2026-06-10T13:00:00Z", true, ChargeState::Waived),
+    ] {
+        let r = s.create_reservation(mk(start)).await.unwrap();
+        let r = confirm(&s, &r, now()).await.unwrap();
+        let t = lifecycle::go_live(r.status, &r.schedule, r.schedule.start).unwrap();
+        let r = s
+            .transition(TransitionCommand::from_transition(
+                r.id,
+                &t,
+                r.schedule.start,
+                Actor::System,
+                "publishing",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(r.status, Status::Live);
+        let t = lifecycle::complete(r.status, &r.schedule, r.schedule.connect_to, outage).unwrap();
+        let r = s
+            .transition(TransitionCommand::from_transition(
+                r.id,
+                &t,
+                r.schedule.connect_to,
+                Actor::System,
+                "window closed",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(r.status, Status::Completed);
+        assert_eq!(s.charge(r.id).await.unwrap().unwrap().state, state);
+    }
+    // Completed programs keep their slots and their quota.
+    assert_eq!(
+        s.quota_used(m.id, MonthKey::parse("2026-06").unwrap())
+            .await
+            .unwrap(),
+        2
+    );
+}
+
+/// `due` lists exactly the reservations whose instant has come, oldest first.
+pub async fn scheduler_finds_due_work(s: S) {
+    let m = fixtures::member(&*s, "D", Tier::Premium).await;
+    let c = fixtures::channel(&*s, "ch", 10, 100).await;
+    let a = s
+        .create_reservation(booking(
+            &policy(),
+            &c,
+            m.id,
+            ts("2026-06-10T12:00:00Z"),
+            1,
+            now(),
+        ))
+        .await
+        .unwrap();
+    let b = s
+        .create_reservation(booking(
+            &policy(),
+            &c,
+            m.id,
+            ts("2026-06-10T14:00:00Z"),
+            1,
+            now(),
+        ))
+        .await
+        .unwrap();
+    let due = |at| s.due(Status::AwaitingConfirmation, DueField::ConfirmBy, at, 10);
+    assert!(
+        due(a.schedule.confirm_by - SignedDuration::from_millis(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        due(a.schedule.confirm_by)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect::<Vec<_>>(),
+        vec![a.id]
+    );
+    assert_eq!(
+        due(b.schedule.confirm_by)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect::<Vec<_>>(),
+        vec![a.id, b.id]
+    );
+    assert!(
+        s.due(
+            Status::Confirmed,
+            DueField::ConfirmBy,
+            b.schedule.confirm_by,
+            10
+        )
+        .await
+        .unwrap()
+        .is_empty()
+    );
+    assert_eq!(
+        s.due(
+            Status::AwaitingConfirmation,
+            DueField::Start,
+            ts("2026-07-01T00:00:00Z"),
+            1
+        )
+        .await
+        .unwrap()
+        .len(),
+        1
+    );
+}
+
+fn message(key: &str) -> NewMessage {
+    NewMessage {
+        dedupe_key: key.into(),
+        to: EmailAddress::parse("to@example.org").unwrap(),
+        subject: format!("subject {key}"),
+        text: "text".into(),
+        html: Some("<p>html</p>".into()),
+        ics: Some("BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n".into()),
+        reservation: None,
+    }
+}
+
+/// The outbox: de-duplication, leases, retries, give-up, counts.
+pub async fn outbox_leases_retries_and_dedupes(s: S) {
+    let t0 = now();
+    assert_eq!(
+        s.enqueue(vec![message("a"), message("b"), message("a")], t0)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(s.enqueue(vec![message("b")], t0).await.unwrap(), 0);
+    let got = s.claim_due(t0, 60_000, 10).await.unwrap();
+    assert_eq!(
+        got.iter()
+            .map(|m| m.message.dedupe_key.as_str())
+            .collect::<Vec<_>>(),
+        vec!["a", "b"]
+    );
+    assert_eq!(got[0].message, message("a"));
+    // Leased: nobody else gets them until the lease runs out.
+    assert!(s.claim_due(t0, 60_000, 10).await.unwrap().is_empty());
+    s.mark_sent(got[0].id, t0).await.unwrap();
+    s.mark_failed(
+        got[1].id,
+        "connection refused",
+        Some(t0 + SignedDuration::from_secs(30)),
+    )
+    .await
+    .unwrap();
+    assert!(
+        s.claim_due(t0 + SignedDuration::from_secs(29), 60_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = s
+        .claim_due(t0 + SignedDuration::from_secs(30), 60_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        (again[0].attempts, again[0].last_error.as_deref()),
+        (1, Some("connection refused"))
+    );
+    s.mark_failed(again[0].id, "mailbox unavailable", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.outbox_counts().await.unwrap(),
+        OutboxCounts {
+            queued: 0,
+            sent: 1,
+            failed: 1
+        }
+    );
+    // A crashed sender's lease runs out and the message comes back.
+    s.enqueue(vec![message("c")], t0).await.unwrap();
+    assert_eq!(s.claim_due(t0, 1_000, 10).await.unwrap().len(), 1);
+    assert_eq!(
+        s.claim_due(t0 + SignedDuration::from_secs(1), 1_000, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+/// 64 tasks booking overlapping slots, 20 rounds: every slot has at most one holder, a
+/// slot everyone wants has exactly one, and every refusal names a slot a winner holds.
+pub async fn concurrent_bookings_have_one_winner_per_slot(s: S) {
+    let c = fixtures::channel(&*s, "ch", 10, 100).await;
+    let mut members = Vec::new();
+    for i in 0..64 {
+        members.push(
+            fixtures::member(&*s, &format!("m{i}"), Tier::Premium)
+                .await
+                .id,
+        );
+    }
+    for round in 0..20i64 {
+        let base = ts("2026-06-10T00:00:00Z") + SignedDuration::from_hours(round);
+        let mut tasks = Vec::new();
+        for (i, m) in members.iter().enumerate() {
+            let s = s.clone();
+            let c = c.clone();
+            let m = *m;
+            // Everyone wants slot 2 of the hour; ranges of 1..=3 slots start at slot 0..=2.
+            let first = (i % 3) as i64;
+            let count = (3 - first) as u32 - (i % 2) as u32 * u32::from(first == 0);
+            let start = base + SignedDuration::from_mins(10 * first);
+            tasks.push(tokio::spawn(async move {
+                let nr = booking(&policy(), &c, m, start, count.max(1), now());
+                (start, count.max(1), s.create_reservation(nr).await)
+            }));
+        }
+        let mut winners: Vec<SlotRange> = Vec::new();
+        let mut refused = Vec::new();
+        for t in tasks {
+            let (start, count, res) = t.await.unwrap();
+            match res {
+                Ok(_) => winners.push(SlotRange::new(start, count, policy().slot).unwrap()),
+                Err(StorageError::Conflict(Conflict::SlotTaken { slot, .. })) => refused.push(slot),
+                Err(e) => panic!("round {round}: unexpected {e}"),
+            }
+        }
+        for (i, a) in winners.iter().enumerate() {
+            for b in &winners[i + 1..] {
+                assert!(!a.overlaps(b), "round {round}: {a} and {b} both won");
+            }
+        }
+        let contested = base + SignedDuration::from_mins(20);
+        let holders = winners
+            .iter()
+            .filter(|w| w.slot_starts().any(|s| s == contested))
+            .count();
+        assert_eq!(
+            holders, 1,
+            "round {round}: the slot everyone wanted has {holders} holders"
+        );
+        for slot in refused {
+            assert!(
+                winners.iter().any(|w| w.slot_starts().any(|s| s == slot)),
+                "round {round}: refused for a free slot {slot}"
+            );
+        }
+    }
+}
+
+/// One member racing 64 bookings of distinct slots gets exactly the quota.
+pub async fn concurrent_quota_race_cannot_exceed_the_quota(s: S) {
+    let c = fixtures::channel(&*s, "ch", 10, 100).await;
+    let m = fixtures::member(&*s, "racer", Tier::Premium).await;
+    let p = Policy {
+        quota_slots_per_month: 10,
+        ..Policy::default()
+    };
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let (s, c, p) = (s.clone(), c.clone(), p.clone());
+        tasks.push(tokio::spawn(async move {
+            let start = ts("2026-06-10T00:00:00Z") + SignedDuration::from_mins(10 * i);
+            s.create_reservation(booking(&p, &c, m.id, start, 1, now()))
+                .await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(StorageError::Conflict(Conflict::QuotaExceeded(q))) => assert_eq!(q.max, 10),
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert_eq!(ok, 10);
+    assert_eq!(
+        s.quota_used(m.id, MonthKey::parse("2026-06").unwrap())
+            .await
+            .unwrap(),
+        10
+    );
+    assert_eq!(s.reservations_of(m.id).await.unwrap().len(), 10);
+}
+
+/// Concurrent confirmations of one reservation: exactly one succeeds, one charge.
+pub async fn concurrent_confirms_succeed_once(s: S) {
+    let c = fixtures::channel(&*s, "ch", 10, 100).await;
+    let m = fixtures::member(&*s, "cc", Tier::Premium).await;
+    for round in 0..5 {
+        let start = ts("2026-06-10T00:00:00Z") + SignedDuration::from_hours(round);
+        let r = s
+            .create_reservation(booking(&policy(), &c, m.id, start, 1, now()))
+            .await
+            .unwrap();
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let (s, r) = (s.clone(), r.clone());
+                tokio::spawn(async move { confirm(&s, &r, now()).await })
+            })
+            .collect();
+        let mut ok = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) => ok += 1,
+                Err(StorageError::Conflict(Conflict::WrongState { current, .. })) => {
+                    assert_eq!(current, Status::Confirmed)
+                }
+                Err(e) => panic!("unexpected {e}"),
+            }
+        }
+        assert_eq!(ok, 1);
+        assert_eq!(s.transitions(r.id).await.unwrap().len(), 2);
+        assert_eq!(
+            s.charge(r.id).await.unwrap().unwrap().state,
+            ChargeState::Pending
+        );
+    }
+}
+
+/// A long pseudo-random history gives the same answers as the in-memory domain model.
+pub async fn agrees_with_the_domain_model(s: S) {
+    let p = Policy {
+        quota_slots_per_month: 8,
+        ..Policy::default()
+    };
+    let mut book = Book::new(p.clone());
+    let mut channels = Vec::new();
+    for i in 0..2 {
+        let c = fixtures::channel(&*s, &format!("ch{i}"), 10, 100 + i).await;
+        book.add_channel(c.id, c.tariff);
+        channels.push(c);
+    }
+    let mut members = Vec::new();
+    for i in 0..3 {
+        let tier = if i == 2 { Tier::General } else { Tier::Premium };
+        let m = fixtures::member(&*s, &format!("mm{i}"), tier).await;
+        book.add_member(m.id, tier == Tier::Premium);
+        members.push(m.id);
+    }
+    let mut ids: Vec<(ReservationId, ReservationId)> = Vec::new(); // (model, store)
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rnd = |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let mut at = ts("2026-06-01T00:03:00Z");
+    for step in 0..300 {
+        match rnd(10) {
+            0..=4 => {
+                let m = members[rnd(3) as usize];
+                let c = &channels[rnd(2) as usize];
+                let start = p.slot.ceil(at) + SignedDuration::from_mins(10 * rnd(60) as i64);
+                let slots = 1 + rnd(4) as u32;
+                let range = SlotRange::new(start, slots, p.slot).unwrap();
+                let model = book.request(m, c.id, range, at);
+                if matches!(model, Err(slotcast_domain::book::BookError::TooLate(_))) {
+                    continue; // refused by the domain before the store is asked
+                }
+                let stored = s
+                    .create_reservation(fixtures::booking(&p, c, m, start, slots, at))
+                    .await;
+                match (&model, &stored) {
+                    (Ok(mid), Ok(r)) => ids.push((*mid, r.id)),
+                    (Err(me), Err(StorageError::Conflict(se))) => {
+                        let same = matches!(
+                            (me, se),
+                            (
+                                slotcast_domain::book::BookError::SlotTaken { .. },
+                                Conflict::SlotTaken { .. }
+                            ) | (
+                                slotcast_domain::book::BookError::Quota(_),
+                                Conflict::QuotaExceeded(_)
+                            ) | (
+                                slotcast_domain::book::BookError::NotPremium,
+                                Conflict::NotPremium
+                            )
+                        );
+                        assert!(same, "step {step}: model {me} vs store {se}");
+                        if let (
+                            slotcast_domain::book::BookError::SlotTaken { slot: a },
+                            Conflict::SlotTaken { slot: b, .. },
+                        ) = (me, se)
+                        {
+                            assert_eq!(a, b, "step {step}");
+                        }
+                    }
+                    other => panic!("step {step}: model and store disagree: {other:?}"),
+                }
+            }
+            5..=6 if !ids.is_empty() => {
+                let (mid, sid) = ids[rnd(ids.len() as u64) as usize];
+                let model = book.confirm(mid, at);
+                let r = s.reservation(sid).await.unwrap();
+                let stored = match lifecycle::confirm(r.status, &r.schedule, at, true) {
+                    Ok(t) => s
+                        .transition(TransitionCommand::from_transition(
+                            sid,
+                            &t,
+                            at,
+                            Actor::Member(r.member),
+                            "confirm",
+                        ))
+                        .await
+                        .map(|_| ()),
+                    Err(_) => Err(StorageError::Backend("refused by the domain".into())),
+                };
+                assert_eq!(
+                    model.is_ok(),
+                    stored.is_ok(),
+                    "step {step}: confirm {model:?} vs {stored:?}"
+                );
+            }
+            7 if !ids.is_empty() => {
+                let (mid, sid) = ids[rnd(ids.len() as u64) as usize];
+                let model = book.cancel(mid, at);
+                let r = s.reservation(sid).await.unwrap();
+                let stored = match lifecycle::cancel(r.status, &r.schedule, at, &p, false) {
+                    Ok(t) => s
+                        .transition(TransitionCommand::from_transition(
+                            sid,
+                            &t,
+                            at,
+                            Actor::Member(r.member),
+                            "cancel",
+                        ))
+                        .await
+                        .map(|_| ()),
+                    Err(_) => Err(StorageError::Backend("refused by the domain".into())),
+                };
+                assert_eq!(
+                    model.is_ok(),
+                    stored.is_ok(),
+                    "step {step}: cancel {model:?} vs {stored:?}"
+                );
+            }
+            _ => {
+                at += SignedDuration::from_mins(1 + rnd(90) as i64);
+                book.expire_due(at);
+                book.complete_due(at);
+                for r in s
+                    .due(Status::AwaitingConfirmation, DueField::ConfirmBy, at, 1000)
+                    .await
+                    .unwrap()
+                {
+                    let t = lifecycle::expire(r.status, &r.schedule, at, false).unwrap();
+                    s.transition(TransitionCommand::from_transition(
+                        r.id,
+                        &t,
+                        at,
+                        Actor::System,
+                        "expired",
+                    ))
+                    .await
+                    .unwrap();
+                }
+                for status in [Status::Confirmed, Status::Live] {
+                    for r in s.due(status, DueField::ConnectTo, at, 1000).await.unwrap() {
+                        let t = lifecycle::complete(r.status, &r.schedule, at, false).unwrap();
+                        s.transition(TransitionCommand::from_transition(
+                            r.id,
+                            &t,
+                            at,
+                            Actor::System,
+                            "completed",
+                        ))
+                        .await
+                        .unwrap();
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        ids.len() >= 30,
+        "the history booked only {} times",
+        ids.len()
+    );
+    let confirmed = book
+        .reservations()
+        .values()
+        .filter(|r| r.charge.is_some())
+        .count();
+    assert!(
+        confirmed >= 5,
+        "the history confirmed only {confirmed} times"
+    );
+    for (mid, sid) in &ids {
+        let model = &book.reservations()[mid];
+        let stored = s.reservation(*sid).await.unwrap();
+        assert_eq!(model.status, stored.status, "reservation {sid}");
+        assert_eq!(model.fee, stored.fee);
+        assert_eq!(model.charge, s.charge(*sid).await.unwrap().map(|c| c.state));
+    }
+    for m in &members {
+        for month in ["2026-06", "2026-07"] {
+            let month = MonthKey::parse(month).unwrap();
+            assert_eq!(
+                book.usage(*m, month),
+                s.quota_used(*m, month).await.unwrap()
+            );
+        }
+    }
+}
