@@ -396,18 +396,31 @@ pub enum ExtensionRefused {
     Quota(#[from] QuotaExceeded),
 }
 
-/// Whether a reservation of `current_slots` may be extended by `extra` slots at `now`.
-/// `next_free` says whether the following slots are free, `quota` the quota check.
+/// What the edge found out about a requested extension.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtensionFacts {
+    /// Slots requested.
+    pub extra: u32,
+    /// Whether the following slots are free.
+    pub next_free: bool,
+    /// The quota check for the extra slots.
+    pub quota: Result<(), QuotaExceeded>,
+}
+
+/// Whether a reservation of `current_slots` may be extended as `facts` describe, at `now`.
 pub fn check_extension(
     status: Status,
     schedule: &Schedule,
-    now: Timestamp,
     current_slots: u32,
-    extra: u32,
-    next_free: bool,
-    quota: Result<(), QuotaExceeded>,
+    facts: ExtensionFacts,
+    now: Timestamp,
     policy: &Policy,
 ) -> Result<(), ExtensionRefused> {
+    let ExtensionFacts {
+        extra,
+        next_free,
+        quota,
+    } = facts;
     if !matches!(status, Status::Confirmed | Status::Live) {
         return Err(illegal(status, "extend").into());
     }
@@ -577,45 +590,36 @@ mod tests {
         let s = schedule();
         let p = Policy::default();
         let offer = s.extension_offer_at;
-        assert!(check_extension(Status::Live, &s, offer, 3, 1, true, Ok(()), &p).is_ok());
+        let facts = |extra, next_free, quota| ExtensionFacts {
+            extra,
+            next_free,
+            quota,
+        };
+        let check = |status, now, extra, next_free, quota| {
+            check_extension(status, &s, 3, facts(extra, next_free, quota), now, &p)
+        };
+        assert!(check(Status::Live, offer, 1, true, Ok(())).is_ok());
         assert!(matches!(
-            check_extension(
-                Status::Live,
-                &s,
-                ts("2026-05-02T12:19:59Z"),
-                3,
-                1,
-                true,
-                Ok(()),
-                &p
-            ),
+            check(Status::Live, ts("2026-05-02T12:19:59Z"), 1, true, Ok(())),
             Err(ExtensionRefused::NotOffered { .. })
         ));
         assert_eq!(
-            check_extension(Status::Live, &s, offer, 3, 1, false, Ok(()), &p),
+            check(Status::Live, offer, 1, false, Ok(())),
             Err(ExtensionRefused::SlotsTaken)
         );
         assert!(matches!(
-            check_extension(Status::Live, &s, offer, 3, 40, true, Ok(()), &p),
+            check(Status::Live, offer, 40, true, Ok(())),
             Err(ExtensionRefused::TooLong { .. })
         ));
         let q = crate::quota::check(crate::quota::MonthKey::parse("2026-05").unwrap(), 30, 1, 30);
         assert!(matches!(
-            check_extension(Status::Live, &s, offer, 3, 1, true, q, &p),
+            check(Status::Live, offer, 1, true, q),
             Err(ExtensionRefused::Quota(_))
         ));
-        assert!(
-            check_extension(
-                Status::AwaitingConfirmation,
-                &s,
-                offer,
-                3,
-                1,
-                true,
-                Ok(()),
-                &p
-            )
-            .is_err()
-        );
+        assert!(check(Status::AwaitingConfirmation, offer, 1, true, Ok(())).is_err());
+        assert!(matches!(
+            check(Status::Live, s.end, 1, true, Ok(())),
+            Err(ExtensionRefused::Lifecycle(_))
+        ));
     }
 }

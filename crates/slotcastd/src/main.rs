@@ -1,0 +1,86 @@
+//! # slotcastd — the slotcast server
+//!
+//! This binary owns configuration loading (defaults → `--config` file →
+//! `SLOTCAST__SECTION__KEY` environment), logging, choosing the storage backend by URL
+//! and the wiring of the roles. It stays thin: rules live in `slotcast-domain`, facts in
+//! the stores. It must not hold global configuration: the loaded [`config::Config`] is
+//! passed down.
+
+mod config;
+mod server;
+mod storage;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "slotcastd",
+    version,
+    about = "slotcast: reserved live streaming server"
+)]
+struct Cli {
+    /// Configuration file (TOML). Environment variables SLOTCAST__SECTION__KEY override it.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (role `all`: center and stream node in one process).
+    Serve,
+    /// Check the configuration and print it (secrets redacted).
+    CheckConfig,
+}
+
+#[allow(clippy::print_stderr, clippy::print_stdout)]
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let cfg = match config::Config::load(cli.config.as_deref(), std::env::vars()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("slotcastd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command {
+        Command::CheckConfig => {
+            println!("configuration OK\n{cfg:#?}\n{:#?}", cfg.policy());
+            ExitCode::SUCCESS
+        }
+        Command::Serve => {
+            init_logging(&cfg.log.format);
+            let rt = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("slotcastd: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(server::serve(cfg)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    eprintln!("slotcastd: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn init_logging(format: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("SLOTCAST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
