@@ -20,7 +20,7 @@ fn slotcastd(dir: &TempDir, env: &[(&str, &str)]) -> Command {
 }
 
 /// Starts `serve` and waits for the address it listens on.
-#[allow(clippy::zombie_processes)] // the caller waits in `terminate`
+#[allow(clippy::zombie_processes)] // the caller waits in `stop`
 fn start(dir: &TempDir, env: &[(&str, &str)]) -> (Child, SocketAddr, mpsc::Receiver<String>) {
     let mut child = slotcastd(dir, env)
         .arg("serve")
@@ -58,9 +58,9 @@ fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {
     (status, head.to_ascii_lowercase(), body.to_owned())
 }
 
-fn terminate(mut child: Child) {
+fn stop(mut child: Child, signal: &str) {
     Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -71,14 +71,14 @@ fn terminate(mut child: Child) {
         }
         assert!(
             Instant::now() < deadline,
-            "slotcastd did not stop on SIGTERM"
+            "slotcastd did not stop on {signal}"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 #[test]
-fn serves_health_on_embedded_defaults_and_stops_on_sigterm() {
+fn serves_health_on_embedded_defaults_and_stops_on_signals() {
     let dir = TempDir::new("serve");
     let (child, addr, _log) = start(&dir, &[]);
     let (status, head, body) = get(addr, "/healthz");
@@ -97,12 +97,12 @@ fn serves_health_on_embedded_defaults_and_stops_on_sigterm() {
         (status, body.as_str()),
         (200, r#"{"database":"sqlite","status":"ready"}"#)
     );
-    terminate(child);
+    stop(child, "-TERM");
     assert!(dir.path().join("data/slotcast.db").exists());
 
-    // A second start keeps the seeded demo channels and does not add them again.
+    // A second start keeps the seeded demo channels and does not add them again; Ctrl-C stops it.
     let (child, _, _) = start(&dir, &[]);
-    terminate(child);
+    stop(child, "-INT");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let url = format!("sqlite://{}/data/slotcast.db", dir.path().display());
     let names: Vec<String> = rt.block_on(async {
@@ -133,7 +133,7 @@ fn runs_on_postgres_when_the_url_says_so() {
         (status, body.as_str()),
         (200, r#"{"database":"postgres","status":"ready"}"#)
     );
-    terminate(child);
+    stop(child, "-TERM");
 }
 
 fn fails_with(env: &[(&str, &str)]) -> String {
