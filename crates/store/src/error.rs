@@ -67,6 +67,18 @@ pub enum Conflict {
         /// The deadline.
         confirm_by: Timestamp,
     },
+    /// The program has ended; it can no longer change.
+    #[error("the program ended at {end}")]
+    Ended {
+        /// End of the program.
+        end: Timestamp,
+    },
+    /// Too many wrong reservation keys; confirmation is locked for a while.
+    #[error("too many wrong reservation keys; try again after {until}")]
+    KeyLocked {
+        /// When the lock ends.
+        until: Timestamp,
+    },
     /// Only premium members may book.
     #[error("only premium members can book airtime")]
     NotPremium,

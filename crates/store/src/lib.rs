@@ -63,6 +63,8 @@ pub trait ChannelStore {
     async fn channels(&self) -> Result<Vec<Channel>>;
     /// One channel.
     async fn channel(&self, id: ChannelId) -> Result<Channel>;
+    /// Replaces a channel's settings.
+    async fn update_channel(&self, id: ChannelId, c: NewChannel) -> Result<Channel>;
 }
 
 /// Reservations, their slot claims, transition log and charge.
@@ -89,8 +91,9 @@ pub trait ReservationStore {
     async fn charge(&self, id: ReservationId) -> Result<Option<Charge>>;
     /// Slots a member holds in a month (the quota counter).
     async fn quota_used(&self, member: MemberId, month: slotcast_domain::MonthKey) -> Result<u32>;
-    /// Reservations in `status` whose `due` instant is at or before `now`, oldest first:
-    /// the scheduler's work list, derived from the database so a restart loses nothing.
+    /// Reservations in `status` whose `due` instant is at or before `now` (and, for
+    /// notices, whose notice was not sent yet), oldest first: the scheduler's work list,
+    /// derived from the database so a restart loses nothing.
     async fn due(
         &self,
         status: slotcast_domain::Status,
@@ -98,6 +101,46 @@ pub trait ReservationStore {
         now: Timestamp,
         limit: u32,
     ) -> Result<Vec<Reservation>>;
+    /// Records that `notice` was sent and queues its messages, once: `false` (and nothing
+    /// queued) if it was recorded before.
+    async fn mark_notice(
+        &self,
+        id: ReservationId,
+        notice: Notice,
+        at: Timestamp,
+        outbox: Vec<NewMessage>,
+    ) -> Result<bool>;
+    /// Replaces the changeable program fields while the reservation is still in
+    /// `expected` and has not ended; logs the change. [`Conflict::WrongState`] or
+    /// [`Conflict::Ended`] otherwise.
+    async fn change_program(&self, cmd: ChangeCommand) -> Result<Reservation>;
+    /// Extends a confirmed or live reservation by the slots right after it: claims them,
+    /// takes the quota, moves the end and raises the fee (and the pending charge).
+    async fn extend(&self, cmd: ExtendCommand) -> Result<Reservation>;
+    /// Counts a wrong reservation key; from `max_failures` on, the key is locked until
+    /// `at + lock_ms`. Returns the reservation as it is afterwards.
+    async fn record_key_failure(
+        &self,
+        id: ReservationId,
+        at: Timestamp,
+        max_failures: u32,
+        lock_ms: i64,
+    ) -> Result<Reservation>;
+    /// Held slots in `[from, to)`, by channel and time.
+    async fn claims_between(&self, from: Timestamp, to: Timestamp) -> Result<Vec<Claim>>;
+    /// Reservations overlapping `[from, to)` in any state, by start.
+    async fn reservations_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Reservation>>;
+    /// Charges of programs starting in `[from, to)`, of one member or of everyone.
+    async fn charges_between(
+        &self,
+        member: Option<MemberId>,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<ChargeLine>>;
 }
 
 /// The durable e-mail outbox.

@@ -318,6 +318,10 @@ pub struct Reservation {
     pub fee: Money,
     /// Whether invitees were told at acceptance.
     pub invited_at_acceptance: bool,
+    /// Wrong reservation keys presented so far.
+    pub key_failures: u32,
+    /// Confirmation is refused until then after too many wrong keys.
+    pub key_locked_until: Option<Timestamp>,
     /// Acceptance time.
     pub created_at: Timestamp,
     /// Last change.
@@ -410,6 +414,28 @@ pub struct Charge {
     pub updated_at: Timestamp,
 }
 
+/// A notice sent at most once per reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// Confirm before the deadline.
+    ConfirmReminder,
+    /// The program starts soon.
+    StartReminder,
+    /// The following slots are free: extend?
+    ExtensionOffer,
+}
+
+impl Notice {
+    /// The column recording when it was sent.
+    pub fn sent_column(self) -> &'static str {
+        match self {
+            Notice::ConfirmReminder => "confirm_reminder_sent_ms",
+            Notice::StartReminder => "start_reminder_sent_ms",
+            Notice::ExtensionOffer => "extension_offer_sent_ms",
+        }
+    }
+}
+
 /// Which instant of a reservation a scheduler query looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DueField {
@@ -421,6 +447,8 @@ pub enum DueField {
     End,
     /// The close of the connect window.
     ConnectTo,
+    /// A notice's instant, while it is unsent.
+    Notice(Notice),
 }
 
 impl DueField {
@@ -431,6 +459,85 @@ impl DueField {
             DueField::Start => "start_ms",
             DueField::End => "end_ms",
             DueField::ConnectTo => "connect_to_ms",
+            DueField::Notice(Notice::ConfirmReminder) => "confirm_reminder_at_ms",
+            DueField::Notice(Notice::StartReminder) => "start_reminder_at_ms",
+            DueField::Notice(Notice::ExtensionOffer) => "extension_offer_at_ms",
         }
     }
+}
+
+/// A change of the changeable program fields.
+#[derive(Debug, Clone)]
+pub struct ChangeCommand {
+    /// Which reservation.
+    pub reservation: ReservationId,
+    /// The state it must still be in.
+    pub expected: Status,
+    /// The new program data (replaces the old).
+    pub program: ProgramInfo,
+    /// The new sealed viewer password.
+    pub viewer_password: Option<String>,
+    /// The new invitees.
+    pub invitees: Vec<EmailAddress>,
+    /// When.
+    pub at: Timestamp,
+    /// Who.
+    pub actor: Actor,
+    /// What changed, for the log.
+    pub reason: String,
+    /// Messages the change causes.
+    pub outbox: Vec<NewMessage>,
+}
+
+/// An extension of a running or confirmed reservation.
+#[derive(Debug, Clone)]
+pub struct ExtendCommand {
+    /// Which reservation.
+    pub reservation: ReservationId,
+    /// The state it must be in.
+    pub expected: Status,
+    /// The added slots (right after the current end).
+    pub claims: Vec<Timestamp>,
+    /// Added slots per month, for the quota.
+    pub quota: Vec<(MonthKey, u32)>,
+    /// Slots per member per month.
+    pub quota_max: u32,
+    /// Slots after the extension.
+    pub slots: u32,
+    /// Schedule after the extension.
+    pub schedule: Schedule,
+    /// Fee after the extension.
+    pub fee: Money,
+    /// When.
+    pub at: Timestamp,
+    /// Who.
+    pub actor: Actor,
+    /// Messages it causes.
+    pub outbox: Vec<NewMessage>,
+}
+
+/// A held slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    /// Channel.
+    pub channel: ChannelId,
+    /// Slot start.
+    pub slot: Timestamp,
+    /// Holder.
+    pub reservation: ReservationId,
+}
+
+/// A charge with what an invoice line shows of its program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeLine {
+    /// The charge.
+    pub charge: Charge,
+    /// Channel.
+    pub channel: ChannelId,
+    /// Program start.
+    pub start: Timestamp,
+    /// Slots billed.
+    pub slots: u32,
+    /// Program title.
+    pub title: String,
 }

@@ -124,7 +124,8 @@ macro_rules! impl_sql_store {
             const RES_COLS: &str = "id, member_id, channel_id, slots, status, start_ms, end_ms, confirm_by_ms, \
                 confirm_reminder_at_ms, connect_from_ms, connect_to_ms, start_reminder_at_ms, extension_offer_at_ms, \
                 visibility, title, genre, outline, detail, show_email, web_url, viewer_password, invitees, key_hash, \
-                slug, fee_minor, currency, invited_at_acceptance, created_at_ms, updated_at_ms";
+                slug, fee_minor, currency, invited_at_acceptance, key_failures, key_locked_until_ms, created_at_ms, \
+                updated_at_ms";
 
             fn reservation_from(row: &DbRow) -> Result<Reservation> {
                 let invitees = get::<String>(row, "invitees")?
@@ -163,6 +164,19 @@ macro_rules! impl_sql_store {
                     slug: get(row, "slug")?,
                     fee: money(row, "fee_minor", "currency")?,
                     invited_at_acceptance: get(row, "invited_at_acceptance")?,
+                    key_failures: u32_of(row, "key_failures")?,
+                    key_locked_until: get::<Option<i64>>(row, "key_locked_until_ms")?.map(from_ms).transpose()?,
+                    created_at: ts(row, "created_at_ms")?,
+                    updated_at: ts(row, "updated_at_ms")?,
+                })
+            }
+
+            fn charge_from(row: &DbRow) -> Result<Charge> {
+                Ok(Charge {
+                    reservation: ReservationId(get(row, "reservation_id")?),
+                    member: MemberId(get(row, "member_id")?),
+                    amount: money(row, "amount_minor", "currency")?,
+                    state: parse(row, "state")?,
                     created_at: ts(row, "created_at_ms")?,
                     updated_at: ts(row, "updated_at_ms")?,
                 })
@@ -256,6 +270,88 @@ macro_rules! impl_sql_store {
                     n += r.rows_affected() as usize;
                 }
                 Ok(n)
+            }
+
+            /// Claims every slot of `claims` for reservation `id` and takes the quota, or
+            /// fails with the conflict (the caller's transaction is then dropped, undoing it).
+            async fn claim(
+                tx: &mut Tx,
+                channel: ChannelId,
+                member: MemberId,
+                id: ReservationId,
+                claims: &[Timestamp],
+                quota: &[(MonthKey, u32)],
+                quota_max: u32,
+            ) -> Result<()> {
+                // Claim every slot; a slot someone else holds is skipped and shows up as missing.
+                let mut months = Vec::with_capacity(claims.len());
+                for (m, n) in quota {
+                    months.extend(std::iter::repeat_n(*m, *n as usize));
+                }
+                if months.len() != claims.len() {
+                    return Err(StorageError::Backend("quota months do not cover the claimed slots".into()));
+                }
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO slot_claims (channel_id, slot_ms, reservation_id, member_id, month) ",
+                );
+                qb.push_values(claims.iter().zip(&months), |mut b, (slot, month)| {
+                    b.push_bind(channel.0)
+                        .push_bind(to_ms(*slot))
+                        .push_bind(id.0)
+                        .push_bind(member.0)
+                        .push_bind(month.to_string());
+                });
+                qb.push(" ON CONFLICT DO NOTHING RETURNING slot_ms");
+                let claimed: Vec<i64> = qb.build_query_scalar().fetch_all(&mut **tx).await.map_err(db_err)?;
+                if claimed.len() != claims.len() {
+                    let slot = claims
+                        .iter()
+                        .copied()
+                        .find(|s| !claimed.contains(&to_ms(*s)))
+                        .expect("one slot is missing");
+                    return Err(Conflict::SlotTaken { channel, slot }.into());
+                }
+
+                // Take the quota with a conditional update per month: concurrent bookings of one
+                // member serialize on the counter row and cannot both pass.
+                for (month, n) in quota {
+                    let key = month.to_string();
+                    sqlx::query(
+                        "INSERT INTO quota_usage (member_id, month, used) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(member.0)
+                    .bind(&key)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_err)?;
+                    let ok: Option<i64> = sqlx::query_scalar(
+                        "UPDATE quota_usage SET used = used + $1 WHERE member_id = $2 AND month = $3 AND used + $1 <= $4 \
+                         RETURNING used",
+                    )
+                    .bind(i64::from(*n))
+                    .bind(member.0)
+                    .bind(&key)
+                    .bind(i64::from(quota_max))
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(db_err)?;
+                    if ok.is_none() {
+                        let used: i64 = sqlx::query_scalar("SELECT used FROM quota_usage WHERE member_id = $1 AND month = $2")
+                            .bind(member.0)
+                            .bind(&key)
+                            .fetch_one(&mut **tx)
+                            .await
+                            .map_err(db_err)?;
+                        return Err(Conflict::QuotaExceeded(slotcast_domain::quota::QuotaExceeded {
+                            month: *month,
+                            used: u32::try_from(used).unwrap_or(u32::MAX),
+                            requested: *n,
+                            max: quota_max,
+                        })
+                        .into());
+                    }
+                }
+                Ok(())
             }
 
             async fn log_transition(
@@ -436,6 +532,28 @@ macro_rules! impl_sql_store {
                     rows.iter().map(channel_from).collect()
                 }
 
+                async fn update_channel(&self, id: ChannelId, c: NewChannel) -> Result<Channel> {
+                    let row = sqlx::query(
+                        "UPDATE channels SET name = $1, capacity = $2, bitrate_kbps = $3, tariff_minor = $4, currency = $5, \
+                         stream_node = $6 WHERE id = $7 RETURNING *",
+                    )
+                    .bind(&c.name)
+                    .bind(i64::from(c.capacity))
+                    .bind(i64::from(c.bitrate_kbps))
+                    .bind(c.tariff.minor)
+                    .bind(c.tariff.currency.as_str())
+                    .bind(&c.stream_node)
+                    .bind(id.0)
+                    .fetch_optional(&self.pool)
+                    .await;
+                    match row {
+                        Ok(Some(row)) => channel_from(&row),
+                        Ok(None) => Err(StorageError::not_found(format!("channel {id}"))),
+                        Err(e) if is_unique_violation(&e) => Err(Conflict::ChannelNameTaken(c.name).into()),
+                        Err(e) => Err(db_err(e)),
+                    }
+                }
+
                 async fn channel(&self, id: ChannelId) -> Result<Channel> {
                     let row = sqlx::query("SELECT * FROM channels WHERE id = $1")
                         .bind(id.0)
@@ -508,75 +626,7 @@ macro_rules! impl_sql_store {
                         Err(e) => return Err(db_err(e)),
                     };
 
-                    // Claim every slot; a slot someone else holds is skipped and shows up as missing.
-                    let mut months = Vec::with_capacity(r.claims.len());
-                    for (m, n) in &r.quota {
-                        months.extend(std::iter::repeat_n(*m, *n as usize));
-                    }
-                    if months.len() != r.claims.len() {
-                        return Err(StorageError::Backend("quota months do not cover the claimed slots".into()));
-                    }
-                    let mut qb = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO slot_claims (channel_id, slot_ms, reservation_id, member_id, month) ",
-                    );
-                    qb.push_values(r.claims.iter().zip(&months), |mut b, (slot, month)| {
-                        b.push_bind(r.channel.0)
-                            .push_bind(to_ms(*slot))
-                            .push_bind(id.0)
-                            .push_bind(r.member.0)
-                            .push_bind(month.to_string());
-                    });
-                    qb.push(" ON CONFLICT DO NOTHING RETURNING slot_ms");
-                    let claimed: Vec<i64> = qb.build_query_scalar().fetch_all(&mut *tx).await.map_err(db_err)?;
-                    if claimed.len() != r.claims.len() {
-                        let slot = r
-                            .claims
-                            .iter()
-                            .copied()
-                            .find(|s| !claimed.contains(&to_ms(*s)))
-                            .expect("one slot is missing");
-                        return Err(Conflict::SlotTaken { channel: r.channel, slot }.into());
-                    }
-
-                    // Take the quota with a conditional update per month: concurrent bookings of one
-                    // member serialize on the counter row and cannot both pass.
-                    for (month, n) in &r.quota {
-                        let key = month.to_string();
-                        sqlx::query(
-                            "INSERT INTO quota_usage (member_id, month, used) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING",
-                        )
-                        .bind(r.member.0)
-                        .bind(&key)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
-                        let ok: Option<i64> = sqlx::query_scalar(
-                            "UPDATE quota_usage SET used = used + $1 WHERE member_id = $2 AND month = $3 AND used + $1 <= $4 \
-                             RETURNING used",
-                        )
-                        .bind(i64::from(*n))
-                        .bind(r.member.0)
-                        .bind(&key)
-                        .bind(i64::from(r.quota_max))
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
-                        if ok.is_none() {
-                            let used: i64 = sqlx::query_scalar("SELECT used FROM quota_usage WHERE member_id = $1 AND month = $2")
-                                .bind(r.member.0)
-                                .bind(&key)
-                                .fetch_one(&mut *tx)
-                                .await
-                                .map_err(db_err)?;
-                            return Err(Conflict::QuotaExceeded(slotcast_domain::quota::QuotaExceeded {
-                                month: *month,
-                                used: u32::try_from(used).unwrap_or(u32::MAX),
-                                requested: *n,
-                                max: r.quota_max,
-                            })
-                            .into());
-                        }
-                    }
+                    claim(&mut tx, r.channel, r.member, id, &r.claims, &r.quota, r.quota_max).await?;
                     log_transition(&mut tx, id, None, Status::AwaitingConfirmation, r.created_at, Actor::Member(r.member), "booked").await?;
                     insert_messages(&mut tx, &r.outbox, r.created_at).await?;
                     let out = fetch_reservation(&mut *tx, id).await?;
@@ -717,17 +767,7 @@ macro_rules! impl_sql_store {
                         .fetch_optional(&self.pool)
                         .await
                         .map_err(db_err)?;
-                    row.map(|row| {
-                        Ok(Charge {
-                            reservation: ReservationId(get(&row, "reservation_id")?),
-                            member: MemberId(get(&row, "member_id")?),
-                            amount: money(&row, "amount_minor", "currency")?,
-                            state: parse(&row, "state")?,
-                            created_at: ts(&row, "created_at_ms")?,
-                            updated_at: ts(&row, "updated_at_ms")?,
-                        })
-                    })
-                    .transpose()
+                    row.as_ref().map(charge_from).transpose()
                 }
 
                 async fn quota_used(&self, member: MemberId, month: MonthKey) -> Result<u32> {
@@ -742,8 +782,12 @@ macro_rules! impl_sql_store {
 
                 async fn due(&self, status: Status, due: DueField, now: Timestamp, limit: u32) -> Result<Vec<Reservation>> {
                     let col = due.column();
+                    let unsent = match due {
+                        DueField::Notice(n) => format!(" AND {} IS NULL", n.sent_column()),
+                        _ => String::new(),
+                    };
                     let sql = sqlx::AssertSqlSafe(format!(
-                        "SELECT {RES_COLS} FROM reservations WHERE status = $1 AND {col} <= $2 ORDER BY {col}, id LIMIT $3"
+                        "SELECT {RES_COLS} FROM reservations WHERE status = $1 AND {col} <= $2{unsent} ORDER BY {col}, id LIMIT $3"
                     ));
                     let rows = sqlx::query(sql)
                         .bind(status.as_str())
@@ -753,6 +797,179 @@ macro_rules! impl_sql_store {
                         .await
                         .map_err(db_err)?;
                     rows.iter().map(reservation_from).collect()
+                }
+
+                async fn mark_notice(&self, id: ReservationId, notice: Notice, at: Timestamp, outbox: Vec<NewMessage>) -> Result<bool> {
+                    let mut tx = begin(self).await?;
+                    let sql = sqlx::AssertSqlSafe(format!(
+                        "UPDATE reservations SET {col} = $1 WHERE id = $2 AND {col} IS NULL",
+                        col = notice.sent_column()
+                    ));
+                    let r = sqlx::query(sql).bind(to_ms(at)).bind(id.0).execute(&mut *tx).await.map_err(db_err)?;
+                    if r.rows_affected() == 0 {
+                        return Ok(false);
+                    }
+                    insert_messages(&mut tx, &outbox, at).await?;
+                    tx.commit().await.map_err(db_err)?;
+                    Ok(true)
+                }
+
+                async fn change_program(&self, cmd: ChangeCommand) -> Result<Reservation> {
+                    let mut tx = begin(self).await?;
+                    let invitees: Vec<&str> = cmd.invitees.iter().map(EmailAddress::as_str).collect();
+                    let p = &cmd.program;
+                    let r = sqlx::query(
+                        "UPDATE reservations SET title = $1, genre = $2, outline = $3, detail = $4, show_email = $5, \
+                         web_url = $6, viewer_password = $7, invitees = $8, updated_at_ms = $9 \
+                         WHERE id = $10 AND status = $11 AND end_ms > $9",
+                    )
+                    .bind(&p.title)
+                    .bind(&p.genre)
+                    .bind(&p.outline)
+                    .bind(&p.detail)
+                    .bind(p.show_email)
+                    .bind(&p.web_url)
+                    .bind(&cmd.viewer_password)
+                    .bind(invitees.join("\n"))
+                    .bind(to_ms(cmd.at))
+                    .bind(cmd.reservation.0)
+                    .bind(cmd.expected.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                    if r.rows_affected() == 0 {
+                        let current = fetch_reservation(&mut *tx, cmd.reservation).await?;
+                        return Err(if current.status != cmd.expected {
+                            Conflict::WrongState { current: current.status, expected: cmd.expected }
+                        } else {
+                            Conflict::Ended { end: current.schedule.end }
+                        }
+                        .into());
+                    }
+                    log_transition(&mut tx, cmd.reservation, Some(cmd.expected), cmd.expected, cmd.at, cmd.actor, &cmd.reason).await?;
+                    insert_messages(&mut tx, &cmd.outbox, cmd.at).await?;
+                    let out = fetch_reservation(&mut *tx, cmd.reservation).await?;
+                    tx.commit().await.map_err(db_err)?;
+                    Ok(out)
+                }
+
+                async fn extend(&self, cmd: ExtendCommand) -> Result<Reservation> {
+                    let mut tx = begin(self).await?;
+                    let id = cmd.reservation;
+                    let current = fetch_reservation(&mut *tx, id).await?;
+                    let s = &cmd.schedule;
+                    let r = sqlx::query(
+                        "UPDATE reservations SET slots = $1, end_ms = $2, connect_to_ms = $3, extension_offer_at_ms = $4, \
+                         fee_minor = $5, updated_at_ms = $6 WHERE id = $7 AND status = $8 AND end_ms = $9 AND end_ms > $6",
+                    )
+                    .bind(i64::from(cmd.slots))
+                    .bind(to_ms(s.end))
+                    .bind(to_ms(s.connect_to))
+                    .bind(to_ms(s.extension_offer_at))
+                    .bind(cmd.fee.minor)
+                    .bind(to_ms(cmd.at))
+                    .bind(id.0)
+                    .bind(cmd.expected.as_str())
+                    .bind(to_ms(current.schedule.end))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                    if r.rows_affected() == 0 {
+                        return Err(if current.status != cmd.expected {
+                            Conflict::WrongState { current: current.status, expected: cmd.expected }
+                        } else {
+                            Conflict::Ended { end: current.schedule.end }
+                        }
+                        .into());
+                    }
+                    claim(&mut tx, current.channel, current.member, id, &cmd.claims, &cmd.quota, cmd.quota_max).await?;
+                    sqlx::query("UPDATE charges SET amount_minor = $1, updated_at_ms = $2 WHERE reservation_id = $3 AND state = 'pending'")
+                        .bind(cmd.fee.minor)
+                        .bind(to_ms(cmd.at))
+                        .bind(id.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    let reason = format!("extended to {} slots, until {}", cmd.slots, s.end);
+                    log_transition(&mut tx, id, Some(cmd.expected), cmd.expected, cmd.at, cmd.actor, &reason).await?;
+                    insert_messages(&mut tx, &cmd.outbox, cmd.at).await?;
+                    let out = fetch_reservation(&mut *tx, id).await?;
+                    tx.commit().await.map_err(db_err)?;
+                    Ok(out)
+                }
+
+                async fn record_key_failure(&self, id: ReservationId, at: Timestamp, max_failures: u32, lock_ms: i64) -> Result<Reservation> {
+                    let mut tx = begin(self).await?;
+                    sqlx::query(
+                        "UPDATE reservations SET key_failures = key_failures + 1, \
+                         key_locked_until_ms = CASE WHEN key_failures + 1 >= $1 THEN $2 ELSE key_locked_until_ms END \
+                         WHERE id = $3",
+                    )
+                    .bind(i64::from(max_failures))
+                    .bind(to_ms(at) + lock_ms)
+                    .bind(id.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                    let out = fetch_reservation(&mut *tx, id).await?;
+                    tx.commit().await.map_err(db_err)?;
+                    Ok(out)
+                }
+
+                async fn claims_between(&self, from: Timestamp, to: Timestamp) -> Result<Vec<Claim>> {
+                    let rows = sqlx::query(
+                        "SELECT channel_id, slot_ms, reservation_id FROM slot_claims WHERE slot_ms >= $1 AND slot_ms < $2 \
+                         ORDER BY channel_id, slot_ms",
+                    )
+                    .bind(to_ms(from))
+                    .bind(to_ms(to))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    rows.iter()
+                        .map(|row| {
+                            Ok(Claim {
+                                channel: ChannelId(get(row, "channel_id")?),
+                                slot: ts(row, "slot_ms")?,
+                                reservation: ReservationId(get(row, "reservation_id")?),
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn reservations_between(&self, from: Timestamp, to: Timestamp) -> Result<Vec<Reservation>> {
+                    let sql = sqlx::AssertSqlSafe(format!(
+                        "SELECT {RES_COLS} FROM reservations WHERE start_ms < $2 AND end_ms > $1 ORDER BY start_ms, channel_id, id"
+                    ));
+                    let rows = sqlx::query(sql).bind(to_ms(from)).bind(to_ms(to)).fetch_all(&self.pool).await.map_err(db_err)?;
+                    rows.iter().map(reservation_from).collect()
+                }
+
+                async fn charges_between(&self, member: Option<MemberId>, from: Timestamp, to: Timestamp) -> Result<Vec<ChargeLine>> {
+                    let rows = sqlx::query(
+                        "SELECT c.reservation_id, c.member_id, c.amount_minor, c.currency, c.state, c.created_at_ms, \
+                         c.updated_at_ms, r.channel_id, r.start_ms, r.slots, r.title \
+                         FROM charges c JOIN reservations r ON r.id = c.reservation_id \
+                         WHERE r.start_ms >= $1 AND r.start_ms < $2 AND ($3 IS NULL OR c.member_id = $3) \
+                         ORDER BY r.start_ms, c.reservation_id",
+                    )
+                    .bind(to_ms(from))
+                    .bind(to_ms(to))
+                    .bind(member.map(|m| m.0))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    rows.iter()
+                        .map(|row| {
+                            Ok(ChargeLine {
+                                charge: charge_from(row)?,
+                                channel: ChannelId(get(row, "channel_id")?),
+                                start: ts(row, "start_ms")?,
+                                slots: u32_of(row, "slots")?,
+                                title: get(row, "title")?,
+                            })
+                        })
+                        .collect()
                 }
             }
 

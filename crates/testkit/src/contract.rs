@@ -20,7 +20,9 @@ macro_rules! store_contract {
             confirm_opens_the_charge_once_and_only_before_the_deadline, expiry_frees_slots_and_quota,
             cancellation_and_completion_settle_the_charge, scheduler_finds_due_work, outbox_leases_retries_and_dedupes,
             concurrent_bookings_have_one_winner_per_slot, concurrent_quota_race_cannot_exceed_the_quota,
-            concurrent_confirms_succeed_once, agrees_with_the_domain_model,
+            concurrent_confirms_succeed_once, agrees_with_the_domain_model, notices_are_sent_once,
+            program_changes_are_logged_and_end_with_the_program, extension_claims_the_following_slots,
+            wrong_keys_lock_confirmation, listings_by_time_and_invoices, channels_can_be_updated,
         );
     };
     (@each $open:expr; $($name:ident),* $(,)?) => {
@@ -680,6 +682,11 @@ pub async fn outbox_leases_retries_and_dedupes(s: S) {
 /// slot everyone wants has exactly one, and every refusal names a slot a winner holds.
 pub async fn concurrent_bookings_have_one_winner_per_slot(s: S) {
     let c = fixtures::channel(&*s, "ch", 10, 100).await;
+    // This test is about slots: a member winning many rounds must not meet the quota.
+    let p = Policy {
+        quota_slots_per_month: 10_000,
+        ..Policy::default()
+    };
     let mut members = Vec::new();
     for i in 0..64 {
         members.push(
@@ -693,14 +700,14 @@ pub async fn concurrent_bookings_have_one_winner_per_slot(s: S) {
         let mut tasks = Vec::new();
         for (i, m) in members.iter().enumerate() {
             let s = s.clone();
-            let c = c.clone();
+            let (c, p) = (c.clone(), p.clone());
             let m = *m;
             // Everyone wants slot 2 of the hour; ranges of 1..=3 slots start at slot 0..=2.
             let first = (i % 3) as i64;
             let count = (3 - first) as u32 - (i % 2) as u32 * u32::from(first == 0);
             let start = base + SignedDuration::from_mins(10 * first);
             tasks.push(tokio::spawn(async move {
-                let nr = booking(&policy(), &c, m, start, count.max(1), now());
+                let nr = booking(&p, &c, m, start, count.max(1), now());
                 (start, count.max(1), s.create_reservation(nr).await)
             }));
         }
@@ -979,4 +986,351 @@ pub async fn agrees_with_the_domain_model(s: S) {
             );
         }
     }
+}
+
+async fn confirmed(s: &S, m: &Member, c: &Channel, start: &str, slots: u32) -> Reservation {
+    let r = s
+        .create_reservation(booking(&policy(), c, m.id, ts(start), slots, now()))
+        .await
+        .unwrap();
+    confirm(s, &r, now()).await.unwrap()
+}
+
+/// A notice is queued once, however often the scheduler finds it due.
+pub async fn notices_are_sent_once(s: S) {
+    let m = fixtures::member(&*s, "N", Tier::Premium).await;
+    let c = fixtures::channel(&*s, "ch", 10, 100).await;
+    let r = confirmed(&s, &m, &c, "2026-06-10T12:00:00Z", 2).await;
+    let field = DueField::Notice(Notice::StartReminder);
+    let at = r.schedule.start_reminder_at;
+    assert!(
+        s.due(
+            Status::Confirmed,
+            field,
+            at - SignedDuration::from_secs(1),
+            10
+        )
+        .await
+        .unwrap()
+        .is_empty()
+    );
+    assert_eq!(
+        s.due(Status::Confirmed, field, at, 10).await.unwrap().len(),
+        1
+    );
+    let before = s.outbox_counts().await.unwrap().queued;
+    assert!(
+        s.mark_notice(
+            r.id,
+            Notice::StartReminder,
+            at,
+            vec![message("start-reminder")]
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        !s.mark_notice(
+            r.id,
+            Notice::StartReminder,
+            at,
+            vec![message("start-reminder-2")]
+        )
+        .await
+        .unwrap()
+    );
+    assert_eq!(s.outbox_counts().await.unwrap().queued, before + 1);
+    assert!(
+        s.due(Status::Confirmed, field, at, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Other notices are independent.
+    assert_eq!(
+        s.due(
+            Status::Confirmed,
+            DueField::Notice(Notice::ExtensionOffer),
+            r.schedule.end,
+            10
+        )
+        .await
+        .unwrap()
+        .len(),
+        1
+    );
+}
+
+/// Changes replace the changeable fields, are logged, and stop at the end of the program.
+pub async fn program_changes_are_logged_and_end_with_the_program(s: S) {
+    let m = fixtures::member(&*s, "Ch", Tier::Premium).await;
+    let c = fixtures::channel(&*s, "ch", 10, 100).await;
+    let r = confirmed(&s, &m, &c, "2026-06-10T12:00:00Z", 1).await;
+    let mut program = r.program.clone();
+    program.title = "New title".into();
+    let cmd = ChangeCommand {
+        reservation: r.id,
+        expected: Status::Confirmed,
+        program,
+        viewer_password: Some("sealed:new".into()),
+        invitees: vec![EmailAddress::parse("new@example.org").unwrap()],
+        at: now(),
+        actor: Actor::Member(m.id),
+        reason: "changed: title, invitees".into(),
+        outbox: vec![message("change-1")],
+    };
+    let changed = s.change_program(cmd.clone()).await.unwrap();
+    assert_eq!(changed.program.title, "New title");
+    assert_eq!(changed.viewer_password.as_deref(), Some("sealed:new"));
+    assert_eq!(changed.invitees.len(), 1);
+    assert_eq!(
+        (changed.schedule, changed.slots, changed.channel),
+        (r.schedule, r.slots, r.channel)
+    );
+    let log = s.transitions(r.id).await.unwrap();
+    assert_eq!(
+        log.last().map(|l| (l.from, l.to, l.reason.as_str())),
+        Some((
+            Some(Status::Confirmed),
+            Status::Confirmed,
+            "changed: title, invitees"
+        ))
+    );
+    let wrong = ChangeCommand {
+        expected: Status::AwaitingConfirmation,
+        ..cmd.clone()
+    };
+    assert!(matches!(
+        conflict(s.change_program(wrong).await),
+        Conflict::WrongState { .. }
+    ));
+    let late = ChangeCommand {
+        at: r.schedule.end,
+        ..cmd
+    };
+    assert_eq!(
+        conflict(s.change_program(late).await),
+        Conflict::Ended {
+            end: r.schedule.end
+        }
+    );
+}
+
+/// An extension claims the next slots, takes quota, moves the end and raises the charge.
+pub async fn extension_claims_the_following_slots(s: S) {
+    let p = Policy {
+        quota_slots_per_month: 4,
+        ..Policy::default()
+    };
+    let m = fixtures::member(&*s, "X", Tier::Premium).await;
+    let other = fixtures::member(&*s, "Y", Tier::Premium).await;
+    let c = fixtures::channel(&*s, "ch", 10, 100).await;
+    let r = confirmed(&s, &m, &c, "2026-06-10T12:00:00Z", 2).await;
+    let extend = |r: &Reservation, extra: u32| {
+        let range = SlotRange::new(r.schedule.start, r.slots, p.slot).unwrap();
+        let added = range.following(extra).unwrap();
+        let schedule = slotcast_domain::Schedule {
+            end: added.end(),
+            connect_to: added.end() + p.connect_after,
+            extension_offer_at: added.end() - p.extension_offer_before,
+            ..r.schedule
+        };
+        ExtendCommand {
+            reservation: r.id,
+            expected: Status::Confirmed,
+            claims: added.slot_starts().collect(),
+            quota: quota::slots_by_month(&added, &p.time_zone),
+            quota_max: p.quota_slots_per_month,
+            slots: r.slots + extra,
+            schedule,
+            fee: slotcast_domain::Money::fee(c.tariff, r.slots + extra).unwrap(),
+            at: r.schedule.extension_offer_at,
+            actor: Actor::Member(m.id),
+            outbox: Vec::new(),
+        }
+    };
+    let e = s.extend(extend(&r, 1)).await.unwrap();
+    assert_eq!(
+        (e.slots, e.schedule.end, e.fee.minor),
+        (3, ts("2026-06-10T12:30:00Z"), 300)
+    );
+    assert_eq!(e.schedule.connect_to, ts("2026-06-10T12:33:00Z"));
+    assert_eq!(s.charge(r.id).await.unwrap().unwrap().amount.minor, 300);
+    assert_eq!(
+        s.quota_used(m.id, MonthKey::parse("2026-06").unwrap())
+            .await
+            .unwrap(),
+        3
+    );
+    // Quota: only one slot is left this month.
+    let q = conflict(s.extend(extend(&e, 2)).await);
+    assert!(matches!(q, Conflict::QuotaExceeded(_)), "{q:?}");
+    // Taken slots refuse the extension and leave the reservation as it was.
+    s.create_reservation(booking(
+        &policy(),
+        &c,
+        other.id,
+        ts("2026-06-10T12:30:00Z"),
+        1,
+        now(),
+    ))
+    .await
+    .unwrap();
+    assert!(matches!(
+        conflict(s.extend(extend(&e, 1)).await),
+        Conflict::SlotTaken { .. }
+    ));
+    let after = s.reservation(r.id).await.unwrap();
+    assert_eq!(
+        (after.slots, after.schedule.end, after.fee.minor),
+        (3, e.schedule.end, 300)
+    );
+    assert_eq!(
+        s.quota_used(m.id, MonthKey::parse("2026-06").unwrap())
+            .await
+            .unwrap(),
+        3
+    );
+    // A stale extension (computed from the old end) is refused.
+    assert!(s.extend(extend(&r, 1)).await.is_err());
+}
+
+/// Wrong keys are counted and lock confirmation for a while.
+pub async fn wrong_keys_lock_confirmation(s: S) {
+    let m = fixtures::member(&*s, "W", Tier::Premium).await;
+    let c = fixtures::channel(&*s, "ch", 10, 100).await;
+    let r = s
+        .create_reservation(booking(
+            &policy(),
+            &c,
+            m.id,
+            ts("2026-06-10T12:00:00Z"),
+            1,
+            now(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!((r.key_failures, r.key_locked_until), (0, None));
+    for i in 1..=4 {
+        let after = s.record_key_failure(r.id, now(), 5, 60_000).await.unwrap();
+        assert_eq!((after.key_failures, after.key_locked_until), (i, None));
+    }
+    let locked = s.record_key_failure(r.id, now(), 5, 60_000).await.unwrap();
+    assert_eq!(locked.key_failures, 5);
+    assert_eq!(
+        locked.key_locked_until,
+        Some(now() + SignedDuration::from_secs(60))
+    );
+}
+
+/// Claims and reservations by time window; charges per member and month.
+pub async fn listings_by_time_and_invoices(s: S) {
+    let a = fixtures::member(&*s, "La", Tier::Premium).await;
+    let b = fixtures::member(&*s, "Lb", Tier::Premium).await;
+    let c = fixtures::channel(&*s, "ch", 10, 100).await;
+    let r1 = confirmed(&s, &a, &c, "2026-06-10T23:50:00Z", 2).await;
+    let r2 = confirmed(&s, &b, &c, "2026-06-11T10:00:00Z", 1).await;
+    let r3 = s
+        .create_reservation(booking(
+            &policy(),
+            &c,
+            a.id,
+            ts("2026-07-01T10:00:00Z"),
+            1,
+            now(),
+        ))
+        .await
+        .unwrap();
+    let day = |d: &str| {
+        (
+            ts(&format!("{d}T00:00:00Z")),
+            ts(&format!("{d}T00:00:00Z")) + SignedDuration::from_hours(24),
+        )
+    };
+    let (from, to) = day("2026-06-11");
+    let claims = s.claims_between(from, to).await.unwrap();
+    assert_eq!(
+        claims
+            .iter()
+            .map(|c| (c.slot, c.reservation))
+            .collect::<Vec<_>>(),
+        vec![
+            (ts("2026-06-11T00:00:00Z"), r1.id),
+            (ts("2026-06-11T10:00:00Z"), r2.id)
+        ]
+    );
+    let ids: Vec<_> = s
+        .reservations_between(from, to)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, vec![r1.id, r2.id]);
+    let (june, july) = (ts("2026-06-01T00:00:00Z"), ts("2026-07-01T00:00:00Z"));
+    let all = s.charges_between(None, june, july).await.unwrap();
+    assert_eq!(
+        all.iter()
+            .map(|l| (l.charge.reservation, l.charge.amount.minor))
+            .collect::<Vec<_>>(),
+        vec![(r1.id, 200), (r2.id, 100)]
+    );
+    let mine = s.charges_between(Some(a.id), june, july).await.unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(
+        (
+            mine[0].slots,
+            mine[0].title.as_str(),
+            mine[0].start,
+            mine[0].channel
+        ),
+        (2, "Test program", r1.schedule.start, c.id)
+    );
+    // Unconfirmed bookings have no charge.
+    assert!(
+        s.charges_between(Some(a.id), july, ts("2026-08-01T00:00:00Z"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        s.reservations_between(july, ts("2026-08-01T00:00:00Z"))
+            .await
+            .unwrap()[0]
+            .id,
+        r3.id
+    );
+}
+
+/// Operators change channel settings; names stay unique.
+pub async fn channels_can_be_updated(s: S) {
+    let a = fixtures::channel(&*s, "a", 10, 100).await;
+    fixtures::channel(&*s, "b", 10, 100).await;
+    let mut n = NewChannel {
+        name: "a2".into(),
+        capacity: 20,
+        bitrate_kbps: 3000,
+        tariff: a.tariff,
+        stream_node: "node-2".into(),
+    };
+    let u = s.update_channel(a.id, n.clone()).await.unwrap();
+    assert_eq!(
+        (
+            u.name.as_str(),
+            u.capacity,
+            u.bitrate_kbps,
+            u.stream_node.as_str()
+        ),
+        ("a2", 20, 3000, "node-2")
+    );
+    n.name = "b".into();
+    assert_eq!(
+        conflict(s.update_channel(a.id, n.clone()).await),
+        Conflict::ChannelNameTaken("b".into())
+    );
+    assert!(matches!(
+        s.update_channel(slotcast_domain::ChannelId(99_999), n)
+            .await,
+        Err(StorageError::NotFound { .. })
+    ));
 }
