@@ -5,7 +5,8 @@
 //! and windows that follow from it ([`schedule`]), the fee and the charge lifecycle
 //! ([`money`], [`charge`]), the monthly quota in the service's time zone ([`quota`]),
 //! the lifecycle states and the transitions between them ([`lifecycle`]), who may see and
-//! play a program ([`visibility`]) and the one-time reservation key ([`key`]).
+//! play a program ([`visibility`]), the one-time reservation key ([`key`]) and the signed,
+//! short-lived play tokens the stream node checks without a database ([`token`]).
 //!
 //! It must stay pure: no async, no I/O, no global state, and it **never reads the clock**
 //! — every function that depends on time takes `now` as an argument, and randomness is
@@ -27,6 +28,7 @@ pub mod quota;
 pub mod request;
 pub mod schedule;
 pub mod slot;
+pub mod token;
 pub mod visibility;
 
 pub use charge::ChargeState;

@@ -34,6 +34,23 @@ enum Command {
     Serve,
     /// Check the configuration and print it (secrets redacted).
     CheckConfig,
+    /// Administration.
+    #[command(subcommand)]
+    Admin(Admin),
+}
+
+#[derive(Subcommand)]
+enum Admin {
+    /// Register an operator (manages channels, sees billing). Reads the password from
+    /// standard input (one line).
+    CreateOperator {
+        /// The operator's e-mail address (login).
+        #[arg(long)]
+        email: String,
+        /// Shown name.
+        #[arg(long, default_value = "Operator")]
+        name: String,
+    },
 }
 
 #[allow(clippy::print_stderr, clippy::print_stdout)]
@@ -50,6 +67,29 @@ fn main() -> ExitCode {
         Command::CheckConfig => {
             println!("configuration OK\n{cfg:#?}\n{:#?}", cfg.policy());
             ExitCode::SUCCESS
+        }
+        Command::Admin(Admin::CreateOperator { email, name }) => {
+            let mut password = String::new();
+            if std::io::stdin().read_line(&mut password).is_err() {
+                eprintln!("slotcastd: cannot read the password from standard input");
+                return ExitCode::from(2);
+            }
+            let rt = tokio::runtime::Runtime::new().expect("runtime");
+            match rt.block_on(server::create_operator(
+                &cfg,
+                &email,
+                &name,
+                password.trim_end_matches(['\r', '\n']),
+            )) {
+                Ok(id) => {
+                    println!("operator {email} created (member {id})");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("slotcastd: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Serve => {
             init_logging(&cfg.log.format);

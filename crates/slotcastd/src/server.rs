@@ -1,31 +1,19 @@
 //! `slotcastd serve`: opens the store, seeds the configured channels on first start,
-//! serves HTTP until SIGINT or SIGTERM, then drains and stops.
+//! starts the time service, the scheduler and the mail sender, serves HTTP until SIGINT or
+//! SIGTERM, then drains and stops every part.
 
 use crate::config::Config;
-use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use slotcast_domain::{Clock, Currency, Money, Timestamp};
+use slotcast_center::mail::{Sender, SmtpSettings, SmtpTls, Transport};
+use slotcast_center::secrets::Secrets;
+use slotcast_center::time::TimeService;
+use slotcast_center::{Center, NoStreamNode, Scheduler, Settings, Throttle};
+use slotcast_domain::jiff::SignedDuration;
+use slotcast_domain::{Clock, Currency, Money};
 use slotcast_store::{NewChannel, Store};
+use std::net::SocketAddr;
 use std::sync::Arc;
-
-/// The system clock (NTP correction comes with the center's time service).
-#[derive(Debug)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::now()
-    }
-}
-
-#[derive(Clone)]
-struct AppState {
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-}
+use std::time::Duration;
+use tokio::sync::watch;
 
 /// Creates the configured channels when the database has none.
 pub async fn seed_channels(store: &dyn Store, cfg: &Config) -> Result<usize, String> {
@@ -54,55 +42,48 @@ pub async fn seed_channels(store: &dyn Store, cfg: &Config) -> Result<usize, Str
     Ok(cfg.channels.len())
 }
 
-/// The HTTP routes of this server.
-fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            server_time,
-        ))
-        .with_state(state)
-}
-
-/// Every response carries the server's time.
-async fn server_time(
-    State(st): State<AppState>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let mut res = next.run(req).await;
-    let now = format!("{:.3}", st.clock.now());
-    if let Ok(v) = HeaderValue::from_str(&now) {
-        res.headers_mut().insert("server-time", v);
-    }
-    res
-}
-
-async fn healthz() -> impl IntoResponse {
-    Json(serde_json::json!({ "status": "ok" }))
-}
-
-async fn readyz(State(st): State<AppState>) -> Response {
-    match st.store.ping().await {
-        Ok(()) => Json(serde_json::json!({ "status": "ready", "database": st.store.backend() }))
-            .into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({ "status": "unavailable", "database": "unreachable" })),
-            )
-                .into_response()
+/// The mail transport the configuration names.
+pub fn transport(cfg: &Config) -> Transport {
+    if cfg.mail.transport == "smtp" {
+        let s = &cfg.mail.smtp;
+        Transport::Smtp(SmtpSettings {
+            host: s.host.clone(),
+            port: s.port,
+            tls: match s.tls.as_str() {
+                "tls" => SmtpTls::Tls,
+                "none" => SmtpTls::None,
+                _ => SmtpTls::StartTls,
+            },
+            username: s.username.clone(),
+            password: s.password.as_ref().map(|p| p.0.clone()),
+        })
+    } else {
+        Transport::File {
+            dir: cfg.data_dir.join("outbox"),
         }
     }
+}
+
+/// The center's settings from the configuration.
+pub fn settings(cfg: &Config) -> Settings {
+    let mut s = Settings::new(&cfg.public_url, &cfg.time_zone, cfg.policy());
+    let host = s
+        .public_url
+        .split("://")
+        .nth(1)
+        .and_then(|r| r.split([':', '/']).next())
+        .unwrap_or("localhost")
+        .to_owned();
+    s.ingest = vec![format!("rtmp://{host}:{}/live", cfg.rtmp.listen.port())];
+    s.invite_at_acceptance = cfg.programs.invite_at_acceptance;
+    s.mail_from = cfg.mail.from.clone();
+    s
 }
 
 /// Runs the server until a shutdown signal.
 pub async fn serve(cfg: Config) -> Result<(), String> {
     // Handlers first: a SIGTERM that arrives right after start must stop us cleanly.
-    let shutdown = shutdown_signal().map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let signal = shutdown_signal().map_err(|e| format!("cannot install signal handlers: {e}"))?;
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| format!("cannot create data_dir {}: {e}", cfg.data_dir.display()))?;
     let url = cfg.database_url();
@@ -111,19 +92,54 @@ pub async fn serve(cfg: Config) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     tracing::info!(backend = store.backend(), url = %crate::config::redact_url(&url), "database ready");
     seed_channels(&*store, &cfg).await?;
+    let secrets = Secrets::load_or_create(&cfg.data_dir)?;
+
+    let time = TimeService::new(cfg.time.ntp_servers.clone());
+    let time_task = time.clone().spawn(Duration::from_secs(64));
+    let clock: Arc<dyn Clock> = time.clone();
+    let settings = settings(&cfg);
+    let sender = |t| {
+        Sender::new(store.clone(), clock.clone(), t, &settings.mail_from).map_err(|e| e.to_string())
+    };
+    let mail_check = Arc::new(sender(transport(&cfg))?);
+    let mailer = sender(transport(&cfg))?;
+    slotcast_center::metrics::install();
+    let center = Arc::new(Center {
+        store: store.clone(),
+        clock: clock.clone(),
+        settings,
+        secrets,
+        login_throttle: Throttle::new(10, SignedDuration::from_mins(15)),
+        password_throttle: Throttle::new(20, SignedDuration::from_mins(15)),
+        time: Some(time),
+        stats: Arc::new(NoStreamNode),
+        mail_check: Some(mail_check),
+    });
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let scheduler =
+        tokio::spawn(Scheduler::new(center.clone()).run(Duration::from_secs(1), stopped()));
+    let mail = tokio::spawn(mailer.run(stopped()));
+
     let listener = tokio::net::TcpListener::bind(cfg.http.listen)
         .await
         .map_err(|e| format!("cannot listen on {} (http.listen): {e}", cfg.http.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!("slotcast center listening on http://{addr}");
-    let app = router(AppState {
-        store,
-        clock: Arc::new(SystemClock),
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| format!("server error: {e}"))?;
+    let app = slotcast_center::router(center).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(signal)
+        .await;
+    let _ = stop_tx.send(true);
+    let _ = tokio::join!(scheduler, mail);
+    time_task.abort();
+    served.map_err(|e| format!("server error: {e}"))?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -139,4 +155,34 @@ fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
             _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
         }
     })
+}
+
+/// `slotcastd admin create-operator`: registers an operator (password from stdin).
+pub async fn create_operator(
+    cfg: &Config,
+    email: &str,
+    name: &str,
+    password: &str,
+) -> Result<i64, String> {
+    let email = slotcast_domain::EmailAddress::parse(email).map_err(|e| format!("--email: {e}"))?;
+    if password.chars().count() < 10 {
+        return Err("the password must be at least 10 characters".into());
+    }
+    let store = crate::storage::open(&cfg.database_url())
+        .await
+        .map_err(|e| e.to_string())?;
+    let hash = slotcast_center::secrets::hash_password(password)?;
+    let m = store
+        .create_member(slotcast_store::NewMember {
+            email,
+            password_hash: hash,
+            display_name: name.to_owned(),
+            tier: slotcast_store::Tier::General,
+            role: slotcast_store::Role::Operator,
+            payment: None,
+            created_at: slotcast_domain::Timestamp::now(),
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(m.id.0)
 }

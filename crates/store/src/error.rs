@@ -73,12 +73,6 @@ pub enum Conflict {
         /// End of the program.
         end: Timestamp,
     },
-    /// Too many wrong reservation keys; confirmation is locked for a while.
-    #[error("too many wrong reservation keys; try again after {until}")]
-    KeyLocked {
-        /// When the lock ends.
-        until: Timestamp,
-    },
     /// Only premium members may book.
     #[error("only premium members can book airtime")]
     NotPremium,
@@ -88,9 +82,9 @@ pub enum Conflict {
     /// A channel of that name exists.
     #[error("a channel named {0:?} exists already")]
     ChannelNameTaken(String),
-    /// The program slug exists (astronomically unlikely with random slugs).
-    #[error("the program slug is taken")]
-    SlugTaken,
+    /// The random reservation id or program slug exists (astronomically unlikely).
+    #[error("the reservation id or program slug is taken; try again")]
+    IdTaken,
     /// The charge is not in a state that allows the action.
     #[error("the charge cannot change: {0}")]
     Charge(String),

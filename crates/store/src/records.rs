@@ -251,6 +251,9 @@ pub struct OutboxCounts {
 /// A booking to accept.
 #[derive(Debug, Clone)]
 pub struct NewReservation {
+    /// Chosen by the center (random, so ids reveal nothing about booking volume and are
+    /// known before the insert, for the messages written in the same transaction).
+    pub id: ReservationId,
     /// Broadcaster.
     pub member: MemberId,
     /// Channel.

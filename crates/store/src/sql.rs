@@ -581,13 +581,14 @@ macro_rules! impl_sql_store {
                     let s = &r.schedule;
                     let invitees: Vec<&str> = r.invitees.iter().map(EmailAddress::as_str).collect();
                     let inserted = sqlx::query_scalar::<_, i64>(
-                        "INSERT INTO reservations (member_id, channel_id, slots, status, start_ms, end_ms, confirm_by_ms, \
+                        "INSERT INTO reservations (id, member_id, channel_id, slots, status, start_ms, end_ms, confirm_by_ms, \
                          confirm_reminder_at_ms, connect_from_ms, connect_to_ms, start_reminder_at_ms, extension_offer_at_ms, \
                          visibility, title, genre, outline, detail, show_email, web_url, viewer_password, invitees, key_hash, \
                          slug, fee_minor, currency, invited_at_acceptance, created_at_ms, updated_at_ms) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-                         $21, $22, $23, $24, $25, $26, $27, $27) RETURNING id",
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
+                         $22, $23, $24, $25, $26, $27, $28, $28) RETURNING id",
                     )
+                    .bind(r.id.0)
                     .bind(r.member.0)
                     .bind(r.channel.0)
                     .bind(i64::from(r.slots))
@@ -619,7 +620,7 @@ macro_rules! impl_sql_store {
                     .await;
                     let id = match inserted {
                         Ok(id) => ReservationId(id),
-                        Err(e) if is_unique_violation(&e) => return Err(Conflict::SlugTaken.into()),
+                        Err(e) if is_unique_violation(&e) => return Err(Conflict::IdTaken.into()),
                         Err(e) if e.as_database_error().is_some_and(|d| d.is_foreign_key_violation()) => {
                             return Err(StorageError::not_found(format!("channel {}", r.channel)));
                         }

@@ -3,8 +3,8 @@
 
 use slotcast_domain::request::ProgramInfo;
 use slotcast_domain::{
-    ChannelId, Currency, EmailAddress, MemberId, Money, Policy, ReservationKey, Schedule,
-    SlotRange, Timestamp, Visibility, quota,
+    ChannelId, Currency, EmailAddress, MemberId, Money, Policy, ReservationId, ReservationKey,
+    Schedule, SlotRange, Timestamp, Visibility, quota,
 };
 use slotcast_store::{
     Channel, Member, NewChannel, NewMember, NewMessage, NewReservation, PaymentCard, Role, Store,
@@ -108,6 +108,10 @@ pub fn booking_on(
     let schedule = Schedule::compute(&range, now, policy).expect("bookable");
     let slug = format!("p{:020}", next());
     NewReservation {
+        id: ReservationId(
+            i64::try_from(next() * 7_919 + u64::from(std::process::id()) * 1_000_003)
+                .expect("small"),
+        ),
         member,
         channel,
         slots,

@@ -7,12 +7,15 @@
 //!   (PostgreSQL, ffmpeg, …) is missing fails (in CI, `CI=true`) or is skipped loudly;
 //! - [`fixtures`]: members, channels and bookings built through the domain rules;
 //! - [`contract`]: the storage contract suite every backend must pass, instantiated per
-//!   backend with [`store_contract!`].
+//!   backend with [`store_contract!`];
+//! - [`ntp::NtpResponder`]: a loopback SNTP server answering with a chosen clock skew, for
+//!   the time service's real UDP round trip.
 //!
 //! Test code only: nothing in the server depends on this crate.
 
 pub mod contract;
 pub mod fixtures;
+pub mod ntp;
 pub mod pg;
 
 use slotcast_domain::{Clock, Timestamp};

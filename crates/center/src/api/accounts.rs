@@ -1,0 +1,421 @@
+//! Members and sessions: registration (premium needs a card: Luhn-checked, expiry in the
+//! future, stored as brand + last four + expiry only), login with throttling per account
+//! and per address, logout, password change, the member's own view with quota.
+
+use super::ApiJson;
+use super::views::{ErrorBody, MemberView, QuotaView};
+use crate::auth::{Authed, SESSION_COOKIE, cookie_token, peer_ip};
+use crate::error::{ApiError, ApiResult};
+use crate::secrets;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use slotcast_domain::request::text;
+use slotcast_domain::{EmailAddress, FieldErrors, MonthKey};
+use slotcast_store::{NewMember, NewSession, PaymentCard, Role, StorageError, Tier};
+use utoipa::ToSchema;
+
+/// Shortest member password.
+const PASSWORD_MIN: usize = 10;
+/// Longest member password.
+const PASSWORD_MAX: usize = 256;
+
+/// Registration.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterBody {
+    /// Login and contact address.
+    pub email: String,
+    /// At least 10 characters.
+    pub password: String,
+    /// Shown name.
+    pub display_name: String,
+    /// `general` (viewer) or `premium` (broadcaster).
+    pub tier: String,
+    /// Required for premium members.
+    pub payment: Option<PaymentBody>,
+}
+
+/// A payment card; only brand, last four digits and expiry are kept.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentBody {
+    /// The card number (digits, spaces or dashes).
+    pub card_number: String,
+    /// 1–12.
+    pub exp_month: u8,
+    /// Four digits.
+    pub exp_year: u16,
+    /// Name on the card.
+    pub holder: String,
+}
+
+impl std::fmt::Debug for PaymentBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PaymentBody(<redacted>)")
+    }
+}
+
+/// Card brand from the number's prefix.
+fn brand(digits: &str) -> &'static str {
+    let p = |n: usize| {
+        digits
+            .get(..n)
+            .and_then(|s| s.parse::<u32>().ok())
+            .unwrap_or(0)
+    };
+    match () {
+        _ if digits.starts_with('4') => "visa",
+        _ if (51..=55).contains(&p(2)) || (2221..=2720).contains(&p(4)) => "mastercard",
+        _ if p(2) == 34 || p(2) == 37 => "amex",
+        _ if p(4) == 6011 || p(2) == 65 => "discover",
+        _ if (3528..=3589).contains(&p(4)) => "jcb",
+        _ => "card",
+    }
+}
+
+/// The Luhn checksum.
+fn luhn(digits: &str) -> bool {
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 1 {
+                let x = d * 2;
+                if x > 9 { x - 9 } else { x }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+fn validate_card(
+    p: &PaymentBody,
+    now_month: MonthKey,
+    errs: &mut FieldErrors,
+) -> Option<PaymentCard> {
+    let digits: String = p
+        .card_number
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-'))
+        .collect();
+    let mut ok = true;
+    if !(12..=19).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        errs.add("payment.card_number", "must be 12 to 19 digits");
+        ok = false;
+    } else if !luhn(&digits) {
+        errs.add(
+            "payment.card_number",
+            "is not a valid card number (check digit)",
+        );
+        ok = false;
+    }
+    if !(1..=12).contains(&p.exp_month) {
+        errs.add("payment.exp_month", "must be 1 to 12");
+        ok = false;
+    } else if !(2000..=2200).contains(&p.exp_year) {
+        errs.add("payment.exp_year", "must be a four-digit year");
+        ok = false;
+    } else if (p.exp_year as i16, p.exp_month as i8) < (now_month.year, now_month.month) {
+        errs.add("payment.exp_year", "the card has expired");
+        ok = false;
+    }
+    let holder = text(errs, "payment.holder", Some(&p.holder), 80, false, true);
+    (ok && holder.is_some()).then(|| PaymentCard {
+        brand: brand(&digits).to_owned(),
+        last4: digits[digits.len() - 4..].to_owned(),
+        exp_month: p.exp_month,
+        exp_year: p.exp_year,
+        holder: holder.expect("checked"),
+    })
+}
+
+fn check_password(errs: &mut FieldErrors, field: &str, pw: &str) {
+    let n = pw.chars().count();
+    if !(PASSWORD_MIN..=PASSWORD_MAX).contains(&n) {
+        errs.add(
+            field,
+            format!("must be {PASSWORD_MIN} to {PASSWORD_MAX} characters"),
+        );
+    }
+}
+
+async fn hash(password: String) -> ApiResult<String> {
+    tokio::task::spawn_blocking(move || secrets::hash_password(&password))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)
+}
+
+async fn verify(hash: String, password: String) -> ApiResult<bool> {
+    tokio::task::spawn_blocking(move || secrets::verify_password(&hash, &password))
+        .await
+        .map_err(ApiError::internal)
+}
+
+/// Register a member.
+#[utoipa::path(post, path = "/api/v1/members", tag = "accounts", request_body = RegisterBody,
+    responses((status = 201, body = MemberView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn register(
+    State(st): State<AppState>,
+    ApiJson(b): ApiJson<RegisterBody>,
+) -> ApiResult<(StatusCode, Json<MemberView>)> {
+    let now = st.clock.now();
+    let mut errs = FieldErrors::default();
+    let email = EmailAddress::parse(&b.email)
+        .map_err(|e| errs.add("email", e.to_string()))
+        .ok();
+    check_password(&mut errs, "password", &b.password);
+    let display_name = text(
+        &mut errs,
+        "display_name",
+        Some(&b.display_name),
+        60,
+        false,
+        true,
+    );
+    let tier = match b.tier.as_str() {
+        "general" => Some(Tier::General),
+        "premium" => Some(Tier::Premium),
+        _ => {
+            errs.add("tier", "must be general or premium");
+            None
+        }
+    };
+    let month = MonthKey::of(now, &st.settings.policy.time_zone);
+    let payment = match (tier, &b.payment) {
+        (Some(Tier::Premium), None) => {
+            errs.add("payment", "premium members need a payment card");
+            None
+        }
+        (Some(Tier::General), Some(_)) => {
+            errs.add("payment", "only premium members give a payment card");
+            None
+        }
+        (_, Some(p)) => validate_card(p, month, &mut errs),
+        (_, None) => None,
+    };
+    if !errs.is_empty() {
+        return Err(errs.into());
+    }
+    let member = st
+        .store
+        .create_member(NewMember {
+            email: email.expect("checked"),
+            password_hash: hash(b.password).await?,
+            display_name: display_name.expect("checked"),
+            tier: tier.expect("checked"),
+            role: Role::Member,
+            payment,
+            created_at: now,
+        })
+        .await?;
+    tracing::info!(member = %member.id, tier = %member.tier, "member registered");
+    Ok((StatusCode::CREATED, Json(MemberView::from(&member))))
+}
+
+/// Credentials.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    /// Address.
+    pub email: String,
+    /// Password.
+    pub password: String,
+}
+
+/// Sign in: a bearer token and a session cookie.
+#[utoipa::path(post, path = "/api/v1/sessions", tag = "accounts", request_body = LoginBody,
+    responses((status = 201, description = "`{token, member}` and a session cookie"), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn login(
+    State(st): State<AppState>,
+    ext: axum::http::Extensions,
+    ApiJson(b): ApiJson<LoginBody>,
+) -> ApiResult<Response> {
+    let now = st.clock.now();
+    let account = format!("acct:{}", b.email.trim().to_ascii_lowercase());
+    let ip = peer_ip(&ext).map(|ip| format!("ip:{ip}"));
+    for key in std::iter::once(&account).chain(ip.as_ref()) {
+        if let Err(wait) = st.login_throttle.check(key, now) {
+            return Err(ApiError::too_many(
+                "too_many_attempts",
+                "too many failed sign-ins; wait and try again",
+                wait,
+            ));
+        }
+    }
+    let member = match EmailAddress::parse(&b.email) {
+        Ok(e) => match st.store.member_by_email(&e).await {
+            Ok(m) => Some(m),
+            Err(StorageError::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        },
+        Err(_) => None,
+    };
+    let stored = member.as_ref().map_or_else(
+        || secrets::dummy_password_hash().to_owned(),
+        |m| m.password_hash.clone(),
+    );
+    let ok = verify(stored, b.password).await? && member.is_some();
+    let Some(member) = member.filter(|_| ok) else {
+        st.login_throttle.fail(&account, now);
+        if let Some(ip) = &ip {
+            st.login_throttle.fail(ip, now);
+        }
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "wrong e-mail address or password",
+        ));
+    };
+    st.login_throttle.clear(&account);
+    let (token, token_hash) = secrets::new_session_token();
+    let expires = now + st.settings.session_ttl;
+    st.store
+        .create_session(NewSession {
+            token_hash,
+            member: member.id,
+            created_at: now,
+            expires_at: expires,
+        })
+        .await?;
+    let secure = if st.settings.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        st.settings.session_ttl.as_secs()
+    );
+    let body = serde_json::json!({ "token": token, "expires_at": super::views::ts(expires), "member": MemberView::from(&member) });
+    let mut res = (StatusCode::CREATED, Json(body)).into_response();
+    res.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(ApiError::internal)?,
+    );
+    Ok(res)
+}
+
+/// Sign out (ends the session of the token or cookie used).
+#[utoipa::path(delete, path = "/api/v1/sessions/current", tag = "accounts",
+    responses((status = 204), (status = 401, body = ErrorBody)))]
+pub async fn logout(
+    State(st): State<AppState>,
+    _who: Authed,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned)
+        .or_else(|| cookie_token(&headers));
+    if let Some(t) = token {
+        st.store
+            .revoke_session(&secrets::token_hash(t.trim()), st.clock.now())
+            .await?;
+    }
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    res.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("slotcast_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
+    );
+    Ok(res)
+}
+
+/// The signed-in member, with this month's quota.
+#[utoipa::path(get, path = "/api/v1/members/me", tag = "accounts",
+    responses((status = 200, body = MemberView), (status = 401, body = ErrorBody)))]
+pub async fn me(State(st): State<AppState>, Authed(m): Authed) -> ApiResult<Json<MemberView>> {
+    let month = MonthKey::of(st.clock.now(), &st.settings.policy.time_zone);
+    let mut v = MemberView::from(&m);
+    v.quota = Some(QuotaView {
+        month: month.to_string(),
+        used_slots: st.store.quota_used(m.id, month).await?,
+        max_slots: st.settings.policy.quota_slots_per_month,
+    });
+    Ok(Json(v))
+}
+
+/// A password change.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordBody {
+    /// The current password.
+    pub current_password: String,
+    /// The new one (at least 10 characters).
+    pub new_password: String,
+}
+
+/// Change the password.
+#[utoipa::path(post, path = "/api/v1/members/me/password", tag = "accounts", request_body = PasswordBody,
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn change_password(
+    State(st): State<AppState>,
+    Authed(m): Authed,
+    ApiJson(b): ApiJson<PasswordBody>,
+) -> ApiResult<StatusCode> {
+    let mut errs = FieldErrors::default();
+    check_password(&mut errs, "new_password", &b.new_password);
+    if !errs.is_empty() {
+        return Err(errs.into());
+    }
+    if !verify(m.password_hash.clone(), b.current_password).await? {
+        return Err(ApiError::forbidden(
+            "wrong_password",
+            "the current password is not right",
+        ));
+    }
+    st.store
+        .set_password_hash(m.id, &hash(b.new_password).await?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn luhn_and_brands() {
+        assert!(luhn("4242424242424242"));
+        assert!(!luhn("4242424242424241"));
+        assert!(luhn("5555555555554444"));
+        assert!(luhn("378282246310005"));
+        assert_eq!(brand("4242424242424242"), "visa");
+        assert_eq!(brand("5555555555554444"), "mastercard");
+        assert_eq!(brand("2223003122003222"), "mastercard");
+        assert_eq!(brand("378282246310005"), "amex");
+        assert_eq!(brand("6011111111111117"), "discover");
+        assert_eq!(brand("3530111333300000"), "jcb");
+    }
+
+    #[test]
+    fn cards_keep_only_brand_last4_expiry() {
+        let m = MonthKey::parse("2026-06").unwrap();
+        let mut errs = FieldErrors::default();
+        let p = PaymentBody {
+            card_number: "4242 4242 4242 4242".into(),
+            exp_month: 6,
+            exp_year: 2026,
+            holder: "Ann Lee".into(),
+        };
+        let c = validate_card(&p, m, &mut errs).unwrap();
+        assert_eq!(
+            (c.brand.as_str(), c.last4.as_str(), c.exp_month, c.exp_year),
+            ("visa", "4242", 6, 2026)
+        );
+        assert_eq!(format!("{p:?}"), "PaymentBody(<redacted>)");
+        let expired = PaymentBody { exp_month: 5, ..p };
+        assert!(validate_card(&expired, m, &mut errs).is_none());
+        assert_eq!(errs.0["payment.exp_year"], "the card has expired");
+    }
+}

@@ -1,0 +1,257 @@
+//! The channel catalogue (operators manage it) and availability per day.
+
+use super::ApiJson;
+use super::views::{ChannelView, ErrorBody, ts};
+use crate::auth::Operator;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use slotcast_domain::jiff::civil::Date;
+use slotcast_domain::request::text;
+use slotcast_domain::{ChannelId, Currency, FieldErrors, Money, Status, Timestamp};
+use slotcast_store::NewChannel;
+use std::collections::HashMap;
+use utoipa::{IntoParams, ToSchema};
+
+/// Every channel.
+#[utoipa::path(get, path = "/api/v1/channels", tag = "channels", responses((status = 200, body = [ChannelView])))]
+pub async fn list(State(st): State<AppState>) -> ApiResult<Json<Vec<ChannelView>>> {
+    Ok(Json(
+        st.store
+            .channels()
+            .await?
+            .iter()
+            .map(ChannelView::from)
+            .collect(),
+    ))
+}
+
+/// A channel's settings.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelBody {
+    /// Unique name.
+    pub name: String,
+    /// Most concurrent viewers (1–1,000,000).
+    pub capacity: u32,
+    /// Bitrate in kbit/s (100–100,000).
+    pub bitrate_kbps: u32,
+    /// Price per slot in minor units of `currency`.
+    pub tariff_minor: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// The stream node serving it (default `local`).
+    pub stream_node: Option<String>,
+}
+
+fn validate(b: ChannelBody) -> Result<NewChannel, FieldErrors> {
+    let mut errs = FieldErrors::default();
+    let name = text(&mut errs, "name", Some(&b.name), 40, false, true);
+    if !(1..=1_000_000).contains(&b.capacity) {
+        errs.add("capacity", "must be 1 to 1000000");
+    }
+    if !(100..=100_000).contains(&b.bitrate_kbps) {
+        errs.add("bitrate_kbps", "must be 100 to 100000");
+    }
+    if !(0..=1_000_000_000).contains(&b.tariff_minor) {
+        errs.add("tariff_minor", "must be 0 to 1000000000");
+    }
+    let currency = Currency::parse(&b.currency)
+        .map_err(|e| errs.add("currency", e.to_string()))
+        .ok();
+    let node = text(
+        &mut errs,
+        "stream_node",
+        b.stream_node.as_deref().or(Some("local")),
+        40,
+        false,
+        true,
+    );
+    errs.into_result(|| NewChannel {
+        name: name.expect("checked"),
+        capacity: b.capacity,
+        bitrate_kbps: b.bitrate_kbps,
+        tariff: Money::new(b.tariff_minor, currency.expect("checked")),
+        stream_node: node.expect("checked"),
+    })
+}
+
+/// Create a channel (operators).
+#[utoipa::path(post, path = "/api/v1/channels", tag = "channels", request_body = ChannelBody,
+    responses((status = 201, body = ChannelView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create(
+    State(st): State<AppState>,
+    _op: Operator,
+    ApiJson(b): ApiJson<ChannelBody>,
+) -> ApiResult<(StatusCode, Json<ChannelView>)> {
+    let c = st.store.create_channel(validate(b)?).await?;
+    Ok((StatusCode::CREATED, Json(ChannelView::from(&c))))
+}
+
+/// Change a channel (operators).
+#[utoipa::path(put, path = "/api/v1/channels/{id}", tag = "channels", request_body = ChannelBody,
+    responses((status = 200, body = ChannelView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update(
+    State(st): State<AppState>,
+    _op: Operator,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<ChannelBody>,
+) -> ApiResult<Json<ChannelView>> {
+    let c = st.store.update_channel(ChannelId(id), validate(b)?).await?;
+    Ok(Json(ChannelView::from(&c)))
+}
+
+/// `?date=YYYY-MM-DD`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct DateQuery {
+    /// A day in the service's time zone.
+    pub date: Option<String>,
+}
+
+/// Parses `?date=` (default: today in the service's zone) and gives the day's bounds.
+pub(crate) fn day_bounds(
+    st: &AppState,
+    date: Option<&str>,
+) -> ApiResult<(Date, Timestamp, Timestamp)> {
+    let tz = &st.settings.policy.time_zone;
+    let now = st.clock.now();
+    let today = now.to_zoned(tz.clone()).date();
+    let date = match date {
+        None => today,
+        Some(d) => d
+            .parse::<Date>()
+            .map_err(|_| ApiError::field("date", "must be a date such as 2026-06-10"))?,
+    };
+    let span = (date - today).get_days().abs();
+    if span > 400 {
+        return Err(ApiError::field("date", "must be within 400 days of today"));
+    }
+    let at = |d: Date| {
+        d.to_zoned(tz.clone())
+            .map(|z| z.timestamp())
+            .map_err(ApiError::internal)
+    };
+    Ok((
+        date,
+        at(date)?,
+        at(date.tomorrow().map_err(ApiError::internal)?)?,
+    ))
+}
+
+/// Availability of every channel on one day.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AvailabilityView {
+    /// The day.
+    pub date: String,
+    /// Its zone.
+    pub time_zone: String,
+    /// Slot length.
+    pub slot_minutes: u32,
+    /// Per channel.
+    pub channels: Vec<ChannelSlots>,
+}
+
+/// One channel's slots.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChannelSlots {
+    /// Channel id.
+    pub id: i64,
+    /// Channel name.
+    pub name: String,
+    /// Every slot of the day.
+    pub slots: Vec<SlotView>,
+}
+
+/// One slot.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SlotView {
+    /// Start.
+    pub start: String,
+    /// End.
+    pub end: String,
+    /// `free` or `taken`.
+    pub state: &'static str,
+    /// Whether it can still be booked (free and far enough ahead to confirm in time).
+    pub bookable: bool,
+    /// The program, for confirmed public and password programs only.
+    pub program: Option<SlotProgram>,
+}
+
+/// What a taken slot shows.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SlotProgram {
+    /// Title.
+    pub title: String,
+    /// `public` or `password`.
+    pub visibility: String,
+}
+
+/// Free and taken slots per channel for a day.
+#[utoipa::path(get, path = "/api/v1/availability", tag = "channels", params(DateQuery),
+    responses((status = 200, body = AvailabilityView), (status = 422, body = ErrorBody)))]
+pub async fn availability(
+    State(st): State<AppState>,
+    Query(q): Query<DateQuery>,
+) -> ApiResult<Json<AvailabilityView>> {
+    let (date, from, to) = day_bounds(&st, q.date.as_deref())?;
+    let policy = &st.settings.policy;
+    let now = st.clock.now();
+    let channels = st.store.channels().await?;
+    let claims: HashMap<(ChannelId, Timestamp), slotcast_domain::ReservationId> = st
+        .store
+        .claims_between(from, to)
+        .await?
+        .into_iter()
+        .map(|c| ((c.channel, c.slot), c.reservation))
+        .collect();
+    let programs: HashMap<_, _> = st
+        .store
+        .reservations_between(from, to)
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r))
+        .collect();
+    let len = policy.slot.duration();
+    let out = channels
+        .iter()
+        .map(|c| {
+            let mut slots = Vec::new();
+            let mut t = policy.slot.ceil(from);
+            while t < to {
+                let holder = claims.get(&(c.id, t));
+                let program = holder.and_then(|id| programs.get(id)).filter(|r| {
+                    r.visibility.is_listed()
+                        && matches!(
+                            r.status,
+                            Status::Confirmed | Status::Live | Status::Completed
+                        )
+                });
+                slots.push(SlotView {
+                    start: ts(t),
+                    end: ts(t + len),
+                    state: if holder.is_some() { "taken" } else { "free" },
+                    bookable: holder.is_none() && now + policy.connect_before < t,
+                    program: program.map(|r| SlotProgram {
+                        title: r.program.title.clone(),
+                        visibility: r.visibility.to_string(),
+                    }),
+                });
+                t += len;
+            }
+            ChannelSlots {
+                id: c.id.0,
+                name: c.name.clone(),
+                slots,
+            }
+        })
+        .collect();
+    Ok(Json(AvailabilityView {
+        date: date.to_string(),
+        time_zone: st.settings.time_zone.clone(),
+        slot_minutes: policy.slot.minutes(),
+        channels: out,
+    }))
+}

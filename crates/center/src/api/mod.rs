@@ -1,0 +1,191 @@
+//! The REST API (`/api/v1`, see `shared/docs/api.md`) and the operational endpoints.
+//! Handlers parse and authorize, ask `slotcast-domain` for every decision and the store
+//! for every fact, and answer in JSON; errors are mapped in [`crate::error`].
+
+mod accounts;
+mod billing;
+mod channels;
+mod programs;
+pub(crate) mod reservations;
+mod time;
+pub(crate) mod views;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Largest request body accepted (JSON), in bytes.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "slotcast API", description = "Reserved live streaming: accounts, channels, reservations, programs, time."),
+    tags(
+        (name = "accounts"), (name = "channels"), (name = "reservations"), (name = "programs"), (name = "time"), (name = "billing")
+    ),
+    components(schemas(views::ErrorBody, views::ErrorDetail))
+)]
+struct ApiDoc;
+
+/// The whole HTTP surface of the center.
+pub fn router(state: AppState) -> Router {
+    let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(accounts::register))
+        .routes(routes!(accounts::login))
+        .routes(routes!(accounts::logout))
+        .routes(routes!(accounts::me))
+        .routes(routes!(accounts::change_password))
+        .routes(routes!(billing::invoices))
+        .routes(routes!(billing::export_csv))
+        .routes(routes!(channels::list, channels::create))
+        .routes(routes!(channels::update))
+        .routes(routes!(channels::availability))
+        .routes(routes!(reservations::create, reservations::list))
+        .routes(routes!(reservations::quote))
+        .routes(routes!(
+            reservations::get_one,
+            reservations::change,
+            reservations::cancel
+        ))
+        .routes(routes!(reservations::confirm))
+        .routes(routes!(reservations::reissue_profile))
+        .routes(routes!(reservations::extend))
+        .routes(routes!(programs::by_date))
+        .routes(routes!(programs::one))
+        .routes(routes!(programs::play))
+        .routes(routes!(programs::guide_ics))
+        .routes(routes!(time::time))
+        .split_for_parts();
+    let doc = std::sync::Arc::new(doc);
+    api.route("/api/v1/openapi.json", get(move || async move { Json(doc.as_ref().clone()) }))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(crate::metrics::render))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), server_time))
+        .layer(axum::middleware::from_fn(crate::metrics::track))
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("this path")
+}
+
+/// Every response carries the server's time (RFC 3339, UTC, milliseconds).
+async fn server_time(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let now = format!("{:.3}", st.clock.now());
+    if let Ok(v) = HeaderValue::from_str(&now) {
+        res.headers_mut().insert("server-time", v);
+    }
+    res
+}
+
+async fn healthz() -> impl IntoResponse {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn readyz(State(st): State<AppState>) -> Response {
+    let db = st.store.ping().await;
+    let mail = match &st.mail_check {
+        Some(check) => check.check().await.map_err(|e| e.to_string()),
+        None => Ok(()),
+    };
+    let body = serde_json::json!({
+        "status": if db.is_ok() && mail.is_ok() { "ready" } else { "unavailable" },
+        "database": if db.is_ok() { st.store.backend() } else { "unreachable" },
+        "mail": if mail.is_ok() { "ok" } else { "unreachable" },
+    });
+    if let Err(e) = &db {
+        tracing::warn!(error = %e, "readiness: database");
+    }
+    if let Err(e) = &mail {
+        tracing::warn!(error = %e, "readiness: mail");
+    }
+    let status = if db.is_ok() && mail.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+/// A JSON body: `Content-Type: application/json` required (415), malformed JSON is 400,
+/// wrong types or missing fields are 422 naming the field, oversized bodies 413.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.split(';')
+                    .next()
+                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+            });
+        if !json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send JSON with Content-Type: application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!("the body is larger than {BODY_LIMIT} bytes"),
+                )
+            } else {
+                ApiError::bad_request("unreadable_body", e.body_text())
+            }
+        })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Parses JSON, naming the field of a type error.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let inner = e.inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::bad_request(
+                "malformed_json",
+                format!("the body is not valid JSON: {inner}"),
+            )
+        } else {
+            let path = e.path().to_string();
+            let field = if path == "." { "body".to_owned() } else { path };
+            let msg = inner.to_string();
+            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
+            ApiError::field(&field, msg)
+        }
+    })
+}

@@ -1,0 +1,312 @@
+//! What viewers see: programs by day, one program by its slug, the play grant (password
+//! check, signed short-lived token, capacity pre-check) and the iCalendar guide.
+//! Secret programs appear in no list, count or feed: only their slug reaches them.
+
+use super::ApiJson;
+use super::channels::{DateQuery, day_bounds};
+use super::views::{ErrorBody, ts};
+use crate::auth::{Authed, peer_ip};
+use crate::error::{ApiError, ApiResult};
+use crate::secrets;
+use crate::state::{AppState, Center};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use slotcast_domain::token::{self, PlayClaims};
+use slotcast_domain::visibility::{PlayAccess, Viewer, play_access};
+use slotcast_domain::{Status, Timestamp};
+use slotcast_store::{Channel, Reservation, StorageError};
+use subtle::ConstantTimeEq;
+use utoipa::ToSchema;
+
+/// A program as viewers see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProgramView {
+    /// Unguessable id of the program.
+    pub slug: String,
+    /// Title.
+    pub title: String,
+    /// Genre.
+    pub genre: Option<String>,
+    /// Outline.
+    pub outline: Option<String>,
+    /// Detail.
+    pub detail: Option<String>,
+    /// `public`, `password` or `secret`.
+    pub visibility: String,
+    /// Channel name.
+    pub channel: String,
+    /// Start.
+    pub start: String,
+    /// End.
+    pub end: String,
+    /// `scheduled`, `on_air`, `ended` or `on_demand`.
+    pub state: &'static str,
+    /// `open` or `full`.
+    pub admission: &'static str,
+    /// The broadcaster's shown name.
+    pub broadcaster: String,
+    /// The broadcaster's address, if they chose to show it.
+    pub email: Option<String>,
+    /// The broadcaster's link.
+    pub web_url: Option<String>,
+    /// The program page.
+    pub watch_url: String,
+}
+
+/// Whether viewers can see the program at all (established, not cancelled or expired).
+fn established(r: &Reservation) -> bool {
+    matches!(
+        r.status,
+        Status::Confirmed | Status::Live | Status::Completed
+    )
+}
+
+fn state_of(r: &Reservation, now: Timestamp) -> &'static str {
+    if now < r.schedule.start {
+        "scheduled"
+    } else if now < r.schedule.end && r.status != Status::Completed {
+        "on_air"
+    } else {
+        "ended"
+    }
+}
+
+async fn view(st: &Center, r: &Reservation, channels: &[Channel]) -> ApiResult<ProgramView> {
+    let channel = channels
+        .iter()
+        .find(|c| c.id == r.channel)
+        .ok_or_else(|| ApiError::internal("program on an unknown channel"))?;
+    let broadcaster = st.store.member(r.member).await?;
+    let full = st.stats.viewers(channel.id) >= channel.capacity;
+    Ok(ProgramView {
+        slug: r.slug.clone(),
+        title: r.program.title.clone(),
+        genre: r.program.genre.clone(),
+        outline: r.program.outline.clone(),
+        detail: r.program.detail.clone(),
+        visibility: r.visibility.to_string(),
+        channel: channel.name.clone(),
+        start: ts(r.schedule.start),
+        end: ts(r.schedule.end),
+        state: state_of(r, st.clock.now()),
+        admission: if full { "full" } else { "open" },
+        broadcaster: broadcaster.display_name,
+        email: r.program.show_email.then(|| broadcaster.email.to_string()),
+        web_url: r.program.web_url.clone(),
+        watch_url: format!("{}/programs/{}", st.settings.public_url, r.slug),
+    })
+}
+
+/// Listed programs (public and password, established) overlapping `[from, to)`.
+pub(crate) async fn listed(
+    st: &Center,
+    from: Timestamp,
+    to: Timestamp,
+) -> ApiResult<Vec<Reservation>> {
+    let all = st.store.reservations_between(from, to).await?;
+    Ok(all
+        .into_iter()
+        .filter(|r| r.visibility.is_listed() && established(r))
+        .collect())
+}
+
+/// Programs of a day (public and password ones; never secret ones).
+#[utoipa::path(get, path = "/api/v1/programs", tag = "programs", params(DateQuery),
+    responses((status = 200, body = [ProgramView]), (status = 422, body = ErrorBody)))]
+pub async fn by_date(
+    State(st): State<AppState>,
+    Query(q): Query<DateQuery>,
+) -> ApiResult<Json<Vec<ProgramView>>> {
+    let (_, from, to) = day_bounds(&st, q.date.as_deref())?;
+    let channels = st.store.channels().await?;
+    let mut out = Vec::new();
+    for r in listed(&st, from, to).await? {
+        out.push(view(&st, &r, &channels).await?);
+    }
+    Ok(Json(out))
+}
+
+async fn by_slug(st: &Center, slug: &str) -> ApiResult<Reservation> {
+    if slug.len() > 64 {
+        return Err(ApiError::not_found("program"));
+    }
+    match st.store.reservation_by_slug(slug).await {
+        Ok(r) if established(&r) => Ok(r),
+        Ok(_) | Err(StorageError::NotFound { .. }) => Err(ApiError::not_found("program")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// One program, by its slug (the only way to reach a secret program).
+#[utoipa::path(get, path = "/api/v1/programs/{slug}", tag = "programs",
+    responses((status = 200, body = ProgramView), (status = 404, body = ErrorBody)))]
+pub async fn one(
+    State(st): State<AppState>,
+    Path(slug): Path<String>,
+) -> ApiResult<Json<ProgramView>> {
+    let r = by_slug(&st, &slug).await?;
+    let channels = st.store.channels().await?;
+    Ok(Json(view(&st, &r, &channels).await?))
+}
+
+/// A play request.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlayBody {
+    /// The viewer password of a password or secret program.
+    pub password: Option<String>,
+}
+
+/// Where to play, with a short-lived token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlayView {
+    /// Signed play token.
+    pub token: String,
+    /// When it stops being accepted for new connections.
+    pub expires_at: String,
+    /// Playback URLs.
+    pub urls: PlayUrls,
+}
+
+/// Playback URLs of the channel.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlayUrls {
+    /// Low-latency fMP4 stream for the browser player (MSE).
+    pub mse: String,
+    /// LL-HLS playlist.
+    pub hls: String,
+    /// HTTP-FLV.
+    pub flv: String,
+}
+
+/// Get a play token: password check for protected programs, capacity pre-check (the
+/// stream node admits exactly `capacity` viewers).
+#[utoipa::path(post, path = "/api/v1/programs/{slug}/play", tag = "programs", request_body = PlayBody,
+    responses((status = 200, body = PlayView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn play(
+    State(st): State<AppState>,
+    who: Option<Authed>,
+    Path(slug): Path<String>,
+    ext: axum::http::Extensions,
+    ApiJson(b): ApiJson<PlayBody>,
+) -> ApiResult<Json<PlayView>> {
+    let r = by_slug(&st, &slug).await?;
+    let now = st.clock.now();
+    let ip_key = format!(
+        "play:{}",
+        peer_ip(&ext).map_or_else(|| "local".into(), |ip| ip.to_string())
+    );
+    let viewer = if who.is_some_and(|Authed(m)| m.id == r.member) {
+        Viewer::Owner
+    } else {
+        Viewer::Other
+    };
+    let password_ok = match (&b.password, super::reservations::viewer_password(&st, &r)?) {
+        (Some(given), Some(real)) => {
+            if let Err(wait) = st.password_throttle.check(&ip_key, now) {
+                return Err(ApiError::too_many(
+                    "too_many_attempts",
+                    "too many wrong passwords; wait and try again",
+                    wait,
+                ));
+            }
+            Some(bool::from(given.as_bytes().ct_eq(real.as_bytes())))
+        }
+        (Some(_), None) | (None, _) => None,
+    };
+    match play_access(r.visibility, viewer, password_ok) {
+        PlayAccess::Granted => {}
+        PlayAccess::PasswordRequired => {
+            return Err(ApiError::forbidden(
+                "password_required",
+                "this program needs its viewer password",
+            ));
+        }
+        PlayAccess::WrongPassword => {
+            st.password_throttle.fail(&ip_key, now);
+            return Err(ApiError::forbidden(
+                "wrong_password",
+                "the viewer password is not right",
+            ));
+        }
+    }
+    if now >= r.schedule.end || r.status == Status::Completed {
+        return Err(ApiError::conflict("ended", "the program has ended"));
+    }
+    if now < r.schedule.connect_from {
+        return Err(ApiError::conflict(
+            "not_on_air",
+            format!("the program starts at {}", r.schedule.start),
+        ));
+    }
+    let channel = st.store.channel(r.channel).await?;
+    if st.stats.viewers(channel.id) >= channel.capacity {
+        return Err(ApiError::conflict(
+            "channel_full",
+            format!(
+                "the channel is full ({} viewers); try again later",
+                channel.capacity
+            ),
+        ));
+    }
+    let expires = now + st.settings.play_token_ttl;
+    let token = token::sign(
+        st.secrets.token_key(),
+        &PlayClaims {
+            channel: channel.id,
+            reservation: Some(r.id),
+            session: u64::from_be_bytes(secrets::random_bytes()),
+            expires,
+        },
+    );
+    let base = format!("{}/live/{}", st.settings.public_url, channel.name);
+    Ok(Json(PlayView {
+        urls: PlayUrls {
+            mse: format!("{base}.mp4?token={token}"),
+            hls: format!("{base}/index.m3u8?token={token}"),
+            flv: format!("{base}.flv?token={token}"),
+        },
+        token,
+        expires_at: ts(expires),
+    }))
+}
+
+/// iCalendar of the listed programs from yesterday to 30 days ahead (no secret programs,
+/// no passwords).
+#[utoipa::path(get, path = "/api/v1/guide.ics", tag = "programs", responses((status = 200, content_type = "text/calendar")))]
+pub async fn guide_ics(State(st): State<AppState>) -> ApiResult<impl IntoResponse> {
+    let now = st.clock.now();
+    let from = now - slotcast_domain::jiff::SignedDuration::from_hours(24);
+    let to = now + slotcast_domain::jiff::SignedDuration::from_hours(24 * 30);
+    let channels = st.store.channels().await?;
+    let mut events = Vec::new();
+    for r in listed(&st, from, to).await? {
+        let channel = channels
+            .iter()
+            .find(|c| c.id == r.channel)
+            .map_or("", |c| c.name.as_str());
+        events.push(crate::mail::ics::FeedEvent {
+            uid: format!(
+                "{}@{}",
+                r.slug,
+                crate::mail::ics::host(&st.settings.public_url)
+            ),
+            start: r.schedule.start,
+            end: r.schedule.end,
+            summary: r.program.title.clone(),
+            description: format!(
+                "{} — channel {channel}",
+                r.program.outline.clone().unwrap_or_default()
+            ),
+            url: format!("{}/programs/{}", st.settings.public_url, r.slug),
+        });
+    }
+    let body = crate::mail::ics::feed("slotcast programs", &events, now);
+    Ok((
+        [(header::CONTENT_TYPE, "text/calendar; charset=utf-8")],
+        body,
+    ))
+}

@@ -1,0 +1,119 @@
+//! Who is asking: the session cookie or `Authorization: Bearer <token>` resolve to a
+//! member; operator-only routes check the role. Cookie-authenticated requests that change
+//! something must come from our own origin (CSRF): JSON bodies need
+//! `Content-Type: application/json`, which a foreign form cannot send, and a present
+//! `Origin` header must match `public_url`.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{Method, header};
+use slotcast_store::{Member, Role, StorageError};
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "slotcast_session";
+
+/// The signed-in member.
+#[derive(Debug, Clone)]
+pub struct Authed(pub Member);
+
+/// A signed-in operator.
+#[derive(Debug, Clone)]
+pub struct Operator(pub Member);
+
+fn bearer(parts: &Parts) -> Option<String> {
+    let v = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let t = v
+        .strip_prefix("Bearer ")
+        .or_else(|| v.strip_prefix("bearer "))?
+        .trim();
+    (!t.is_empty()).then(|| t.to_owned())
+}
+
+/// The session token from the cookie header, if any.
+pub fn cookie_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v.to_owned())
+}
+
+async fn resolve(parts: &Parts, st: &AppState) -> Result<Option<Member>, ApiError> {
+    let (token, via_cookie) = match bearer(parts) {
+        Some(t) => (t, false),
+        None => match cookie_token(&parts.headers) {
+            Some(t) => (t, true),
+            None => return Ok(None),
+        },
+    };
+    if token.len() > 128 {
+        return Err(ApiError::unauthenticated());
+    }
+    let unsafe_method = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let origin = parts
+        .headers
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok());
+    if via_cookie && unsafe_method && origin.is_some_and(|o| o != st.settings.public_url) {
+        return Err(ApiError::forbidden(
+            "cross_origin",
+            "requests from other sites cannot use your session",
+        ));
+    }
+    let hash = crate::secrets::token_hash(&token);
+    match st.store.session_member(&hash, st.clock.now()).await {
+        Ok(m) => Ok(Some(m)),
+        Err(StorageError::NotFound { .. }) => Err(ApiError::unauthenticated()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
+        resolve(parts, st)
+            .await?
+            .map(Authed)
+            .ok_or_else(ApiError::unauthenticated)
+    }
+}
+
+impl OptionalFromRequestParts<AppState> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        st: &AppState,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(resolve(parts, st).await.ok().flatten().map(Authed))
+    }
+}
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
+        let Authed(m) =
+            <Authed as FromRequestParts<AppState>>::from_request_parts(parts, st).await?;
+        if m.role != Role::Operator {
+            return Err(ApiError::forbidden(
+                "operator_only",
+                "only operators can do this",
+            ));
+        }
+        Ok(Operator(m))
+    }
+}
+
+/// The client's address as the listener saw it (`None` in in-process tests).
+pub fn peer_ip(parts_ext: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    parts_ext
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+}

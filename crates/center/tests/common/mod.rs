@@ -1,0 +1,255 @@
+//! The center in-process for tests: a real store (SQLite file or PostgreSQL database),
+//! a manual clock, the router driven with `oneshot`, and helpers to read the outbox.
+
+#![allow(dead_code)]
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use serde_json::{Value, json};
+use slotcast_center::secrets::Secrets;
+use slotcast_center::{Center, NoStreamNode, Scheduler, Settings, Throttle};
+use slotcast_domain::jiff::SignedDuration;
+use slotcast_domain::{Clock, Policy, Timestamp};
+use slotcast_store::{OutboxMessage, Store};
+use slotcast_testkit::{ManualClock, TempDir};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+/// Which database.
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct App {
+    pub center: Arc<Center>,
+    pub clock: Arc<ManualClock>,
+    pub store: Arc<dyn Store>,
+    router: axum::Router,
+    _dir: TempDir,
+    _pg: Option<slotcast_testkit::pg::TempPg>,
+    outbox_calls: std::sync::atomic::AtomicI64,
+}
+
+pub const PUBLIC_URL: &str = "http://tv.example.org";
+
+/// A reply.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+    pub fn field(&self, f: &str) -> &str {
+        self.body["error"]["fields"][f].as_str().unwrap_or("")
+    }
+}
+
+pub async fn open(backend: Backend, now: &str, policy: Policy) -> Option<App> {
+    let dir = TempDir::new("center");
+    let (store, pg): (Arc<dyn Store>, _) = match backend {
+        Backend::Sqlite => {
+            let url = format!("sqlite://{}/slotcast.db", dir.path().display());
+            (
+                Arc::new(
+                    slotcast_store_sqlite::SqliteStore::open(&url)
+                        .await
+                        .unwrap(),
+                ),
+                None,
+            )
+        }
+        Backend::Postgres => {
+            let db = slotcast_testkit::pg::TempPg::create().await?;
+            (
+                Arc::new(
+                    slotcast_store_postgres::PgStore::open(&db.url)
+                        .await
+                        .unwrap(),
+                ),
+                Some(db),
+            )
+        }
+    };
+    let clock = Arc::new(ManualClock::new(now.parse().unwrap()));
+    let tz = policy.time_zone.iana_name().unwrap_or("UTC").to_owned();
+    let mut settings = Settings::new(PUBLIC_URL, &tz, policy);
+    settings.mail_from = "slotcast <noreply@tv.example.org>".into();
+    slotcast_center::metrics::install();
+    let center = Arc::new(Center {
+        store: store.clone(),
+        clock: clock.clone(),
+        settings,
+        secrets: Secrets::from_master([9; 32]),
+        login_throttle: Throttle::new(10, SignedDuration::from_mins(15)),
+        password_throttle: Throttle::new(20, SignedDuration::from_mins(15)),
+        time: None,
+        stats: Arc::new(NoStreamNode),
+        mail_check: None,
+    });
+    for (name, cap, tariff) in [("small", 10, 100), ("medium", 100, 300)] {
+        slotcast_testkit::fixtures::channel(&*store, name, cap, tariff).await;
+    }
+    Some(App {
+        router: slotcast_center::router(center.clone()),
+        center,
+        clock,
+        store,
+        _dir: dir,
+        _pg: pg,
+        outbox_calls: std::sync::atomic::AtomicI64::new(0),
+    })
+}
+
+impl App {
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub fn set(&self, t: Timestamp) {
+        self.clock.set(t);
+    }
+
+    /// Sends a request from 127.0.0.1 (as the listener would record it).
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Reply {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let mut req = req.body(Body::from(body)).unwrap();
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(SocketAddr::from((
+                [127, 0, 0, 1],
+                40000,
+            ))));
+        let res = self.router.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = axum::body::to_bytes(res.into_body(), 10 << 20)
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        match body {
+            Some(b) => {
+                self.raw(
+                    method,
+                    path,
+                    token,
+                    Some("application/json"),
+                    serde_json::to_vec(&b).unwrap(),
+                )
+                .await
+            }
+            None => self.raw(method, path, token, None, Vec::new()).await,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    /// Registers and signs in; returns the bearer token and the member id.
+    pub async fn member(&self, email: &str, premium: bool) -> (String, i64) {
+        let mut body = json!({"email": email, "password": "a long enough password", "display_name": email.split('@').next().unwrap(), "tier": if premium {"premium"} else {"general"}});
+        if premium {
+            body["payment"] = json!({"card_number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2031, "holder": "Test Person"});
+        }
+        let r = self.post("/api/v1/members", None, body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        let r = self
+            .post(
+                "/api/v1/sessions",
+                None,
+                json!({"email": email, "password": "a long enough password"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        (
+            r.body["token"].as_str().unwrap().to_owned(),
+            r.body["member"]["id"].as_i64().unwrap(),
+        )
+    }
+
+    pub async fn book(&self, token: &str, body: Value) -> Reply {
+        self.post("/api/v1/reservations", Some(token), body).await
+    }
+
+    /// Every queued e-mail, in queue order (peeked without delivering).
+    pub async fn outbox(&self) -> Vec<OutboxMessage> {
+        let n = self
+            .outbox_calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let far: Timestamp = "2090-01-01T00:00:00Z".parse().unwrap();
+        let at = far + SignedDuration::from_secs(n);
+        self.store.claim_due(at, 1, 100_000).await.unwrap()
+    }
+
+    /// Queued e-mails whose dedupe key contains `part`.
+    pub async fn mails(&self, part: &str) -> Vec<OutboxMessage> {
+        self.outbox()
+            .await
+            .into_iter()
+            .filter(|m| m.message.dedupe_key.contains(part))
+            .collect()
+    }
+
+    /// The reservation key from the acceptance e-mail.
+    pub async fn key_of(&self, reservation: i64) -> String {
+        let m = self.mails(&format!("r{reservation}/key")).await;
+        assert_eq!(m.len(), 1, "one key e-mail");
+        let text = &m[0].message.text;
+        text.split_whitespace()
+            .find(|w| {
+                w.len() == 32
+                    && w.bytes()
+                        .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b))
+            })
+            .unwrap_or_else(|| panic!("no key in {text}"))
+            .to_owned()
+    }
+
+    pub async fn tick(&self) -> usize {
+        Scheduler::new(self.center.clone())
+            .run_once()
+            .await
+            .unwrap()
+    }
+}
