@@ -50,7 +50,7 @@ pub fn event(name: &'static str) {
     metrics::counter!("slotcast_reservation_events_total", "event" => name).increment(1);
 }
 
-/// Counts e-mails by outcome (`queued`, `sent`, `failed`).
+/// Counts e-mails by outcome (`queued`, `sent`, `retried`, `failed`).
 pub fn emails(outcome: &'static str, n: u64) {
     metrics::counter!("slotcast_emails_total", "outcome" => outcome).increment(n);
 }

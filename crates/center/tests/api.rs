@@ -36,6 +36,9 @@ on_both!(
     accounts_throttle_and_keep_no_card_number,
     operators_manage_channels_and_export_billing,
     every_response_has_server_time_and_openapi_lists_the_routes,
+    wrong_keys_are_counted_and_lock_confirmation,
+    profiles_in_clear_only_over_loopback_or_tls,
+    time_reports_ntp_and_its_offset,
 );
 
 const NOW: &str = "2026-06-01T08:00:00Z";
@@ -1145,5 +1148,151 @@ async fn every_response_has_server_time_and_openapi_lists_the_routes(b: Backend)
         m.text.contains("slotcast_http_requests_total"),
         "{}",
         m.text
+    );
+}
+
+async fn wrong_keys_are_counted_and_lock_confirmation(b: Backend) {
+    let Some(app) = app(b).await else { return };
+    let (tok, _) = app.member("k@example.org", true).await;
+    let id = app
+        .book(&tok, booking("2026-06-02T12:00:00Z", 1))
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let key = app.key_of(id).await;
+    let path = format!("/api/v1/reservations/{id}/confirm");
+    for left in (0..5).rev() {
+        let r = app
+            .post(
+                &path,
+                Some(&tok),
+                json!({"reservation_key": "a".repeat(32)}),
+            )
+            .await;
+        assert_eq!((r.status, r.code()), (StatusCode::FORBIDDEN, "wrong_key"));
+        assert!(
+            r.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("({left} tries left)")),
+            "{}",
+            r.text
+        );
+    }
+    let locked = app
+        .post(&path, Some(&tok), json!({"reservation_key": key}))
+        .await;
+    assert_eq!(
+        (locked.status, locked.code()),
+        (StatusCode::TOO_MANY_REQUESTS, "key_locked")
+    );
+    assert_eq!(locked.headers["retry-after"], "900");
+    app.set(app.now() + SignedDuration::from_mins(15));
+    let ok = app
+        .post(
+            &path,
+            Some(&tok),
+            json!({"reservation_key": key.to_uppercase()}),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+    assert_eq!(
+        ok.body["profile"]["reservation_key"],
+        key.as_str(),
+        "plain profile over loopback"
+    );
+}
+
+async fn profiles_in_clear_only_over_loopback_or_tls(b: Backend) {
+    let Some(app) = app(b).await else { return };
+    let (tok, _) = app.member("remote@example.org", true).await;
+    let id = app
+        .book(&tok, booking("2026-06-02T12:00:00Z", 1))
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let key = app.key_of(id).await;
+    app.set_peer("203.0.113.7:51000");
+    let path = format!("/api/v1/reservations/{id}/confirm");
+    let r = app
+        .post(&path, Some(&tok), json!({"reservation_key": key}))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.field("device_public_key").contains("TLS or loopback"),
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/reservations/{id}"), Some(&tok))
+            .await
+            .body["status"],
+        "awaiting_confirmation",
+        "a refused answer confirms nothing"
+    );
+    let bad = app
+        .post(
+            &path,
+            Some(&tok),
+            json!({"reservation_key": key, "device_public_key": "ssh-ed25519 AAAA"}),
+        )
+        .await;
+    assert!(
+        bad.field("device_public_key").contains("age1"),
+        "{}",
+        bad.text
+    );
+    let device = age::x25519::Identity::generate();
+    let ok = app
+        .post(
+            &path,
+            Some(&tok),
+            json!({"reservation_key": key, "device_public_key": device.to_public().to_string()}),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+    // Another device: the same key re-issues the profile, encrypted for the new device only.
+    let other = age::x25519::Identity::generate();
+    let re = app
+        .post(
+            &format!("/api/v1/reservations/{id}/profile"),
+            Some(&tok),
+            json!({"reservation_key": key, "device_public_key": other.to_public().to_string()}),
+        )
+        .await;
+    assert_eq!(re.status, StatusCode::OK, "{}", re.text);
+    let armored = re.body["profile"].as_str().unwrap();
+    assert_eq!(
+        slotcast_center::profile::decrypt(armored, &other)
+            .unwrap()
+            .reservation,
+        id
+    );
+    assert!(slotcast_center::profile::decrypt(armored, &device).is_err());
+}
+
+async fn time_reports_ntp_and_its_offset(b: Backend) {
+    let ntp = slotcast_testkit::ntp::NtpResponder::start(SignedDuration::from_millis(1500)).await;
+    let time = slotcast_center::time::TimeService::new(vec![ntp.addr.to_string()]);
+    time.sync_once().await.unwrap();
+    let Some(app) = common::open_with(b, NOW, Policy::default(), Some(time)).await else {
+        return;
+    };
+    let r = app.get("/api/v1/time", None).await;
+    assert_eq!(r.body["source"], "ntp", "{}", r.text);
+    assert_eq!(r.body["ntp_server"], ntp.addr.to_string());
+    let server: Timestamp = r.body["server_time"].as_str().unwrap().parse().unwrap();
+    let skew = server.duration_since(Timestamp::now()).as_millis();
+    assert!(
+        (1450..=1550).contains(&skew),
+        "offset {skew} ms, want 1500 ± 50"
+    );
+    assert!(r.body["estimated_error_ms"].as_f64().unwrap() < 50.0);
+    let header: Timestamp = r.headers["server-time"].to_str().unwrap().parse().unwrap();
+    assert!(
+        header.duration_since(Timestamp::now()).as_millis() > 1400,
+        "Server-Time uses the same clock"
     );
 }

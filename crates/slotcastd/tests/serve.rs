@@ -131,7 +131,10 @@ fn runs_on_postgres_when_the_url_says_so() {
     let (status, _, body) = get(addr, "/readyz");
     assert_eq!(
         (status, body.as_str()),
-        (200, r#"{"database":"postgres","mail":"ok","status":"ready"}"#)
+        (
+            200,
+            r#"{"database":"postgres","mail":"ok","status":"ready"}"#
+        )
     );
     stop(child, "-TERM");
 }

@@ -242,6 +242,7 @@ impl Sender {
             match self.deliver(&msg).await {
                 Ok(()) => {
                     self.store.mark_sent(msg.id, self.clock.now()).await?;
+                    crate::metrics::emails("sent", 1);
                     delivered += 1;
                     tracing::debug!(id = msg.id, to = %msg.message.to, "mail delivered");
                 }
@@ -268,6 +269,14 @@ impl Sender {
                     self.store
                         .mark_failed(msg.id, &e.to_string(), retry_at)
                         .await?;
+                    crate::metrics::emails(
+                        if retry_at.is_some() {
+                            "retried"
+                        } else {
+                            "failed"
+                        },
+                        1,
+                    );
                 }
             }
         }

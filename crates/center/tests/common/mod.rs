@@ -31,6 +31,7 @@ pub struct App {
     _dir: TempDir,
     _pg: Option<slotcast_testkit::pg::TempPg>,
     outbox_calls: std::sync::atomic::AtomicI64,
+    peer: std::sync::Mutex<SocketAddr>,
 }
 
 pub const PUBLIC_URL: &str = "http://tv.example.org";
@@ -54,6 +55,16 @@ impl Reply {
 }
 
 pub async fn open(backend: Backend, now: &str, policy: Policy) -> Option<App> {
+    open_with(backend, now, policy, None).await
+}
+
+/// [`open`], with the decisions' clock taken from an NTP time service when given.
+pub async fn open_with(
+    backend: Backend,
+    now: &str,
+    policy: Policy,
+    time: Option<Arc<slotcast_center::time::TimeService>>,
+) -> Option<App> {
     let dir = TempDir::new("center");
     let (store, pg): (Arc<dyn Store>, _) = match backend {
         Backend::Sqlite => {
@@ -84,14 +95,18 @@ pub async fn open(backend: Backend, now: &str, policy: Policy) -> Option<App> {
     let mut settings = Settings::new(PUBLIC_URL, &tz, policy);
     settings.mail_from = "slotcast <noreply@tv.example.org>".into();
     slotcast_center::metrics::install();
+    let decisions: Arc<dyn Clock> = match &time {
+        Some(t) => t.clone(),
+        None => clock.clone(),
+    };
     let center = Arc::new(Center {
         store: store.clone(),
-        clock: clock.clone(),
+        clock: decisions,
         settings,
         secrets: Secrets::from_master([9; 32]),
         login_throttle: Throttle::new(10, SignedDuration::from_mins(15)),
         password_throttle: Throttle::new(20, SignedDuration::from_mins(15)),
-        time: None,
+        time,
         stats: Arc::new(NoStreamNode),
         mail_check: None,
     });
@@ -106,10 +121,21 @@ pub async fn open(backend: Backend, now: &str, policy: Policy) -> Option<App> {
         _dir: dir,
         _pg: pg,
         outbox_calls: std::sync::atomic::AtomicI64::new(0),
+        peer: std::sync::Mutex::new(SocketAddr::from(([127, 0, 0, 1], 40000))),
     })
 }
 
 impl App {
+    /// Requests from now on come from `addr`.
+    pub fn set_peer(&self, addr: &str) {
+        *self.peer.lock().unwrap() = addr.parse().unwrap();
+    }
+
+    /// The directory of the SQLite database.
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub fn now(&self) -> Timestamp {
         self.clock.now()
     }
@@ -135,11 +161,9 @@ impl App {
             req = req.header("content-type", ct);
         }
         let mut req = req.body(Body::from(body)).unwrap();
+        let peer = *self.peer.lock().unwrap();
         req.extensions_mut()
-            .insert(axum::extract::ConnectInfo(SocketAddr::from((
-                [127, 0, 0, 1],
-                40000,
-            ))));
+            .insert(axum::extract::ConnectInfo(peer));
         let res = self.router.clone().oneshot(req).await.unwrap();
         let status = res.status();
         let headers = res.headers().clone();
