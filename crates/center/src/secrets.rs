@@ -23,9 +23,14 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     b
 }
 
-/// A random positive 63-bit id.
+/// Largest id handed out: 2^53 − 1, the largest integer JavaScript numbers (and so JSON
+/// clients in browsers) represent exactly.
+pub const MAX_ID: i64 = (1 << 53) - 1;
+
+/// A random id in 1..=[`MAX_ID`] (53 random bits: collisions stay negligible and are
+/// refused by the primary key anyway).
 pub fn random_id() -> i64 {
-    i64::from_be_bytes(random_bytes::<8>()) & i64::MAX
+    (i64::from_be_bytes(random_bytes::<8>()) & MAX_ID).max(1)
 }
 
 /// An unguessable program slug: 128 random bits, 26 lower-case base32 characters.
@@ -234,7 +239,9 @@ mod tests {
         let a = new_slug();
         assert_eq!(a.len(), 26);
         assert_ne!(a, new_slug());
-        assert!(random_id() >= 0);
+        for _ in 0..1000 {
+            assert!((1..=MAX_ID).contains(&random_id()));
+        }
         let (t, h) = new_session_token();
         assert_eq!(token_hash(&t), h);
     }
