@@ -60,6 +60,26 @@ impl Scheduler {
         }
     }
 
+    /// Applies a state change; `false` when another actor changed the reservation first
+    /// (a confirmation racing the expiry, a cancellation racing the completion).
+    async fn apply(
+        &self,
+        cmd: TransitionCommand,
+        event: &'static str,
+    ) -> Result<bool, StorageError> {
+        let (id, to, queued) = (cmd.reservation, cmd.to, cmd.outbox.len() as u64);
+        match self.center.store.transition(cmd).await {
+            Ok(_) => {
+                crate::metrics::event(event);
+                crate::metrics::emails("queued", queued);
+                tracing::info!(reservation = %id, status = %to, "scheduled transition");
+                Ok(true)
+            }
+            Err(e) if raced(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn parts(
         &self,
         r: &Reservation,
@@ -104,17 +124,7 @@ impl Scheduler {
                 cmd.outbox
                     .extend(mail::invitee_messages(&c, InviteeNotice::Cancellation, &[]));
             }
-            let queued = cmd.outbox.len() as u64;
-            match st.store.transition(cmd).await {
-                Ok(_) => {
-                    n += 1;
-                    crate::metrics::event("expiries");
-                    crate::metrics::emails("queued", queued);
-                    tracing::info!(reservation = %r.id, "expired unconfirmed");
-                }
-                Err(e) if raced(&e) => {}
-                Err(e) => return Err(e),
-            }
+            n += usize::from(self.apply(cmd, "expiries").await?);
         }
         Ok(n)
     }
@@ -212,15 +222,7 @@ impl Scheduler {
                     &c,
                     BroadcasterMail::Summary(stats),
                 ));
-                match st.store.transition(cmd).await {
-                    Ok(_) => {
-                        n += 1;
-                        crate::metrics::event("completions");
-                        crate::metrics::emails("queued", 1);
-                    }
-                    Err(e) if raced(&e) => {}
-                    Err(e) => return Err(e),
-                }
+                n += usize::from(self.apply(cmd, "completions").await?);
             }
         }
         Ok(n)
