@@ -108,7 +108,12 @@ impl Scheduler {
                 continue;
             };
             let (m, channel) = self.parts(&r).await?;
-            let c = rs::ctx(st, &r, &channel, &m, None, 0);
+            let sequence = rs::next_sequence(st, r.id).await?;
+            let expired = Reservation {
+                updated_at: now,
+                ..r.clone()
+            };
+            let c = rs::ctx(st, &expired, &channel, &m, None, sequence);
             let mut cmd = TransitionCommand::from_transition(
                 r.id,
                 &t,

@@ -874,9 +874,16 @@ async fn change_and_cancel_notify_invitees(b: Backend) {
     let to: Vec<String> = changes.iter().map(|m| m.message.to.to_string()).collect();
     assert_eq!(
         to,
-        ["i1@example.org", "i3@example.org"],
-        "one change e-mail per current invitee"
+        ["i1@example.org"],
+        "one change e-mail per invitee who knew of the program"
     );
+    let newcomer = app.mails(&format!("r{id}/invitation/i3@example.org")).await;
+    assert_eq!(
+        newcomer.len(),
+        1,
+        "a new invitee gets an invitation, not a change"
+    );
+    assert!(newcomer[0].message.text.contains("hush-hush"));
     assert!(
         changes[0]
             .message
@@ -937,6 +944,17 @@ async fn change_and_cancel_notify_invitees(b: Backend) {
             .iter()
             .all(|m| !m.message.ics.as_deref().unwrap().contains("hush-hush"))
     );
+    // Two changes were logged before: the cancellation supersedes them in calendars.
+    for m in cancels
+        .iter()
+        .filter(|m| m.message.to.as_str() != "i2@example.org")
+    {
+        assert!(
+            m.message.ics.as_deref().unwrap().contains("SEQUENCE:3"),
+            "{}",
+            m.message.to
+        );
+    }
     assert_eq!(
         app.call(Method::DELETE, &p, Some(&tok), None).await.code(),
         "wrong_state"

@@ -190,6 +190,19 @@ pub(crate) fn ctx<'a>(
     }
 }
 
+/// The iCalendar SEQUENCE of the next update sent to invitees: one more than the number
+/// of changes so far, so a later change or cancellation always supersedes the earlier one.
+pub(crate) async fn next_sequence(st: &Center, id: ReservationId) -> Result<u32, StorageError> {
+    let changes = st
+        .store
+        .transitions(id)
+        .await?
+        .iter()
+        .filter(|t| t.from == Some(t.to))
+        .count();
+    Ok(1 + u32::try_from(changes).unwrap_or(u32::MAX - 1))
+}
+
 /// The clear viewer password of a stored reservation.
 pub(crate) fn viewer_password(st: &Center, r: &Reservation) -> ApiResult<Option<String>> {
     r.viewer_password
@@ -697,36 +710,59 @@ pub async fn change(
         return Ok(Json(ReservationView::new(&r, &st.settings.public_url)));
     }
     let events = lifecycle::change(r.status, &r.schedule, now, r.invited_at_acceptance)?;
-    let sequence = 1 + st
-        .store
-        .transitions(r.id)
-        .await?
-        .iter()
-        .filter(|t| t.from == Some(t.to))
-        .count() as u32;
+    let sequence = next_sequence(&st, r.id).await?;
     let updated = Reservation {
         program: program.clone(),
         invitees: invitees.clone(),
         viewer_password: new_pw.as_deref().map(|p| st.secrets.seal(p)),
+        updated_at: now,
         ..r.clone()
     };
     let mut outbox: Vec<NewMessage> = Vec::new();
     if events.contains(&Event::NotifyInvitees(InviteeNotice::Change)) {
         let channel = st.store.channel(r.channel).await?;
-        let c = ctx(&st, &updated, &channel, &m, new_pw.as_deref(), sequence);
-        outbox.extend(mail::invitee_messages(&c, InviteeNotice::Change, &changed));
-        // People taken off the list hear that the program is off for them.
-        let removed = Reservation {
-            invitees: r
-                .invitees
-                .iter()
-                .filter(|e| !invitees.contains(e))
-                .cloned()
-                .collect(),
-            ..updated.clone()
-        };
-        let c = ctx(&st, &removed, &channel, &m, None, sequence);
-        outbox.extend(mail::invitee_messages(&c, InviteeNotice::Cancellation, &[]));
+        // Those who knew of the program hear what changed; newcomers get an invitation;
+        // people taken off the list hear that the program is off for them.
+        let groups = [
+            (
+                InviteeNotice::Change,
+                invitees
+                    .iter()
+                    .filter(|e| r.invitees.contains(e))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            ),
+            (
+                InviteeNotice::Invitation,
+                invitees
+                    .iter()
+                    .filter(|e| !r.invitees.contains(e))
+                    .cloned()
+                    .collect(),
+            ),
+            (
+                InviteeNotice::Cancellation,
+                r.invitees
+                    .iter()
+                    .filter(|e| !invitees.contains(e))
+                    .cloned()
+                    .collect(),
+            ),
+        ];
+        for (notice, people) in groups {
+            let to = Reservation {
+                invitees: people,
+                ..updated.clone()
+            };
+            let pw = (notice != InviteeNotice::Cancellation)
+                .then_some(new_pw.as_deref())
+                .flatten();
+            outbox.extend(mail::invitee_messages(
+                &ctx(&st, &to, &channel, &m, pw, sequence),
+                notice,
+                &changed,
+            ));
+        }
     }
     let queued = outbox.len() as u64;
     let done = st
@@ -778,7 +814,12 @@ pub async fn cancel(
         .contains(&Event::Charge(ChargeAction::Finalize))
         .then_some(r.fee);
     let channel = st.store.channel(r.channel).await?;
-    let c = ctx(&st, &r, &channel, &m, None, 0);
+    let sequence = next_sequence(&st, r.id).await?;
+    let cancelled = Reservation {
+        updated_at: now,
+        ..r.clone()
+    };
+    let c = ctx(&st, &cancelled, &channel, &m, None, sequence);
     let mut cmd = TransitionCommand::from_transition(
         r.id,
         &t,

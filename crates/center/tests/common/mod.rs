@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod smtp;
+
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use serde_json::{Value, json};
