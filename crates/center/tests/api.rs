@@ -39,6 +39,7 @@ on_both!(
     wrong_keys_are_counted_and_lock_confirmation,
     profiles_in_clear_only_over_loopback_or_tls,
     time_reports_ntp_and_its_offset,
+    quote_previews_fee_deadline_and_availability,
 );
 
 const NOW: &str = "2026-06-01T08:00:00Z";
@@ -1313,4 +1314,34 @@ async fn time_reports_ntp_and_its_offset(b: Backend) {
         header.duration_since(Timestamp::now()).as_millis() > 1400,
         "Server-Time uses the same clock"
     );
+}
+
+async fn quote_previews_fee_deadline_and_availability(b: Backend) {
+    let Some(app) = app(b).await else { return };
+    let (tok, _) = app.member("quote@example.org", true).await;
+    let (other, _) = app.member("other@example.org", true).await;
+    let body = json!({"channel": "medium", "start": "2026-06-02T12:00:00Z", "slots": 4, "visibility": "public", "title": "Preview"});
+    let q = app
+        .post("/api/v1/reservations/quote", Some(&tok), body.clone())
+        .await;
+    assert_eq!(q.status, StatusCode::OK, "{}", q.text);
+    assert_eq!(q.body["fee"], json!({"amount": "1200", "currency": "JPY"}));
+    assert_eq!(q.body["confirm_by"], "2026-06-02T06:00:00Z");
+    assert_eq!(
+        (q.body["available"].as_bool(), q.body["quota_left"].as_u64()),
+        (Some(true), Some(30))
+    );
+    assert!(
+        app.store.outbox_counts().await.unwrap().queued == 0,
+        "a quote books nothing"
+    );
+    let mut taken = body.clone();
+    taken["slots"] = json!(1);
+    app.book(&other, taken).await;
+    let q = app
+        .post("/api/v1/reservations/quote", Some(&tok), body)
+        .await;
+    assert_eq!(q.body["available"], false);
+    let bad = app.post("/api/v1/reservations/quote", Some(&tok), json!({"channel": "medium", "start": "2026-06-02T12:03:00Z", "slots": 1, "visibility": "public", "title": "x"})).await;
+    assert!(bad.field("start").contains("boundary"), "{}", bad.text);
 }

@@ -214,7 +214,7 @@ pub(crate) fn viewer_password(st: &Center, r: &Reservation) -> ApiResult<Option<
 /// The answer to a booking or a quote.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BookingView {
-    /// The reservation (its id is `null` for a quote).
+    /// The reservation.
     #[serde(flatten)]
     pub reservation: ReservationView,
     /// The server's time when the answer was made.
@@ -487,12 +487,12 @@ pub async fn confirm(
 ) -> ApiResult<Json<ConfirmView>> {
     let r = owned(&st, &m, &id).await?;
     let now = st.clock.now();
-    // State and deadline first: a late or repeated confirmation is not a wrong key.
-    lifecycle::confirm(r.status, &r.schedule, now, true)?;
+    // State and deadline first (the key is checked, and failures counted, next): a late or
+    // repeated confirmation is not a wrong key.
+    let t = lifecycle::confirm(r.status, &r.schedule, now, true)?;
     let key = check_key(&st, &r, &b.reservation_key)
         .await?
         .ok_or_else(|| ApiError::internal("a matching key did not parse"))?;
-    let t = lifecycle::confirm(r.status, &r.schedule, now, true)?;
     let channel = st.store.channel(r.channel).await?;
     let confirmed = Reservation {
         status: Status::Confirmed,
