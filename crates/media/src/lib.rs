@@ -1,0 +1,29 @@
+//! # slotcast-media — the sans-IO media core
+//!
+//! This crate owns what a slotcast stream node does with media, as plain synchronous state
+//! machines:
+//!
+//! - [`flv`]: the FLV/RTMP media model — [`flv::Tag`], classification of audio/video/script
+//!   payloads (legacy FLV and enhanced RTMP), the AVC configuration and SPS readers, the
+//!   HTTP-FLV writer and a strict FLV reader;
+//! - [`hub`]: one channel's fan-out — GOP cache, late joiners at the cached keyframe,
+//!   bounded per-viewer queues of shared buffers, lagging viewers resynced or dropped,
+//!   publisher ↔ filler switches on keyframes with continuous timestamps;
+//! - [`admission`]: viewer capacity per channel, counted across every playback protocol.
+//!
+//! Later: the fMP4/CMAF fragmenter, the LL-HLS playlist writer and the filler switcher.
+//!
+//! It must not do I/O, read a clock, spawn tasks or depend on tokio: inputs arrive through
+//! `handle_*` calls, outputs leave through `poll_*` calls, the next wake-up is reported by
+//! `poll_timeout()`, and time is always an argument (tag timestamps for media time,
+//! [`std::time::Instant`] values for wall-clock-free deadlines — never `Instant::now()`).
+//! Sockets, timers and RTMP sessions live in the `stream` crate, which drives these
+//! machines. Parsers here take untrusted input and must never panic; they are fuzz targets.
+
+pub mod admission;
+pub mod flv;
+pub mod hub;
+
+pub use admission::{Admission, Full};
+pub use flv::{FlvError, FlvWriter, Tag, TagKind};
+pub use hub::{Hub, HubConfig, HubEvent, ViewerId};
