@@ -16,6 +16,11 @@ use std::time::Duration;
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (2, "center", include_str!("../migrations/0002_center.sql")),
+    (
+        3,
+        "time_indexes",
+        include_str!("../migrations/0003_time_indexes.sql"),
+    ),
 ];
 
 /// slotcast's storage on SQLite.

@@ -939,8 +939,11 @@ macro_rules! impl_sql_store {
                 }
 
                 async fn reservations_between(&self, from: Timestamp, to: Timestamp) -> Result<Vec<Reservation>> {
+                    // Driven by the end index: rows still running after `from` (the future is
+                    // bounded by the booking horizon), not every reservation that ever started
+                    // before `to`; `+ 0` keeps the planner off the start index.
                     let sql = sqlx::AssertSqlSafe(format!(
-                        "SELECT {RES_COLS} FROM reservations WHERE start_ms < $2 AND end_ms > $1 ORDER BY start_ms, channel_id, id"
+                        "SELECT {RES_COLS} FROM reservations WHERE end_ms > $1 AND start_ms + 0 < $2 ORDER BY start_ms, channel_id, id"
                     ));
                     let rows = sqlx::query(sql).bind(to_ms(from)).bind(to_ms(to)).fetch_all(&self.pool).await.map_err(db_err)?;
                     rows.iter().map(reservation_from).collect()

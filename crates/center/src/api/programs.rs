@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use slotcast_domain::token::{self, PlayClaims};
 use slotcast_domain::visibility::{PlayAccess, Viewer, play_access};
 use slotcast_domain::{Status, Timestamp};
-use slotcast_store::{Channel, Reservation, StorageError};
+use slotcast_store::{Channel, Member, Reservation, StorageError};
+use std::collections::HashMap;
 use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
@@ -74,12 +75,16 @@ fn state_of(r: &Reservation, now: Timestamp) -> &'static str {
     }
 }
 
-async fn view(st: &Center, r: &Reservation, channels: &[Channel]) -> ApiResult<ProgramView> {
+fn view(
+    st: &Center,
+    r: &Reservation,
+    channels: &[Channel],
+    broadcaster: &Member,
+) -> ApiResult<ProgramView> {
     let channel = channels
         .iter()
         .find(|c| c.id == r.channel)
         .ok_or_else(|| ApiError::internal("program on an unknown channel"))?;
-    let broadcaster = st.store.member(r.member).await?;
     let full = st.stats.viewers(channel.id) >= channel.capacity;
     Ok(ProgramView {
         slug: r.slug.clone(),
@@ -93,7 +98,7 @@ async fn view(st: &Center, r: &Reservation, channels: &[Channel]) -> ApiResult<P
         end: ts(r.schedule.end),
         state: state_of(r, st.clock.now()),
         admission: if full { "full" } else { "open" },
-        broadcaster: broadcaster.display_name,
+        broadcaster: broadcaster.display_name.clone(),
         email: r.program.show_email.then(|| broadcaster.email.to_string()),
         web_url: r.program.web_url.clone(),
         watch_url: format!("{}/programs/{}", st.settings.public_url, r.slug),
@@ -123,8 +128,13 @@ pub async fn by_date(
     let (_, from, to) = day_bounds(&st, q.date.as_deref())?;
     let channels = st.store.channels().await?;
     let mut out = Vec::new();
+    let mut members: HashMap<_, Member> = HashMap::new();
     for r in listed(&st, from, to).await? {
-        out.push(view(&st, &r, &channels).await?);
+        // One lookup per broadcaster, not per program.
+        if let std::collections::hash_map::Entry::Vacant(e) = members.entry(r.member) {
+            e.insert(st.store.member(r.member).await?);
+        }
+        out.push(view(&st, &r, &channels, &members[&r.member])?);
     }
     Ok(Json(out))
 }
@@ -149,7 +159,8 @@ pub async fn one(
 ) -> ApiResult<Json<ProgramView>> {
     let r = by_slug(&st, &slug).await?;
     let channels = st.store.channels().await?;
-    Ok(Json(view(&st, &r, &channels).await?))
+    let broadcaster = st.store.member(r.member).await?;
+    Ok(Json(view(&st, &r, &channels, &broadcaster)?))
 }
 
 /// A play request.
