@@ -156,14 +156,6 @@ impl SlotRange {
     pub fn following(&self, extra: u32) -> Result<SlotRange, SlotRangeError> {
         SlotRange::new(self.end(), extra, self.len)
     }
-
-    /// This range grown by `extra` slots at its end.
-    pub fn extended(&self, extra: u32) -> SlotRange {
-        SlotRange {
-            count: self.count + extra,
-            ..*self
-        }
-    }
 }
 
 impl fmt::Display for SlotRange {
@@ -218,7 +210,7 @@ mod tests {
         assert_eq!(r.slot_starts().count(), 3);
         let next = r.following(1).unwrap();
         assert!(!r.overlaps(&next));
-        assert!(r.overlaps(&r.extended(1)));
+        assert!(r.overlaps(&SlotRange::new(r.start(), 1, l).unwrap()));
         assert!(SlotRange::new(ts("2026-03-01T23:55:00Z"), 1, l).is_err());
         assert_eq!(
             SlotRange::new(ts("2026-03-01T23:50:00Z"), 0, l),

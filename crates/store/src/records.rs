@@ -444,10 +444,6 @@ impl Notice {
 pub enum DueField {
     /// The confirm deadline.
     ConfirmBy,
-    /// The start.
-    Start,
-    /// The end.
-    End,
     /// The close of the connect window.
     ConnectTo,
     /// A notice's instant, while it is unsent.
@@ -459,8 +455,6 @@ impl DueField {
     pub fn column(self) -> &'static str {
         match self {
             DueField::ConfirmBy => "confirm_by_ms",
-            DueField::Start => "start_ms",
-            DueField::End => "end_ms",
             DueField::ConnectTo => "connect_to_ms",
             DueField::Notice(Notice::ConfirmReminder) => "confirm_reminder_at_ms",
             DueField::Notice(Notice::StartReminder) => "start_reminder_at_ms",

@@ -589,7 +589,7 @@ pub async fn scheduler_finds_due_work(s: S) {
     assert_eq!(
         s.due(
             Status::AwaitingConfirmation,
-            DueField::Start,
+            DueField::ConnectTo,
             ts("2026-07-01T00:00:00Z"),
             1
         )
