@@ -73,10 +73,19 @@ pub fn ics(ctx: &MailContext<'_>, method: IcsMethod) -> String {
         format!("SUMMARY:{}", escape_text(&r.program.title)),
         format!("DESCRIPTION:{}", escape_text(&description)),
         format!("URL:{}", ctx.watch_url()),
-        format!(
-            "ORGANIZER;CN=\"{organizer_name}\":mailto:{}",
-            ctx.broadcaster.email
-        ),
+        // The broadcaster's address only where they chose to show it; otherwise the
+        // service's own no-reply address stands in (iTIP wants an ORGANIZER).
+        if r.program.show_email {
+            format!(
+                "ORGANIZER;CN=\"{organizer_name}\":mailto:{}",
+                ctx.broadcaster.email
+            )
+        } else {
+            format!(
+                "ORGANIZER;CN=\"{organizer_name}\":mailto:noreply@{}",
+                ctx.host()
+            )
+        },
         format!("STATUS:{status}"),
         "TRANSP:OPAQUE".to_owned(),
         "END:VEVENT".to_owned(),
@@ -320,12 +329,19 @@ mod tests {
             "DTEND:20260610T133000Z",
             "SUMMARY:Night <script>alert(1)</script> & Jazz",
             "URL:http://watch.example.org:8080/programs/p9f3kq2x7",
-            "ORGANIZER;CN=\"Cas <b>Ter</b>\":mailto:caster@example.org",
+            "ORGANIZER;CN=\"Cas <b>Ter</b>\":mailto:noreply@watch.example.org",
             "STATUS:CONFIRMED",
             "END:VEVENT",
         ] {
             assert!(lines.contains(&want), "{want} missing from\n{flat}");
         }
+        assert!(
+            !flat.contains("caster@example.org"),
+            "the address is shown only by choice"
+        );
+        f.reservation.program.show_email = true;
+        let shown = unfold(&ics(&f.ctx(Some("tulip-4711"), 5), IcsMethod::Request));
+        assert!(shown.contains("ORGANIZER;CN=\"Cas <b>Ter</b>\":mailto:caster@example.org"));
         assert!(lines.iter().any(|l| l.starts_with("PRODID:-//slotcast//")));
         let desc = lines
             .iter()
