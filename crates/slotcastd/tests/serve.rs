@@ -195,3 +195,67 @@ fn unreachable_database_is_a_clear_error() {
     );
     assert!(!err.contains("pw@"), "password leaked: {err}");
 }
+
+fn post_json(addr: SocketAddr, path: &str, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    (
+        head.split(' ').nth(1).unwrap().parse().unwrap(),
+        body.to_owned(),
+    )
+}
+
+#[test]
+fn admin_creates_an_operator_who_can_sign_in() {
+    let dir = TempDir::new("operator");
+    let mut child = slotcastd(&dir, &[])
+        .args([
+            "admin",
+            "create-operator",
+            "--email",
+            "Op@Example.org",
+            "--name",
+            "Ops",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long operator password\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("operator Op@Example.org created"));
+    let short = slotcastd(&dir, &[])
+        .args(["admin", "create-operator", "--email", "x@example.org"])
+        .stdin(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!short.status.success(), "an empty password is refused");
+
+    let (child, addr, _log) = start(&dir, &[]);
+    let (status, body) = post_json(
+        addr,
+        "/api/v1/sessions",
+        r#"{"email":"op@example.org","password":"a long operator password"}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    assert!(body.contains(r#""role":"operator""#), "{body}");
+    stop(child, "-TERM");
+}
