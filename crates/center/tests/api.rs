@@ -1,5 +1,6 @@
 //! The REST API end to end, in process, on SQLite and on PostgreSQL.
 
+#[macro_use]
 mod common;
 
 use axum::http::{Method, StatusCode};
@@ -10,17 +11,6 @@ use slotcast_domain::jiff::tz::TimeZone;
 use slotcast_domain::lifecycle;
 use slotcast_domain::{Policy, ReservationId, Status, Timestamp};
 use slotcast_store::{Actor, TransitionCommand};
-
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Backend::Sqlite).await } )*
-        }
-        mod postgres {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Backend::Postgres).await } )*
-        }
-    };
-}
 
 on_both!(
     full_lifecycle_book_remind_confirm_live_complete,

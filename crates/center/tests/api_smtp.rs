@@ -3,6 +3,7 @@
 //! `Sender` delivers the outbox over SMTP to an in-process server on loopback, and the
 //! tests read back what that server received.
 
+#[macro_use]
 mod common;
 
 use axum::http::{Method, StatusCode};
@@ -17,17 +18,6 @@ use slotcast_domain::{Clock, Policy};
 use std::collections::{BTreeSet, HashMap};
 use std::net::TcpListener;
 use std::sync::Arc;
-
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Backend::Sqlite).await } )*
-        }
-        mod postgres {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Backend::Postgres).await } )*
-        }
-    };
-}
 
 on_both!(
     broadcaster_gets_the_key_by_smtp_and_it_confirms_the_booking,

@@ -18,6 +18,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tower::ServiceExt;
 
+/// Runs each named `async fn name(Backend)` of the test file once on SQLite and once on
+/// PostgreSQL, as `sqlite::name` and `postgres::name`.
+#[allow(unused_macros)]
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Backend::Sqlite).await } )*
+        }
+        mod postgres {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Backend::Postgres).await } )*
+        }
+    };
+}
+
 /// Which database.
 #[derive(Debug, Clone, Copy)]
 pub enum Backend {
