@@ -42,6 +42,7 @@ use clap::Parser;
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde_json::{Value, json};
+use slotcast_bench::{Res, median, run_lanes};
 use slotcast_center::secrets::Secrets;
 use slotcast_center::{Center, NoStreamNode, Settings, Throttle};
 use slotcast_domain::jiff::SignedDuration;
@@ -95,8 +96,6 @@ struct Args {
     #[arg(long)]
     postgres: bool,
 }
-
-type Res<T> = Result<T, String>;
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> ExitCode {
@@ -726,34 +725,19 @@ async fn store_run(
                 .collect()
         })
         .collect();
-    let started = Instant::now();
-    let tasks: Vec<_> = work
-        .into_iter()
-        .map(|list| {
-            let store = Arc::clone(store);
-            tokio::spawn(async move {
-                let mut done = 0u32;
-                for r in list {
-                    let slug = r.slug.clone();
-                    store
-                        .create_reservation(r)
-                        .await
-                        .map_err(|e| format!("store booking {slug}: {e}"))?;
-                    done += 1;
-                }
-                Ok::<u32, String>(done)
-            })
-        })
-        .collect();
-    let mut done = 0;
-    for t in tasks {
-        done += t.await.map_err(|e| format!("store task: {e}"))??;
-    }
-    let elapsed = started.elapsed();
-    if done != n {
-        return Err(format!("store run committed {done} of {n} bookings"));
-    }
-    Ok(elapsed)
+    let store = Arc::clone(store);
+    run_lanes(work, n, "store", move |r: NewReservation| {
+        let store = Arc::clone(&store);
+        async move {
+            let slug = r.slug.clone();
+            store
+                .create_reservation(r)
+                .await
+                .map(drop)
+                .map_err(|e| format!("store booking {slug}: {e}"))
+        }
+    })
+    .await
 }
 
 /// Confirms, over HTTP with the key from its e-mail, every booking starting in
@@ -945,14 +929,4 @@ async fn latency(
         p99: pct(0.99),
         max: ms(times[times.len() - 1]),
     })
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let m = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        (v[m - 1] + v[m]) / 2.0
-    }
 }

@@ -26,6 +26,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use clap::Parser;
+use slotcast_bench::{Res, median, run_lanes};
 use slotcast_domain::jiff::SignedDuration;
 use slotcast_domain::{MemberId, Policy, Status};
 use slotcast_store::{Channel, NewReservation, Store, Tier, to_ms};
@@ -35,7 +36,7 @@ use slotcast_testkit::{TempDir, fixtures, pg};
 use sqlx::Connection as _;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Slots per booking.
 const SLOTS: u32 = 3;
@@ -60,8 +61,6 @@ struct Args {
     #[arg(long)]
     sqlite_only: bool,
 }
-
-type Res<T> = Result<T, String>;
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> ExitCode {
@@ -318,45 +317,30 @@ fn plan(kind: Kind, policy: &Policy, channels: &[Channel], members: &[MemberId],
 /// Commits a plan's bookings with one task per work list; returns the wall time.
 async fn execute(store: &Arc<dyn Store>, raw: &Raw, plan: Plan, expected: u32) -> Res<Duration> {
     let kind = plan.kind;
-    let started = Instant::now();
-    let tasks: Vec<_> = plan
-        .work
-        .into_iter()
-        .map(|list| {
-            let (store, raw) = (Arc::clone(store), raw.clone());
-            tokio::spawn(async move {
-                let mut done = 0u32;
-                for r in list {
-                    let slug = r.slug.clone();
-                    match kind {
-                        Kind::Store => store
-                            .create_reservation(r)
-                            .await
-                            .map(drop)
-                            .map_err(|e| format!("store booking {slug}: {e}"))?,
-                        Kind::Raw => raw
-                            .book(&r)
-                            .await
-                            .map_err(|e| format!("raw booking {slug}: {e}"))?,
-                    }
-                    done += 1;
+    let (store, raw) = (Arc::clone(store), raw.clone());
+    run_lanes(
+        plan.work,
+        expected,
+        kind.label(),
+        move |r: NewReservation| {
+            let (store, raw) = (Arc::clone(&store), raw.clone());
+            async move {
+                let slug = r.slug.clone();
+                match kind {
+                    Kind::Store => store
+                        .create_reservation(r)
+                        .await
+                        .map(drop)
+                        .map_err(|e| format!("store booking {slug}: {e}")),
+                    Kind::Raw => raw
+                        .book(&r)
+                        .await
+                        .map_err(|e| format!("raw booking {slug}: {e}")),
                 }
-                Ok::<u32, String>(done)
-            })
-        })
-        .collect();
-    let mut done = 0;
-    for t in tasks {
-        done += t.await.map_err(|e| format!("task failed: {e}"))??;
-    }
-    let elapsed = started.elapsed();
-    if done != expected {
-        return Err(format!(
-            "{} run committed {done} of {expected} bookings",
-            kind.label()
-        ));
-    }
-    Ok(elapsed)
+            }
+        },
+    )
+    .await
 }
 
 async fn bench_backend(
@@ -462,14 +446,4 @@ async fn channels_of(store: &dyn Store, label: &str) -> Vec<Channel> {
         out.push(fixtures::channel(store, &format!("{label}-{i}"), 100, 500).await);
     }
     out
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let m = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        (v[m - 1] + v[m]) / 2.0
-    }
 }
