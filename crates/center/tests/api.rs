@@ -374,30 +374,14 @@ async fn extension_is_offered_only_when_the_next_slot_is_free(b: Backend) {
             assert_eq!(c.status, StatusCode::OK, "{}", c.text);
         }
     };
-    let a = app
-        .book(&tok, booking("2026-06-02T12:00:00Z", 3))
-        .await
-        .body["id"]
-        .as_i64()
-        .unwrap();
+    let a = app.book_id(&tok, booking("2026-06-02T12:00:00Z", 3)).await;
     let o1 = app
-        .book(&other, booking("2026-06-02T12:40:00Z", 1))
-        .await
-        .body["id"]
-        .as_i64()
-        .unwrap();
-    let c = app
-        .book(&tok, booking("2026-06-02T14:00:00Z", 1))
-        .await
-        .body["id"]
-        .as_i64()
-        .unwrap();
+        .book_id(&other, booking("2026-06-02T12:40:00Z", 1))
+        .await;
+    let c = app.book_id(&tok, booking("2026-06-02T14:00:00Z", 1)).await;
     let o2 = app
-        .book(&other, booking("2026-06-02T14:10:00Z", 1))
-        .await
-        .body["id"]
-        .as_i64()
-        .unwrap();
+        .book_id(&other, booking("2026-06-02T14:10:00Z", 1))
+        .await;
     for (id, t) in [(a, &tok), (o1, &other), (c, &tok), (o2, &other)] {
         confirm(id, t.clone()).await;
     }
@@ -463,9 +447,7 @@ async fn members_touch_only_their_own_reservations(b: Backend) {
     let (a, _) = app.member("a@example.org", true).await;
     let (bb, _) = app.member("b@example.org", true).await;
     let (g, _) = app.member("g@example.org", false).await;
-    let id = app.book(&a, booking("2026-06-02T12:00:00Z", 1)).await.body["id"]
-        .as_i64()
-        .unwrap();
+    let id = app.book_id(&a, booking("2026-06-02T12:00:00Z", 1)).await;
     let key = app.key_of(id).await;
     let p = format!("/api/v1/reservations/{id}");
     for (m, path, body) in [
@@ -1078,7 +1060,7 @@ async fn operators_manage_channels_and_export_billing(b: Backend) {
     }
     let list = app.get("/api/v1/channels", None).await;
     assert_eq!(list.body.as_array().unwrap().len(), 3);
-    let id = app.book(&member, json!({"channel": "studio", "start": "2026-06-02T12:00:00Z", "slots": 2, "visibility": "public", "title": "=cmd|' /C calc'!A0"})).await.body["id"].as_i64().unwrap();
+    let id = app.book_id(&member, json!({"channel": "studio", "start": "2026-06-02T12:00:00Z", "slots": 2, "visibility": "public", "title": "=cmd|' /C calc'!A0"})).await;
     let key = app.key_of(id).await;
     app.post(
         &format!("/api/v1/reservations/{id}/confirm"),
@@ -1163,12 +1145,7 @@ async fn every_response_has_server_time_and_openapi_lists_the_routes(b: Backend)
 async fn wrong_keys_are_counted_and_lock_confirmation(b: Backend) {
     let Some(app) = app(b).await else { return };
     let (tok, _) = app.member("k@example.org", true).await;
-    let id = app
-        .book(&tok, booking("2026-06-02T12:00:00Z", 1))
-        .await
-        .body["id"]
-        .as_i64()
-        .unwrap();
+    let id = app.book_id(&tok, booking("2026-06-02T12:00:00Z", 1)).await;
     let key = app.key_of(id).await;
     let path = format!("/api/v1/reservations/{id}/confirm");
     for left in (0..5).rev() {
@@ -1216,12 +1193,7 @@ async fn wrong_keys_are_counted_and_lock_confirmation(b: Backend) {
 async fn profiles_in_clear_only_over_loopback_or_tls(b: Backend) {
     let Some(app) = app(b).await else { return };
     let (tok, _) = app.member("remote@example.org", true).await;
-    let id = app
-        .book(&tok, booking("2026-06-02T12:00:00Z", 1))
-        .await
-        .body["id"]
-        .as_i64()
-        .unwrap();
+    let id = app.book_id(&tok, booking("2026-06-02T12:00:00Z", 1)).await;
     let key = app.key_of(id).await;
     app.set_peer("203.0.113.7:51000");
     let path = format!("/api/v1/reservations/{id}/confirm");

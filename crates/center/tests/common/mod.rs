@@ -262,6 +262,13 @@ impl App {
         self.store.claim_due(at, 1, 100_000).await.unwrap()
     }
 
+    /// Books and returns the new reservation's id (the booking must succeed).
+    pub async fn book_id(&self, token: &str, body: Value) -> i64 {
+        let r = self.book(token, body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        r.body["id"].as_i64().unwrap()
+    }
+
     /// Queued e-mails whose dedupe key contains `part`.
     pub async fn mails(&self, part: &str) -> Vec<OutboxMessage> {
         self.outbox()
