@@ -227,6 +227,7 @@ impl Scheduler {
                     &c,
                     BroadcasterMail::Summary(stats),
                 ));
+                cmd.stats = Some(stats);
                 n += usize::from(self.apply(cmd, "completions").await?);
             }
         }

@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "time_indexes",
         include_str!("../migrations/0003_time_indexes.sql"),
     ),
+    (4, "stream", include_str!("../migrations/0004_stream.sql")),
 ];
 
 /// slotcast's storage on SQLite.

@@ -78,6 +78,10 @@ pub trait ReservationStore {
     async fn reservation(&self, id: ReservationId) -> Result<Reservation>;
     /// One reservation by its program slug.
     async fn reservation_by_slug(&self, slug: &str) -> Result<Reservation>;
+    /// One reservation by the hash of its key (the stream node's publish check).
+    async fn reservation_by_key(&self, key: &slotcast_domain::KeyHash) -> Result<Reservation>;
+    /// The statistics kept when the program completed, if the stream node measured any.
+    async fn program_stats(&self, id: ReservationId) -> Result<Option<ProgramStats>>;
     /// A member's reservations, newest first.
     async fn reservations_of(&self, member: MemberId) -> Result<Vec<Reservation>>;
     /// Applies a state change as a conditional update from `cmd.from`, with its effects

@@ -354,6 +354,8 @@ pub struct TransitionCommand {
     pub charge: Option<ChargeAction>,
     /// Messages this change causes.
     pub outbox: Vec<NewMessage>,
+    /// What the stream node measured of the program, kept with the completion.
+    pub stats: Option<ProgramStats>,
 }
 
 impl TransitionCommand {
@@ -381,8 +383,24 @@ impl TransitionCommand {
                 _ => None,
             }),
             outbox: Vec::new(),
+            stats: None,
         }
     }
+}
+
+/// What the stream node measured of one program.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProgramStats {
+    /// Most viewers at the same time.
+    pub peak_viewers: u32,
+    /// Distinct viewers (play sessions).
+    pub unique_viewers: u32,
+    /// Minutes watched, summed over viewers.
+    pub viewer_minutes: u64,
+    /// Bytes sent to viewers.
+    pub bytes_out: u64,
+    /// Seconds the program was on air.
+    pub seconds_on_air: u64,
 }
 
 /// One line of the transition log.

@@ -645,6 +645,34 @@ macro_rules! impl_sql_store {
                     reservation_from(&row.ok_or_else(|| StorageError::not_found("program"))?)
                 }
 
+                async fn reservation_by_key(&self, key: &slotcast_domain::KeyHash) -> Result<Reservation> {
+                    let sql = sqlx::AssertSqlSafe(format!("SELECT {RES_COLS} FROM reservations WHERE key_hash = $1"));
+                    let row = sqlx::query(sql).bind(key.to_hex()).fetch_optional(&self.pool).await.map_err(db_err)?;
+                    reservation_from(&row.ok_or_else(|| StorageError::not_found("reservation"))?)
+                }
+
+                async fn program_stats(&self, id: ReservationId) -> Result<Option<ProgramStats>> {
+                    let row = sqlx::query(
+                        "SELECT peak_viewers, unique_viewers, viewer_minutes, bytes_out, seconds_on_air \
+                         FROM program_stats WHERE reservation_id = $1",
+                    )
+                    .bind(id.0)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    row.map(|r| {
+                        let n = |c: &str| get::<i64>(&r, c).map(|v| v.max(0) as u64);
+                        Ok(ProgramStats {
+                            peak_viewers: n("peak_viewers")? as u32,
+                            unique_viewers: n("unique_viewers")? as u32,
+                            viewer_minutes: n("viewer_minutes")?,
+                            bytes_out: n("bytes_out")?,
+                            seconds_on_air: n("seconds_on_air")?,
+                        })
+                    })
+                    .transpose()
+                }
+
                 async fn reservations_of(&self, member: MemberId) -> Result<Vec<Reservation>> {
                     let sql = sqlx::AssertSqlSafe(format!(
                         "SELECT {RES_COLS} FROM reservations WHERE member_id = $1 ORDER BY start_ms DESC, id DESC"
@@ -733,6 +761,22 @@ macro_rules! impl_sql_store {
                     }
                     log_transition(&mut tx, id, Some(cmd.from), cmd.to, cmd.at, cmd.actor, &cmd.reason).await?;
                     insert_messages(&mut tx, &cmd.outbox, cmd.at).await?;
+                    if let Some(st) = cmd.stats {
+                        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+                        sqlx::query(
+                            "INSERT INTO program_stats (reservation_id, peak_viewers, unique_viewers, viewer_minutes, bytes_out, seconds_on_air) \
+                             VALUES ($1, $2, $3, $4, $5, $6)",
+                        )
+                        .bind(id.0)
+                        .bind(i64::from(st.peak_viewers))
+                        .bind(i64::from(st.unique_viewers))
+                        .bind(n(st.viewer_minutes))
+                        .bind(n(st.bytes_out))
+                        .bind(n(st.seconds_on_air))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    }
                     let out = fetch_reservation(&mut *tx, id).await?;
                     tx.commit().await.map_err(db_err)?;
                     Ok(out)

@@ -157,6 +157,11 @@ pub async fn booking_round_trip(s: S) {
     assert_eq!(r.fee.minor, 900);
     assert_eq!(s.reservation(r.id).await.unwrap(), r);
     assert_eq!(s.reservation_by_slug(&r.slug).await.unwrap(), r);
+    assert_eq!(s.reservation_by_key(&nr.key_hash).await.unwrap(), r);
+    assert!(matches!(
+        s.reservation_by_key(&fixtures::key().hash()).await,
+        Err(StorageError::NotFound { .. })
+    ));
     assert_eq!(s.reservations_of(m.id).await.unwrap(), vec![r.clone()]);
     assert_eq!(
         s.quota_used(m.id, MonthKey::parse("2026-06").unwrap())
@@ -479,6 +484,7 @@ pub async fn cancellation_and_completion_settle_the_charge(s: S) {
             release_slots: true,
             charge: Some(action),
             outbox: Vec::new(),
+            stats: None,
         };
         assert_eq!(s.transition(cmd).await.unwrap().status, Status::Cancelled);
         assert_eq!(s.charge(r.id).await.unwrap().unwrap().state, state);
@@ -501,19 +507,27 @@ pub async fn cancellation_and_completion_settle_the_charge(s: S) {
             .await
             .unwrap();
         assert_eq!(r.status, Status::Live);
+        assert_eq!(s.program_stats(r.id).await.unwrap(), None);
         let t = lifecycle::complete(r.status, &r.schedule, r.schedule.connect_to, outage).unwrap();
-        let r = s
-            .transition(TransitionCommand::from_transition(
-                r.id,
-                &t,
-                r.schedule.connect_to,
-                Actor::System,
-                "window closed",
-            ))
-            .await
-            .unwrap();
+        let stats = ProgramStats {
+            peak_viewers: 7,
+            unique_viewers: 9,
+            viewer_minutes: 61,
+            bytes_out: 5_000_000_000,
+            seconds_on_air: 600,
+        };
+        let mut cmd = TransitionCommand::from_transition(
+            r.id,
+            &t,
+            r.schedule.connect_to,
+            Actor::System,
+            "window closed",
+        );
+        cmd.stats = Some(stats);
+        let r = s.transition(cmd).await.unwrap();
         assert_eq!(r.status, Status::Completed);
         assert_eq!(s.charge(r.id).await.unwrap().unwrap().state, state);
+        assert_eq!(s.program_stats(r.id).await.unwrap(), Some(stats));
     }
     // Completed programs keep their slots and their quota.
     assert_eq!(

@@ -286,20 +286,7 @@ pub fn key_message(ctx: &MailContext<'_>, key: &ReservationKey) -> NewMessage {
     ctx.message(&ctx.broadcaster.email, format!("r{id}/key"), subject, d)
 }
 
-/// The statistics of one program, for the end summary.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ProgramStats {
-    /// Most viewers at the same time.
-    pub peak_viewers: u32,
-    /// Distinct viewers.
-    pub unique_viewers: u32,
-    /// Minutes watched, summed over viewers.
-    pub viewer_minutes: u64,
-    /// Bytes sent to viewers.
-    pub bytes_out: u64,
-    /// Seconds the broadcaster was publishing.
-    pub seconds_on_air: u64,
-}
+pub use slotcast_store::ProgramStats;
 
 /// The e-mails to the broadcaster other than the key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
