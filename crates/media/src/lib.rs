@@ -9,9 +9,13 @@
 //! - [`hub`]: one channel's fan-out — GOP cache, late joiners at the cached keyframe,
 //!   bounded per-viewer queues of shared buffers, lagging viewers resynced or dropped,
 //!   publisher ↔ filler switches on keyframes with continuous timestamps;
-//! - [`admission`]: viewer capacity per channel, counted across every playback protocol.
+//! - [`admission`]: viewer capacity per channel, counted across every playback protocol;
+//! - [`fmp4`]: the fMP4/CMAF fragmenter (FLV tags → init segment + zero-copy `moof`/`mdat`
+//!   fragments, for MSE, LL-HLS and recordings) and a scanner indexing recorded files;
+//! - [`hls`]: the LL-HLS packager of a channel (parts, segments, sliding window, playlist,
+//!   blocking-reload decisions, strict request parsers) and VOD playlists of recordings.
 //!
-//! Later: the fMP4/CMAF fragmenter, the LL-HLS playlist writer and the filler switcher.
+//! Later: the filler switcher.
 //!
 //! It must not do I/O, read a clock, spawn tasks or depend on tokio: inputs arrive through
 //! `handle_*` calls, outputs leave through `poll_*` calls, the next wake-up is reported by
@@ -22,8 +26,15 @@
 
 pub mod admission;
 pub mod flv;
+pub mod fmp4;
+pub mod hls;
 pub mod hub;
 
 pub use admission::{Admission, Full};
 pub use flv::{FlvError, FlvWriter, Tag, TagKind};
+pub use fmp4::{
+    FileIndex, FileScanner, Fmp4Error, Fragment, Fragmenter, FragmenterConfig, Output,
+    scan_fragments,
+};
+pub use hls::{HlsError, Packager, PackagerConfig, vod_playlist};
 pub use hub::{Hub, HubConfig, HubEvent, ViewerId};
