@@ -20,6 +20,9 @@ pub struct Program {
     pub channel: String,
     /// When the connect window opens (Unix seconds).
     pub connect_from: i64,
+    /// When the program starts: viewers get the publisher's media from then on, filler
+    /// before (Unix seconds).
+    pub start: i64,
 }
 
 async fn post(
@@ -124,6 +127,7 @@ pub async fn book(
         key,
         channel: channel.to_owned(),
         connect_from,
+        start,
     })
 }
 

@@ -456,10 +456,13 @@ async fn get_bytes(client: &reqwest::Client, url: &str) -> Result<Vec<u8>, Strin
 async fn ll_hls_inner(url: &str, stat: &Stat, clock: &Clock, probe: &Probe) -> Result<(), String> {
     let client = http_client();
     let base = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
+    // URIs without a query get the playlist's (its token).
     let resolve = |u: &str| {
-        base.join(u)
-            .map(|u| u.to_string())
-            .map_err(|e| e.to_string())
+        let mut r = base.join(u).map_err(|e| e.to_string())?;
+        if r.query().is_none() {
+            r.set_query(base.query());
+        }
+        Ok::<String, String>(r.to_string())
     };
     let text = String::from_utf8_lossy(&get_bytes(&client, url).await?).into_owned();
     let (parts, map, mut next) = parse_parts(&text);
