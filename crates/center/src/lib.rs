@@ -14,6 +14,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod ingest;
 pub mod mail;
 pub mod metrics;
 pub mod profile;
@@ -23,5 +24,5 @@ pub mod state;
 pub mod time;
 
 pub use api::router;
-pub use scheduler::{NoStreamNode, Scheduler, StreamStats};
+pub use scheduler::{LiveView, NoStreamNode, Scheduler, StreamStats};
 pub use state::{AppState, Center, ReadinessCheck, Settings, Throttle};

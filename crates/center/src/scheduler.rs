@@ -235,13 +235,40 @@ impl Scheduler {
     }
 }
 
-/// What the stream node reports about a channel and a program. The center runs without a
-/// stream node in tests and before one connects: then nobody is watching.
+/// What the center asks of the stream node about channels and programs. The center runs
+/// without a stream node in tests and before one connects: then nobody is watching.
 pub trait StreamStats: Send + Sync + std::fmt::Debug {
     /// Viewers currently admitted on a channel.
     fn viewers(&self, channel: slotcast_domain::ChannelId) -> u32;
     /// Statistics of a program, for the end-of-program summary.
     fn program_stats(&self, reservation: slotcast_domain::ReservationId) -> ProgramStats;
+    /// Live statistics of a program while the stream node has it.
+    fn live(&self, reservation: slotcast_domain::ReservationId) -> Option<LiveView>;
+    /// The program lost its right to publish (cancelled): cut it at once.
+    fn revoke(&self, reservation: slotcast_domain::ReservationId);
+    /// The recording of a program, if there is one.
+    fn recording(&self, reservation: slotcast_domain::ReservationId) -> Option<std::path::PathBuf>;
+}
+
+/// Live statistics of a program, as the stream node measures them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LiveView {
+    /// The publisher's media reaches viewers now.
+    pub on_air: bool,
+    /// A publisher is connected.
+    pub publishing: bool,
+    /// Viewers admitted on the channel.
+    pub viewers: u32,
+    /// Ingest bitrate.
+    pub bitrate_kbps: u32,
+    /// Picture width.
+    pub width: Option<u32>,
+    /// Picture height.
+    pub height: Option<u32>,
+    /// Frames per second.
+    pub fps: f32,
+    /// The recording's state, for people.
+    pub recording: String,
 }
 
 /// No stream node attached: no viewers, no statistics.
@@ -255,5 +282,15 @@ impl StreamStats for NoStreamNode {
 
     fn program_stats(&self, _: slotcast_domain::ReservationId) -> ProgramStats {
         ProgramStats::default()
+    }
+
+    fn live(&self, _: slotcast_domain::ReservationId) -> Option<LiveView> {
+        None
+    }
+
+    fn revoke(&self, _: slotcast_domain::ReservationId) {}
+
+    fn recording(&self, _: slotcast_domain::ReservationId) -> Option<std::path::PathBuf> {
+        None
     }
 }

@@ -28,6 +28,7 @@ pub mod quota;
 pub mod request;
 pub mod schedule;
 pub mod slot;
+pub mod stats;
 pub mod token;
 pub mod visibility;
 
@@ -43,6 +44,7 @@ pub use quota::MonthKey;
 pub use request::{FieldErrors, ReservationDraft, ValidReservation};
 pub use schedule::Schedule;
 pub use slot::{SlotLength, SlotRange};
+pub use stats::ProgramStats;
 pub use visibility::Visibility;
 
 /// Instants on the wall clock (UTC). Media timing uses monotonic instants elsewhere.

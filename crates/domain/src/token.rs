@@ -103,6 +103,15 @@ pub fn verify(secret: &[u8; 32], token: &str, now: Timestamp) -> Result<PlayClai
     Ok(claims)
 }
 
+/// The secret of broadcaster preview tokens, derived from the play-token secret: a preview
+/// token (same format, the reservation set) opens the publisher's preview before the
+/// start, and a viewer's play token can never be used for it, nor the other way round.
+pub fn preview_secret(secret: &[u8; 32]) -> [u8; 32] {
+    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(b"slotcast preview token secret");
+    mac.finalize().into_bytes().into()
+}
+
 fn mac(secret: &[u8; 32], payload: &[u8]) -> HmacSha256 {
     let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
     mac.update(CONTEXT);
@@ -162,6 +171,25 @@ fn decode_payload(p: &[u8; PAYLOAD_LEN]) -> Result<PlayClaims, TokenError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn preview_tokens_and_play_tokens_do_not_mix() {
+        let secret = [7u8; 32];
+        let preview = preview_secret(&secret);
+        assert_ne!(preview, secret);
+        let now = Timestamp::from_second(1_000).unwrap();
+        let claims = PlayClaims {
+            channel: ChannelId(1),
+            reservation: Some(ReservationId(2)),
+            session: 3,
+            expires: Timestamp::from_second(2_000).unwrap(),
+        };
+        let t = sign(&preview, &claims);
+        assert_eq!(verify(&preview, &t, now), Ok(claims));
+        assert_eq!(verify(&secret, &t, now), Err(TokenError::BadSignature));
+        let play = sign(&secret, &claims);
+        assert_eq!(verify(&preview, &play, now), Err(TokenError::BadSignature));
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -13,9 +13,8 @@
 //! - [`fmp4`]: the fMP4/CMAF fragmenter (FLV tags → init segment + zero-copy `moof`/`mdat`
 //!   fragments, for MSE, LL-HLS and recordings) and a scanner indexing recorded files;
 //! - [`hls`]: the LL-HLS packager of a channel (parts, segments, sliding window, playlist,
-//!   blocking-reload decisions, strict request parsers) and VOD playlists of recordings.
-//!
-//! Later: the filler switcher.
+//!   blocking-reload decisions, strict request parsers) and VOD playlists of recordings;
+//! - [`filler`]: real-time playback of a channel's filler playlist and "be right back" slate.
 //!
 //! It must not do I/O, read a clock, spawn tasks or depend on tokio: inputs arrive through
 //! `handle_*` calls, outputs leave through `poll_*` calls, the next wake-up is reported by
@@ -25,6 +24,7 @@
 //! machines. Parsers here take untrusted input and must never panic; they are fuzz targets.
 
 pub mod admission;
+pub mod filler;
 pub mod flv;
 pub mod fmp4;
 pub mod hls;

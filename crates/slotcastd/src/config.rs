@@ -97,6 +97,8 @@ pub struct Config {
     pub billing: BillingConfig,
     /// Programs.
     pub programs: ProgramsConfig,
+    /// Filler.
+    pub filler: FillerConfig,
     /// E-mail.
     pub mail: MailConfig,
     /// Time source.
@@ -242,6 +244,26 @@ pub struct ProgramsConfig {
     pub invite_at_acceptance: bool,
 }
 
+/// `[filler]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FillerConfig {
+    /// Make a test-card filler and slate with ffmpeg at start for channels that have none
+    /// (when ffmpeg is installed).
+    pub auto_generate: bool,
+    /// Length of a generated filler loop, seconds.
+    pub seconds: u32,
+}
+
+impl Default for FillerConfig {
+    fn default() -> Self {
+        FillerConfig {
+            auto_generate: true,
+            seconds: 10,
+        }
+    }
+}
+
 /// `[mail]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -359,6 +381,7 @@ impl Default for Config {
             quota: QuotaConfig::default(),
             billing: BillingConfig::default(),
             programs: ProgramsConfig::default(),
+            filler: FillerConfig::default(),
             mail: MailConfig::default(),
             time: TimeConfig::default(),
             log: LogConfig::default(),

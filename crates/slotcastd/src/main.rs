@@ -7,6 +7,7 @@
 //! passed down.
 
 mod config;
+mod link;
 mod server;
 mod storage;
 
@@ -37,6 +38,20 @@ enum Command {
     /// Administration.
     #[command(subcommand)]
     Admin(Admin),
+    /// Filler between programs.
+    #[command(subcommand)]
+    Filler(Filler),
+}
+
+#[derive(Subcommand)]
+enum Filler {
+    /// Make a test-card filler loop and a "be right back" slate with ffmpeg, encoded to
+    /// each channel's bitrate, into <data_dir>/filler/<channel>/ and <data_dir>/slate/.
+    Generate {
+        /// Only this channel.
+        #[arg(long)]
+        channel: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -83,6 +98,21 @@ fn main() -> ExitCode {
             )) {
                 Ok(id) => {
                     println!("operator {email} created (member {id})");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("slotcastd: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Filler(Filler::Generate { channel }) => {
+            let rt = tokio::runtime::Runtime::new().expect("runtime");
+            match rt.block_on(server::generate_filler(&cfg, channel.as_deref())) {
+                Ok(made) => {
+                    for line in made {
+                        println!("{line}");
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

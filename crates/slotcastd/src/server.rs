@@ -1,15 +1,18 @@
 //! `slotcastd serve`: opens the store, seeds the configured channels on first start,
-//! starts the time service, the scheduler and the mail sender, serves HTTP until SIGINT or
+//! starts the time service, the scheduler, the mail sender and the stream node (RTMP
+//! ingest, HTTP delivery merged into the center's router), serves until SIGINT or
 //! SIGTERM, then drains and stops every part.
 
 use crate::config::Config;
 use slotcast_center::mail::{Sender, SmtpSettings, SmtpTls, Transport};
 use slotcast_center::secrets::Secrets;
 use slotcast_center::time::TimeService;
-use slotcast_center::{Center, NoStreamNode, Scheduler, Settings, Throttle};
+use slotcast_center::{Center, Scheduler, Settings, Throttle};
 use slotcast_domain::jiff::SignedDuration;
 use slotcast_domain::{Clock, Currency, Money};
 use slotcast_store::{NewChannel, Store};
+use slotcast_stream::filler::FillerSpec;
+use slotcast_stream::{ChannelInfo, StreamConfig, StreamNode};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -104,6 +107,7 @@ pub async fn serve(cfg: Config) -> Result<(), String> {
     let mail_check = Arc::new(sender(transport(&cfg))?);
     let mailer = sender(transport(&cfg))?;
     slotcast_center::metrics::install();
+    let node = start_stream_node(&cfg, store.clone(), clock.clone(), *secrets.token_key()).await?;
     let center = Arc::new(Center {
         store: store.clone(),
         clock: clock.clone(),
@@ -112,7 +116,7 @@ pub async fn serve(cfg: Config) -> Result<(), String> {
         login_throttle: Throttle::new(10, SignedDuration::from_mins(15)),
         password_throttle: Throttle::new(20, SignedDuration::from_mins(15)),
         time: Some(time),
-        stats: Arc::new(NoStreamNode),
+        stats: Arc::new(crate::link::NodeStats(node.clone())),
         mail_check: Some(mail_check),
     });
 
@@ -132,16 +136,166 @@ pub async fn serve(cfg: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {} (http.listen): {e}", cfg.http.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!("slotcast center listening on http://{addr}");
-    let app = slotcast_center::router(center).into_make_service_with_connect_info::<SocketAddr>();
+    let rtmp_listener = tokio::net::TcpListener::bind(cfg.rtmp.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {} (rtmp.listen): {e}", cfg.rtmp.listen))?;
+    tracing::info!(
+        "slotcast stream node: RTMP ingest on rtmp://{}/live",
+        cfg.rtmp.listen
+    );
+    let rtmp = tokio::spawn(slotcast_stream::rtmp::serve(
+        node.clone(),
+        rtmp_listener,
+        stopped(),
+    ));
+    let channels = tokio::spawn(refresh_channels(node.clone(), store.clone(), stopped()));
+    let app = slotcast_center::router(center)
+        .merge(slotcast_stream::http::router(node.clone()))
+        .into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(signal)
         .await;
     let _ = stop_tx.send(true);
-    let _ = tokio::join!(scheduler, mail);
+    let _ = tokio::join!(scheduler, mail, rtmp, channels);
     time_task.abort();
     served.map_err(|e| format!("server error: {e}"))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The stream node's settings from the configuration.
+pub fn stream_config(cfg: &Config) -> StreamConfig {
+    StreamConfig {
+        rtmp_listen: cfg.rtmp.listen,
+        public_url: cfg.public_url.clone(),
+        ..StreamConfig::under(&cfg.data_dir)
+    }
+}
+
+async fn channel_infos(store: &dyn Store) -> Result<Vec<ChannelInfo>, String> {
+    Ok(store
+        .channels()
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|c| ChannelInfo {
+            id: c.id,
+            name: c.name,
+            capacity: c.capacity,
+        })
+        .collect())
+}
+
+/// Starts the stream node on the store's channels; makes missing filler with ffmpeg in the
+/// background when configured (the demo's test cards).
+async fn start_stream_node(
+    cfg: &Config,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    token_key: [u8; 32],
+) -> Result<Arc<StreamNode>, String> {
+    let sc = stream_config(cfg);
+    let authority = Arc::new(crate::link::CenterAuthority {
+        store: store.clone(),
+        clock: clock.clone(),
+    });
+    let node = StreamNode::new(sc.clone(), clock, authority, token_key);
+    node.set_channels(channel_infos(&*store).await?);
+    if cfg.filler.auto_generate
+        && let Some(ffmpeg) = slotcast_stream::filler::find_ffmpeg()
+    {
+        let specs: Vec<FillerSpec> = store
+            .channels()
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|c| !sc.filler_dir.join(&c.name).is_dir())
+            .map(|c| FillerSpec {
+                channel: c.name,
+                bitrate_kbps: c.bitrate_kbps,
+                seconds: cfg.filler.seconds,
+            })
+            .collect();
+        if !specs.is_empty() {
+            let node = node.clone();
+            tokio::task::spawn_blocking(move || {
+                for spec in specs {
+                    tracing::info!(channel = %spec.channel, "making test-card filler with ffmpeg");
+                    if let Err(e) = slotcast_stream::filler::generate(
+                        &ffmpeg,
+                        &sc.filler_dir,
+                        &sc.slate_dir,
+                        &spec,
+                    ) {
+                        tracing::warn!(channel = %spec.channel, error = %e, "no filler made");
+                    }
+                }
+                node.reload_filler();
+            });
+        }
+    }
+    Ok(node)
+}
+
+/// Keeps the stream node's channel list (capacities, new channels) in step with the
+/// operator's changes.
+async fn refresh_channels(
+    node: Arc<StreamNode>,
+    store: Arc<dyn Store>,
+    stop: impl Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            () = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+        match channel_infos(&*store).await {
+            Ok(list) => node.set_channels(list),
+            Err(e) => tracing::warn!(error = %e, "channel refresh failed"),
+        }
+    }
+}
+
+/// `slotcastd filler generate`: test-card filler and slates for every channel.
+pub async fn generate_filler(cfg: &Config, channel: Option<&str>) -> Result<Vec<String>, String> {
+    let ffmpeg = slotcast_stream::filler::find_ffmpeg()
+        .ok_or("ffmpeg is not installed (Debian: apt-get install ffmpeg)")?;
+    let store = crate::storage::open(&cfg.database_url())
+        .await
+        .map_err(|e| e.to_string())?;
+    seed_channels(&*store, cfg).await?;
+    let sc = stream_config(cfg);
+    let mut made = Vec::new();
+    for c in store.channels().await.map_err(|e| e.to_string())? {
+        if channel.is_some_and(|n| n != c.name) {
+            continue;
+        }
+        let spec = FillerSpec {
+            channel: c.name.clone(),
+            bitrate_kbps: c.bitrate_kbps,
+            seconds: cfg.filler.seconds,
+        };
+        let (sc, ffmpeg) = (sc.clone(), ffmpeg.clone());
+        let g = tokio::task::spawn_blocking(move || {
+            slotcast_stream::filler::generate(&ffmpeg, &sc.filler_dir, &sc.slate_dir, &spec)
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        made.push(format!(
+            "{}: {} and {}",
+            c.name,
+            g.filler.display(),
+            g.slate.display()
+        ));
+    }
+    if made.is_empty() {
+        return Err(format!(
+            "no channel named `{}`",
+            channel.unwrap_or_default()
+        ));
+    }
+    Ok(made)
 }
 
 /// Resolves on SIGINT or SIGTERM; the handlers are installed when this is called.

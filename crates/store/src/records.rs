@@ -1,5 +1,6 @@
 //! Plain records that cross the storage boundary.
 
+pub use slotcast_domain::ProgramStats;
 use slotcast_domain::charge::{ChargeAction, ChargeState};
 use slotcast_domain::lifecycle::{Event, Transition};
 use slotcast_domain::request::ProgramInfo;
@@ -386,21 +387,6 @@ impl TransitionCommand {
             stats: None,
         }
     }
-}
-
-/// What the stream node measured of one program.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ProgramStats {
-    /// Most viewers at the same time.
-    pub peak_viewers: u32,
-    /// Distinct viewers (play sessions).
-    pub unique_viewers: u32,
-    /// Minutes watched, summed over viewers.
-    pub viewer_minutes: u64,
-    /// Bytes sent to viewers.
-    pub bytes_out: u64,
-    /// Seconds the program was on air.
-    pub seconds_on_air: u64,
 }
 
 /// One line of the transition log.

@@ -5,6 +5,7 @@
 mod accounts;
 mod billing;
 mod channels;
+mod live;
 mod programs;
 pub(crate) mod reservations;
 mod time;
@@ -61,6 +62,9 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(reservations::confirm))
         .routes(routes!(reservations::reissue_profile))
         .routes(routes!(reservations::extend))
+        .routes(routes!(live::live))
+        .routes(routes!(live::preview))
+        .routes(routes!(live::recording))
         .routes(routes!(programs::by_date))
         .routes(routes!(programs::one))
         .routes(routes!(programs::play))
@@ -72,6 +76,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::metrics::render))
+        .route("/vod/{slug}/index.m3u8", get(live::vod_playlist_handler))
+        .route("/vod/{slug}/recording.mp4", get(live::vod_media))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), server_time))
         .layer(axum::middleware::from_fn(crate::metrics::track))

@@ -839,6 +839,7 @@ pub async fn cancel(
     }
     let queued = cmd.outbox.len() as u64;
     let done = st.store.transition(cmd).await?;
+    st.stats.revoke(done.id);
     crate::metrics::event("cancellations");
     crate::metrics::emails("queued", queued);
     Ok(Json(CancelView {

@@ -1,0 +1,83 @@
+//! The two directions between the center and the stream node in one process (role
+//! `all`): the stream node asks the center whether a key may publish; the center asks the
+//! stream node about viewers, live statistics and recordings, and tells it to cut a
+//! cancelled program. Only these adapters know both sides.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use slotcast_center::LiveView;
+use slotcast_center::ingest::{PublishRefused, authorize_publish};
+use slotcast_domain::{ChannelId, Clock, ProgramStats, ReservationId};
+use slotcast_store::Store;
+use slotcast_stream::{Grant, PublishAuthority, RecordingState, Refusal, StreamNode};
+
+/// The center as the stream node's publish authority.
+#[derive(Debug)]
+pub struct CenterAuthority {
+    /// Facts.
+    pub store: Arc<dyn Store>,
+    /// The center's clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+#[async_trait]
+impl PublishAuthority for CenterAuthority {
+    async fn authorize(&self, key: &str) -> Result<Grant, Refusal> {
+        match authorize_publish(&*self.store, &*self.clock, key).await {
+            Ok(r) => Ok(Grant {
+                reservation: r.id,
+                channel: r.channel,
+                start: r.schedule.start,
+                end: r.schedule.end,
+                cut_at: r.schedule.connect_to,
+            }),
+            Err(PublishRefused::UnknownKey) => Err(Refusal::UnknownKey),
+            Err(PublishRefused::NotNow(m)) => Err(Refusal::NotNow(m)),
+            Err(PublishRefused::Unavailable(m)) => Err(Refusal::Unavailable(m)),
+        }
+    }
+}
+
+/// The stream node as the center's source of viewer counts and statistics.
+#[derive(Debug)]
+pub struct NodeStats(pub Arc<StreamNode>);
+
+impl slotcast_center::StreamStats for NodeStats {
+    fn viewers(&self, channel: ChannelId) -> u32 {
+        self.0.viewers(channel)
+    }
+
+    fn program_stats(&self, reservation: ReservationId) -> ProgramStats {
+        self.0.take_program_stats(reservation).unwrap_or_default()
+    }
+
+    fn live(&self, reservation: ReservationId) -> Option<LiveView> {
+        let s = self.0.live(reservation)?;
+        Some(LiveView {
+            on_air: s.on_air,
+            publishing: s.publishing,
+            viewers: s.viewers,
+            bitrate_kbps: s.bitrate_kbps,
+            width: s.width,
+            height: s.height,
+            fps: s.fps,
+            recording: match s.recording {
+                RecordingState::Idle => "idle".into(),
+                RecordingState::Recording => "recording".into(),
+                RecordingState::Done => "done".into(),
+                RecordingState::Failed(why) => format!("failed: {why}"),
+            },
+        })
+    }
+
+    fn revoke(&self, reservation: ReservationId) {
+        self.0.revoke(reservation);
+    }
+
+    fn recording(&self, reservation: ReservationId) -> Option<PathBuf> {
+        let path = self.0.config().recording_path(reservation);
+        path.is_file().then_some(path)
+    }
+}

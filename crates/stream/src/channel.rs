@@ -1,0 +1,717 @@
+//! One channel at run time: its hub, admission, LL-HLS packager and recorder behind one
+//! lock, and the director task that decides what is on air.
+//!
+//! The director owns the booked window: before the start a publisher's media reaches
+//! only the broadcaster's preview; from the start to the end viewers get the program (or
+//! the "be right back" slate while the publisher is away); at the end they get the filler
+//! again; at the end of the connect window the publisher is cut. It sleeps until the next
+//! of these instants or the next filler tag — timers, not polling — and wakes early for
+//! control messages (publisher connected or gone, reservation revoked, clock changed).
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use slotcast_domain::{ProgramStats, ReservationId};
+use slotcast_media::admission::{Admission, Admitted};
+use slotcast_media::filler::FillerPlayer;
+use slotcast_media::flv::{FlvError, Tag, parse_flv};
+use slotcast_media::hls::{Lookup, Packager, PackagerConfig};
+use slotcast_media::hub::{Hub, HubConfig, HubEvent, ViewerId};
+use slotcast_media::{Full, fmp4};
+use tokio::sync::{Notify, mpsc, watch};
+
+use crate::record::Recorder;
+use crate::{ChannelInfo, Grant, LiveStats, RecordingState, StreamNode};
+
+/// LL-HLS seats expire after this long without a request (≈ 3 target durations).
+const HLS_IDLE: Duration = Duration::from_secs(6);
+
+/// What feeds the channel's hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Nothing,
+    Filler,
+    Slate,
+    Publisher(u64),
+}
+
+/// Ingest rate over a sliding second.
+#[derive(Debug, Default)]
+struct Meter {
+    since: Option<Instant>,
+    bytes: u64,
+    frames: u32,
+    bitrate_kbps: u32,
+    fps: f32,
+}
+
+impl Meter {
+    fn add(&mut self, tag: &Tag, now: Instant) {
+        let since = *self.since.get_or_insert(now);
+        self.bytes += tag.data.len() as u64;
+        if tag.kind == slotcast_media::TagKind::Video {
+            self.frames += 1;
+        }
+        let span = now.duration_since(since);
+        if span >= Duration::from_secs(1) {
+            let secs = span.as_secs_f64();
+            self.bitrate_kbps = (self.bytes as f64 * 8.0 / 1000.0 / secs) as u32;
+            self.fps = (f64::from(self.frames) / secs) as f32;
+            *self = Meter {
+                since: Some(now),
+                bitrate_kbps: self.bitrate_kbps,
+                fps: self.fps,
+                ..Meter::default()
+            };
+        }
+    }
+}
+
+/// Totals of the program on air, measured between its start and its end.
+#[derive(Debug)]
+struct Tally {
+    peak: usize,
+    sessions: HashSet<u64>,
+    viewer_ms: u128,
+    last_sample: Instant,
+    bytes_at_start: u64,
+    on_air_ms: u128,
+}
+
+const MAX_TALLIED_SESSIONS: usize = 1 << 20;
+
+impl Tally {
+    fn new(now: Instant, bytes_out: u64) -> Tally {
+        Tally {
+            peak: 0,
+            sessions: HashSet::new(),
+            viewer_ms: 0,
+            last_sample: now,
+            bytes_at_start: bytes_out,
+            on_air_ms: 0,
+        }
+    }
+
+    /// Accounts the time since the last sample at the viewer count and air state it had.
+    fn sample(&mut self, now: Instant, viewers: usize, on_air: bool) {
+        let dt = now.saturating_duration_since(self.last_sample).as_millis();
+        self.viewer_ms += dt * viewers as u128;
+        if on_air {
+            self.on_air_ms += dt;
+        }
+        self.last_sample = now;
+        self.peak = self.peak.max(viewers);
+    }
+
+    fn admitted(&mut self, session: u64) {
+        if self.sessions.len() < MAX_TALLIED_SESSIONS {
+            self.sessions.insert(session);
+        }
+    }
+
+    fn finish(&self, bytes_out: u64) -> ProgramStats {
+        ProgramStats {
+            peak_viewers: self.peak as u32,
+            unique_viewers: self.sessions.len() as u32,
+            viewer_minutes: (self.viewer_ms / 60_000) as u64,
+            bytes_out: bytes_out.saturating_sub(self.bytes_at_start),
+            seconds_on_air: (self.on_air_ms / 1000) as u64,
+        }
+    }
+}
+
+/// The publisher of the current program.
+#[derive(Debug)]
+struct Publisher {
+    session: u64,
+    /// Dropping or sending on it cuts the RTMP session.
+    cut: watch::Sender<Option<String>>,
+}
+
+/// The program whose grant the channel holds: from the first publish to the cut.
+#[derive(Debug)]
+struct Program {
+    grant: Grant,
+    publisher: Option<Publisher>,
+    /// The broadcaster's preview: every tag of the publisher, whatever the time.
+    preview: Hub,
+    meter: Meter,
+    dimensions: Option<(u32, u32)>,
+    tally: Option<Tally>,
+    recorder: Option<Recorder>,
+    recording: RecordingState,
+    ended: bool,
+}
+
+/// The mutable state of a channel, behind one lock.
+#[derive(Debug)]
+pub(crate) struct Core {
+    pub(crate) hub: Hub,
+    pub(crate) admission: Admission,
+    pub(crate) hls: Packager,
+    hls_viewer: ViewerId,
+    source: Source,
+    /// Programs holding a grant: the one on air, the one that just ended (its publisher
+    /// may stay until the cut) and the next one (previewing before its start).
+    programs: Vec<Program>,
+}
+
+impl Core {
+    fn program(&mut self, id: ReservationId) -> Option<&mut Program> {
+        self.programs.iter_mut().find(|p| p.grant.reservation == id)
+    }
+
+    /// The preview hub of a program publishing here.
+    pub(crate) fn preview_hub(&mut self, id: ReservationId) -> Option<&mut Hub> {
+        self.program(id).map(|p| &mut p.preview)
+    }
+
+    fn take_program(&mut self, id: ReservationId) -> Option<Program> {
+        let i = self
+            .programs
+            .iter()
+            .position(|p| p.grant.reservation == id)?;
+        Some(self.programs.remove(i))
+    }
+}
+
+impl Core {
+    /// Feeds one tag of the current source to the hub and what drains it synchronously
+    /// (the LL-HLS packager and the recorder).
+    fn push(&mut self, tag: Tag) {
+        self.hub.handle_tag(tag);
+        while let Some(t) = self.hub.poll_viewer(self.hls_viewer) {
+            self.hls.handle_tag(&t);
+        }
+        let hub = &mut self.hub;
+        for p in &mut self.programs {
+            if let Some(rec) = p.recorder.as_mut() {
+                rec.drain(hub);
+            }
+        }
+        while let Some(event) = self.hub.poll_event() {
+            if let HubEvent::ViewerDropped { id, reason } = event {
+                tracing::info!(viewer = %id, ?reason, "viewer dropped");
+                metrics::counter!("slotcast_stream_viewers_dropped_total").increment(1);
+            }
+        }
+    }
+
+    fn switch(&mut self, to: Source) {
+        if self.source != to {
+            tracing::debug!(from = ?self.source, ?to, "source switch");
+            self.source = to;
+            self.hub.handle_source_change();
+        }
+    }
+}
+
+/// Control messages to the director.
+#[derive(Debug)]
+pub(crate) enum Ctl {
+    Tick,
+    Revoke(ReservationId),
+}
+
+/// A seat held by a connection-based viewer (HTTP-FLV, fMP4); released on drop.
+#[derive(Debug)]
+pub(crate) struct Seat {
+    channel: Arc<Channel>,
+    session: u64,
+    pub(crate) viewer: ViewerId,
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        let mut core = self.channel.core.lock().expect("channel lock");
+        core.hub.remove_viewer(self.viewer);
+        core.admission.disconnect(self.session, Instant::now());
+    }
+}
+
+/// A connection-based viewer of the broadcaster's preview.
+#[derive(Debug)]
+pub(crate) struct PreviewSeat {
+    channel: Arc<Channel>,
+    reservation: ReservationId,
+    pub(crate) viewer: ViewerId,
+}
+
+impl Drop for PreviewSeat {
+    fn drop(&mut self) {
+        let mut core = self.channel.core.lock().expect("channel lock");
+        if let Some(p) = core.program(self.reservation) {
+            p.preview.remove_viewer(self.viewer);
+        }
+    }
+}
+
+/// One channel. See the [module documentation](self).
+#[derive(Debug)]
+pub struct Channel {
+    node: Weak<StreamNode>,
+    info: RwLock<ChannelInfo>,
+    pub(crate) core: Mutex<Core>,
+    /// Woken whenever tags reach the hub (viewers poll their queues) or a part is made.
+    pub(crate) data: Notify,
+    ctl: mpsc::UnboundedSender<Ctl>,
+    /// Bytes sent to viewers over every protocol.
+    pub(crate) bytes_out: AtomicU64,
+    filler: Mutex<FillerPlayer>,
+    slate: Mutex<FillerPlayer>,
+}
+
+fn hub_config() -> HubConfig {
+    HubConfig::default()
+}
+
+fn load_playlist(paths: Vec<std::path::PathBuf>) -> FillerPlayer {
+    let mut files = Vec::new();
+    for path in paths {
+        match std::fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| parse_flv(&b).map_err(|e: FlvError| e.to_string()))
+        {
+            Ok((_, tags)) => files.push(tags),
+            Err(e) => tracing::warn!(path = %path.display(), error = %e, "filler file skipped"),
+        }
+    }
+    FillerPlayer::new(files)
+}
+
+/// The filler playlist and the slate of channel `name`.
+fn load_filler(config: &crate::StreamConfig, name: &str) -> (FillerPlayer, FillerPlayer) {
+    let filler = load_playlist(flv_files(&config.filler_dir.join(name)));
+    let slate = load_playlist(
+        Some(config.slate_dir.join(format!("{name}.flv")))
+            .filter(|p| p.exists())
+            .into_iter()
+            .collect(),
+    );
+    if filler.is_empty() {
+        tracing::warn!(channel = %name, "no filler: viewers see nothing between programs (see `slotcastd filler generate`)");
+    }
+    (filler, slate)
+}
+
+fn flv_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "flv"))
+        .collect();
+    paths.sort();
+    paths
+}
+
+impl Channel {
+    pub(crate) fn start(node: Arc<StreamNode>, info: ChannelInfo) -> Arc<Channel> {
+        let mut hub = Hub::new(hub_config());
+        let hls_viewer = hub.add_viewer();
+        let packager = Packager::new(PackagerConfig {
+            part_ms: node.config.hls_part_ms,
+            segment_ms: node.config.hls_segment_ms,
+            ..PackagerConfig::default()
+        });
+        let (filler, slate) = load_filler(&node.config, &info.name);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let ch = Arc::new(Channel {
+            node: Arc::downgrade(&node),
+            core: Mutex::new(Core {
+                hub,
+                admission: Admission::new(info.capacity as usize, HLS_IDLE),
+                hls: packager,
+                hls_viewer,
+                source: Source::Nothing,
+                programs: Vec::new(),
+            }),
+            info: RwLock::new(info),
+            data: Notify::new(),
+            ctl: tx,
+            bytes_out: AtomicU64::new(0),
+            filler: Mutex::new(filler),
+            slate: Mutex::new(slate),
+        });
+        tokio::spawn(direct(ch.clone(), rx));
+        ch
+    }
+
+    pub(crate) fn name(&self) -> String {
+        self.info.read().expect("info lock").name.clone()
+    }
+
+    pub(crate) fn update(&self, info: ChannelInfo) {
+        let capacity = info.capacity as usize;
+        *self.info.write().expect("info lock") = info;
+        self.core
+            .lock()
+            .expect("channel lock")
+            .admission
+            .set_capacity(capacity);
+    }
+
+    pub(crate) fn reload_filler(&self) {
+        let Some(node) = self.node.upgrade() else {
+            return;
+        };
+        let (filler, slate) = load_filler(&node.config, &self.name());
+        *self.filler.lock().expect("filler") = filler;
+        *self.slate.lock().expect("slate") = slate;
+        // Whatever plays now starts again with the new files.
+        self.core.lock().expect("channel lock").source = Source::Nothing;
+        self.tick();
+    }
+
+    pub(crate) fn viewers(&self) -> u32 {
+        self.core.lock().expect("channel lock").admission.len() as u32
+    }
+
+    pub(crate) fn tick(&self) {
+        let _ = self.ctl.send(Ctl::Tick);
+    }
+
+    pub(crate) fn revoke(&self, reservation: ReservationId) {
+        let _ = self.ctl.send(Ctl::Revoke(reservation));
+    }
+
+    fn with_tally(core: &mut Core, mut f: impl FnMut(&mut Tally, usize, bool)) {
+        let viewers = core.admission.len();
+        let on_air = matches!(core.source, Source::Publisher(_));
+        for p in &mut core.programs {
+            if let Some(t) = p.tally.as_mut() {
+                f(t, viewers, on_air);
+            }
+        }
+    }
+
+    /// A connection-based viewer of `session`: a seat and a hub viewer, or `Full`.
+    pub(crate) fn connect(self: &Arc<Self>, session: u64) -> Result<Seat, Full> {
+        let now = Instant::now();
+        let mut core = self.core.lock().expect("channel lock");
+        Self::with_tally(&mut core, |t, n, air| t.sample(now, n, air));
+        core.admission.connect(session, now)?;
+        Self::with_tally(&mut core, |t, n, air| {
+            t.admitted(session);
+            t.sample(now, n, air);
+        });
+        let viewer = core.hub.add_viewer();
+        self.publish_viewers(&core);
+        Ok(Seat {
+            channel: self.clone(),
+            session,
+            viewer,
+        })
+    }
+
+    /// A request of an LL-HLS viewer: keeps or takes its seat.
+    pub(crate) fn admit(&self, session: u64) -> Result<Admitted, Full> {
+        let now = Instant::now();
+        let mut core = self.core.lock().expect("channel lock");
+        Self::with_tally(&mut core, |t, n, air| t.sample(now, n, air));
+        let admitted = core.admission.admit(session, now)?;
+        Self::with_tally(&mut core, |t, n, air| {
+            t.admitted(session);
+            t.sample(now, n, air);
+        });
+        self.publish_viewers(&core);
+        if admitted == Admitted::New {
+            // The director sleeps until the next seat expiry.
+            self.tick();
+        }
+        Ok(admitted)
+    }
+
+    /// A viewer of the broadcaster's preview of `reservation`, if it is publishing here.
+    pub(crate) fn preview(self: &Arc<Self>, reservation: ReservationId) -> Option<PreviewSeat> {
+        let mut core = self.core.lock().expect("channel lock");
+        let viewer = core.program(reservation)?.preview.add_viewer();
+        Some(PreviewSeat {
+            channel: self.clone(),
+            reservation,
+            viewer,
+        })
+    }
+
+    fn publish_viewers(&self, core: &Core) {
+        metrics::gauge!("slotcast_channel_viewers", "channel" => self.name())
+            .set(core.admission.len() as f64);
+    }
+
+    pub(crate) fn sent(&self, bytes: usize) {
+        self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+        metrics::counter!("slotcast_channel_bytes_out_total", "channel" => self.name())
+            .increment(bytes as u64);
+    }
+
+    pub(crate) fn live_stats(&self, reservation: ReservationId) -> Option<LiveStats> {
+        let core = self.core.lock().expect("channel lock");
+        let p = core
+            .programs
+            .iter()
+            .find(|p| p.grant.reservation == reservation)?;
+        Some(LiveStats {
+            on_air: p
+                .publisher
+                .as_ref()
+                .is_some_and(|x| core.source == Source::Publisher(x.session)),
+            publishing: p.publisher.is_some(),
+            viewers: core.admission.len() as u32,
+            bitrate_kbps: p.meter.bitrate_kbps,
+            width: p.dimensions.map(|d| d.0),
+            height: p.dimensions.map(|d| d.1),
+            fps: p.meter.fps,
+            recording: p
+                .recorder
+                .as_ref()
+                .map_or(p.recording.clone(), Recorder::state),
+        })
+    }
+
+    /// A publisher with `grant` for this channel wants in. Refused while another
+    /// publisher of the same program is connected.
+    pub(crate) fn attach_publisher(
+        &self,
+        grant: &Grant,
+        session: u64,
+        cut: watch::Sender<Option<String>>,
+    ) -> Result<(), String> {
+        let mut core = self.core.lock().expect("channel lock");
+        let publisher = Publisher { session, cut };
+        match core.program(grant.reservation) {
+            Some(p) if p.publisher.is_some() => {
+                return Err("this program is already being published".into());
+            }
+            Some(p) => {
+                p.grant = grant.clone();
+                p.publisher = Some(publisher);
+                p.preview.handle_source_change();
+            }
+            None => core.programs.push(Program {
+                grant: grant.clone(),
+                publisher: Some(publisher),
+                preview: Hub::new(hub_config()),
+                meter: Meter::default(),
+                dimensions: None,
+                tally: None,
+                recorder: None,
+                recording: RecordingState::Idle,
+                ended: false,
+            }),
+        }
+        drop(core);
+        self.tick();
+        Ok(())
+    }
+
+    pub(crate) fn hls_part(&self, msn: u64, part: u32) -> Lookup {
+        self.core.lock().expect("channel lock").hls.part(msn, part)
+    }
+
+    pub(crate) fn hls_segment(&self, msn: u64) -> Lookup {
+        self.core.lock().expect("channel lock").hls.segment(msn)
+    }
+
+    /// The publisher `session` went away (closed, failed or cut).
+    pub(crate) fn detach_publisher(&self, session: u64) {
+        let mut core = self.core.lock().expect("channel lock");
+        for p in &mut core.programs {
+            if p.publisher.as_ref().is_some_and(|x| x.session == session) {
+                p.publisher = None;
+            }
+        }
+        drop(core);
+        self.tick();
+    }
+
+    /// One tag from the publisher `session`.
+    pub(crate) fn publisher_tag(&self, session: u64, tag: Tag) {
+        let now = Instant::now();
+        let mut core = self.core.lock().expect("channel lock");
+        let Some(p) = core
+            .programs
+            .iter_mut()
+            .find(|p| p.publisher.as_ref().is_some_and(|x| x.session == session))
+        else {
+            return;
+        };
+        p.meter.add(&tag, now);
+        p.preview.handle_tag(tag.clone());
+        while p.preview.poll_event().is_some() {}
+        if let Some(d) = p.preview.video_dimensions() {
+            p.dimensions = Some(d);
+        }
+        if core.source == Source::Publisher(session) {
+            core.push(tag);
+            drop(core);
+            self.data.notify_waiters();
+        } else {
+            drop(core);
+            // Only the preview has it.
+            self.data.notify_waiters();
+        }
+    }
+
+    fn finish_program(&self, core: &mut Core, mut p: Program) {
+        if let Some(mut rec) = p.recorder.take() {
+            rec.finish(&mut core.hub);
+        }
+        if let (Some(t), Some(node)) = (p.tally.take(), self.node.upgrade()) {
+            let stats = t.finish(self.bytes_out.load(Ordering::Relaxed));
+            tracing::info!(reservation = %p.grant.reservation, ?stats, "program ended");
+            node.program_finished(p.grant.reservation, stats);
+        }
+        if let Some(publisher) = p.publisher.take() {
+            let _ = publisher
+                .cut
+                .send(Some("the connect window closed".to_string()));
+        }
+    }
+}
+
+/// The director: one task per channel. See the [module documentation](self).
+async fn direct(ch: Arc<Channel>, mut rx: mpsc::UnboundedReceiver<Ctl>) {
+    loop {
+        let Some(node) = ch.node.upgrade() else {
+            return;
+        };
+        let next = step(&ch, &node);
+        drop(node);
+        let sleep = tokio::time::sleep_until(next);
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                None => return,
+                Some(Ctl::Tick) => {}
+                Some(Ctl::Revoke(id)) => revoke(&ch, id),
+            },
+            () = sleep => {}
+        }
+    }
+}
+
+fn revoke(ch: &Channel, id: ReservationId) {
+    let mut core = ch.core.lock().expect("channel lock");
+    if let Some(mut p) = core.take_program(id) {
+        if let Some(publisher) = p.publisher.take() {
+            let _ = publisher
+                .cut
+                .send(Some("the reservation was cancelled".into()));
+        }
+        tracing::info!(reservation = %id, channel = %ch.name(), "program revoked: publisher cut");
+        ch.finish_program(&mut core, p);
+    }
+}
+
+/// Applies the window at the node's clock; returns when to wake next.
+fn step(ch: &Arc<Channel>, node: &StreamNode) -> tokio::time::Instant {
+    let now_wall = node.now();
+    let now = Instant::now();
+    let far = tokio::time::Instant::now() + Duration::from_secs(3600);
+    let mut wake = far;
+    let mut core = ch.core.lock().expect("channel lock");
+    core.admission.expire(now);
+    while core.admission.poll_ended().is_some() {}
+    if let Some(t) = core.admission.poll_timeout() {
+        wake = wake.min(tokio::time::Instant::from_std(t));
+    }
+    // Account the time since the last sample before anything changes.
+    Channel::with_tally(&mut core, |t, n, air| t.sample(now, n, air));
+    let mut want = Source::Filler;
+    let bytes_out = ch.bytes_out.load(Ordering::Relaxed);
+    let mut i = 0;
+    while i < core.programs.len() {
+        let g = core.programs[i].grant.clone();
+        if now_wall >= g.cut_at {
+            let p = core.programs.remove(i);
+            ch.finish_program(&mut core, p);
+            continue;
+        }
+        let Core { programs, hub, .. } = &mut *core;
+        let p = &mut programs[i];
+        i += 1;
+        if now_wall < g.start {
+            wake = wake.min(node.instant_of(g.start));
+            continue;
+        }
+        if now_wall >= g.end {
+            wake = wake.min(node.instant_of(g.cut_at));
+            if !p.ended {
+                // Account up to the end, then stop the recording and the tally.
+                p.ended = true;
+                if let Some(mut rec) = p.recorder.take() {
+                    rec.finish(hub);
+                    p.recording = rec.state();
+                }
+                if let Some(t) = p.tally.take() {
+                    node.program_finished(g.reservation, t.finish(bytes_out));
+                }
+            }
+            continue;
+        }
+        // On air: start to end.
+        wake = wake.min(node.instant_of(g.end));
+        want = match &p.publisher {
+            Some(x) => Source::Publisher(x.session),
+            None => Source::Slate,
+        };
+        if p.tally.is_none() && !p.ended {
+            p.tally = Some(Tally::new(now, bytes_out));
+            match Recorder::start(&node.config, g.reservation, hub) {
+                Ok(rec) => {
+                    p.recorder = Some(rec);
+                    p.recording = RecordingState::Recording;
+                }
+                Err(e) => {
+                    tracing::error!(reservation = %g.reservation, error = %e, "recording not started");
+                    metrics::counter!("slotcast_recording_failures_total").increment(1);
+                    p.recording = RecordingState::Failed(e);
+                }
+            }
+        }
+    }
+    if want == Source::Slate && ch.slate.lock().expect("slate").is_empty() {
+        // Without a slate the last picture of the program stays until it comes back.
+        want = core.source;
+    }
+    let before = core.source;
+    core.switch(want);
+    if before != want {
+        let mut filler = ch.filler.lock().expect("filler");
+        let mut slate = ch.slate.lock().expect("slate");
+        filler.stop();
+        slate.stop();
+        match want {
+            Source::Filler => filler.start(now),
+            Source::Slate => slate.start(now),
+            _ => {}
+        }
+        metrics::gauge!("slotcast_channel_on_air", "channel" => ch.name())
+            .set(f64::from(u8::from(matches!(want, Source::Publisher(_)))));
+    }
+    // Due filler or slate tags.
+    let mut pushed = false;
+    for player in [&ch.filler, &ch.slate] {
+        let mut player = player.lock().expect("player");
+        while let Some(tag) = player.poll_tag(now) {
+            core.push(tag);
+            pushed = true;
+        }
+        if let Some(t) = player.poll_timeout() {
+            wake = wake.min(tokio::time::Instant::from_std(t));
+        }
+    }
+    drop(core);
+    if pushed {
+        ch.data.notify_waiters();
+    }
+    wake
+}
+
+/// The fMP4 per-frame fragmenter settings of the MSE stream.
+pub(crate) fn mse_fragmenter() -> fmp4::Fragmenter {
+    fmp4::Fragmenter::new(fmp4::FragmenterConfig::per_frame())
+}

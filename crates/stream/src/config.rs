@@ -1,0 +1,71 @@
+//! The stream node's settings (loaded by `slotcastd`, passed down).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Settings of a stream node.
+#[derive(Debug, Clone)]
+pub struct StreamConfig {
+    /// Where RTMP ingest listens.
+    pub rtmp_listen: SocketAddr,
+    /// Public base URL of HTTP delivery (for logs and previews).
+    pub public_url: String,
+    /// Filler playlists: `<filler_dir>/<channel>/*.flv`, played in name order.
+    pub filler_dir: PathBuf,
+    /// "Be right back" slates: `<slate_dir>/<channel>.flv`.
+    pub slate_dir: PathBuf,
+    /// Recordings: `<recordings_dir>/<reservation>.mp4`.
+    pub recordings_dir: PathBuf,
+    /// Connections that have not yet published with a valid key, at most; the oldest is
+    /// closed when a new one arrives beyond it.
+    pub max_pending_connections: usize,
+    /// Time a connection has to complete the handshake and publish with a valid key.
+    pub handshake_timeout: Duration,
+    /// Failed keys per address before it is refused for `key_failure_window`.
+    pub max_key_failures: u32,
+    /// See `max_key_failures`.
+    pub key_failure_window: Duration,
+    /// LL-HLS part target (milliseconds).
+    pub hls_part_ms: u32,
+    /// LL-HLS segment target (milliseconds).
+    pub hls_segment_ms: u32,
+    /// Largest recording per program; beyond it the recording stops (the stream goes on).
+    pub max_recording_bytes: u64,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig {
+            rtmp_listen: SocketAddr::from(([127, 0, 0, 1], 1935)),
+            public_url: "http://localhost:8080".into(),
+            filler_dir: PathBuf::from("data/filler"),
+            slate_dir: PathBuf::from("data/slate"),
+            recordings_dir: PathBuf::from("data/recordings"),
+            max_pending_connections: 128,
+            handshake_timeout: Duration::from_secs(5),
+            max_key_failures: 10,
+            key_failure_window: Duration::from_secs(60),
+            hls_part_ms: 500,
+            hls_segment_ms: 2000,
+            max_recording_bytes: 8 << 30,
+        }
+    }
+}
+
+impl StreamConfig {
+    /// Defaults with every directory under `data_dir`.
+    pub fn under(data_dir: &std::path::Path) -> StreamConfig {
+        StreamConfig {
+            filler_dir: data_dir.join("filler"),
+            slate_dir: data_dir.join("slate"),
+            recordings_dir: data_dir.join("recordings"),
+            ..StreamConfig::default()
+        }
+    }
+
+    /// The recording file of a reservation.
+    pub fn recording_path(&self, reservation: slotcast_domain::ReservationId) -> PathBuf {
+        self.recordings_dir.join(format!("{}.mp4", reservation.0))
+    }
+}

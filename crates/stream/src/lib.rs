@@ -1,0 +1,297 @@
+//! # slotcast-stream — the stream node
+//!
+//! This crate owns the I/O of slotcast's media server: the RTMP ingest socket and its
+//! sessions ([`rtmp`]), one task per channel that decides what is on air and plays the
+//! filler ([`channel`]), the HTTP delivery routes — HTTP-FLV, the fMP4 stream for MSE and
+//! LL-HLS ([`http`]) — the recording of programs ([`record`]) and the generation of test-card
+//! filler with ffmpeg ([`filler`]).
+//!
+//! Every media decision is made by the sans-IO machines of `slotcast-media` (hub,
+//! fragmenter, packager, admission, filler player); this crate feeds them bytes, timers and
+//! sockets. It talks to the center only through [`PublishAuthority`] (may this key publish
+//! now?) and the signed play tokens of `slotcast_domain::token` (checked here without a
+//! database), and it answers the center through [`StreamNode`]'s queries (viewers, live
+//! statistics, program totals, cut a cancelled program), so that a network can later sit
+//! between the two. Wall-clock decisions (the booked window) use the injected
+//! [`Clock`]; media timing uses monotonic time.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde::Serialize;
+use slotcast_domain::{ChannelId, Clock, ProgramStats, ReservationId, Timestamp};
+
+pub mod channel;
+pub mod config;
+pub mod filler;
+pub mod http;
+pub mod record;
+pub mod rtmp;
+
+pub use config::StreamConfig;
+
+use channel::Channel;
+
+/// A channel as the stream node needs to know it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelInfo {
+    /// Its id.
+    pub id: ChannelId,
+    /// Its name (the path segment of its playback URLs).
+    pub name: String,
+    /// Viewers admitted at most.
+    pub capacity: u32,
+}
+
+/// The center's yes to a publish: which program, on which channel, when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The reservation the key belongs to.
+    pub reservation: ReservationId,
+    /// Its channel.
+    pub channel: ChannelId,
+    /// Viewers get the program from here …
+    pub start: Timestamp,
+    /// … to here, then the filler.
+    pub end: Timestamp,
+    /// The publisher is cut off here (end of the connect window).
+    pub cut_at: Timestamp,
+}
+
+/// Why a publish was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// No reservation has this key.
+    #[error("unknown reservation key")]
+    UnknownKey,
+    /// The reservation exists but may not publish now (state or window), with the reason.
+    #[error("{0}")]
+    NotNow(String),
+    /// The center could not answer.
+    #[error("the center is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The center's side of ingest: may this key publish now? On a yes the center has
+/// recorded that the program went live.
+#[async_trait]
+pub trait PublishAuthority: Send + Sync + std::fmt::Debug {
+    /// Decides for `key` at the center's clock.
+    async fn authorize(&self, key: &str) -> Result<Grant, Refusal>;
+}
+
+/// What the broadcaster sees about a program while it runs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LiveStats {
+    /// Whether the publisher's media reaches viewers now.
+    pub on_air: bool,
+    /// Whether a publisher is connected (it may be before the start: preview only).
+    pub publishing: bool,
+    /// Viewers admitted on the channel.
+    pub viewers: u32,
+    /// Ingest bitrate over the last seconds.
+    pub bitrate_kbps: u32,
+    /// Picture width, when known.
+    pub width: Option<u32>,
+    /// Picture height, when known.
+    pub height: Option<u32>,
+    /// Video frames per second over the last seconds.
+    pub fps: f32,
+    /// Whether the recording is running, and why not when it stopped.
+    pub recording: RecordingState,
+}
+
+/// The state of a program's recording.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "reason")]
+pub enum RecordingState {
+    /// Not started (the program is not on air yet).
+    #[default]
+    Idle,
+    /// Writing.
+    Recording,
+    /// Complete.
+    Done,
+    /// Stopped by an error (disk full, …); the stream went on.
+    Failed(String),
+}
+
+/// Failed publish keys per address, in fixed windows, bounded in memory.
+#[derive(Debug)]
+struct KeyFailures {
+    limit: u32,
+    window: Duration,
+    entries: HashMap<IpAddr, (u32, Instant)>,
+}
+
+impl KeyFailures {
+    const MAX_ADDRESSES: usize = 65_536;
+
+    fn blocked(&mut self, ip: IpAddr, now: Instant) -> bool {
+        match self.entries.get(&ip) {
+            Some(&(n, since)) if now.duration_since(since) < self.window => n >= self.limit,
+            Some(_) => {
+                self.entries.remove(&ip);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn fail(&mut self, ip: IpAddr, now: Instant) {
+        if self.entries.len() >= Self::MAX_ADDRESSES {
+            let window = self.window;
+            self.entries
+                .retain(|_, (_, since)| now.duration_since(*since) < window);
+        }
+        let e = self.entries.entry(ip).or_insert((0, now));
+        if now.duration_since(e.1) >= self.window {
+            *e = (0, now);
+        }
+        e.0 += 1;
+    }
+}
+
+/// The stream node: channels, ingest, delivery. Cheap to share (`Arc`).
+#[derive(Debug)]
+pub struct StreamNode {
+    config: StreamConfig,
+    clock: Arc<dyn Clock>,
+    authority: Arc<dyn PublishAuthority>,
+    token_key: [u8; 32],
+    channels: RwLock<HashMap<ChannelId, Arc<Channel>>>,
+    /// Program totals measured at the end of each program, until the center takes them.
+    finished: Mutex<HashMap<ReservationId, ProgramStats>>,
+    key_failures: Mutex<KeyFailures>,
+}
+
+impl StreamNode {
+    /// A node with no channels yet (see [`StreamNode::set_channels`]).
+    pub fn new(
+        config: StreamConfig,
+        clock: Arc<dyn Clock>,
+        authority: Arc<dyn PublishAuthority>,
+        token_key: [u8; 32],
+    ) -> Arc<StreamNode> {
+        Arc::new(StreamNode {
+            key_failures: Mutex::new(KeyFailures {
+                limit: config.max_key_failures,
+                window: config.key_failure_window,
+                entries: HashMap::new(),
+            }),
+            config,
+            clock,
+            authority,
+            token_key,
+            channels: RwLock::new(HashMap::new()),
+            finished: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &StreamConfig {
+        &self.config
+    }
+
+    /// Creates the channels it does not have yet (loading their filler) and updates the
+    /// others (capacity, name). Must be called inside a tokio runtime.
+    pub fn set_channels(self: &Arc<Self>, list: Vec<ChannelInfo>) {
+        let mut channels = self.channels.write().expect("channels lock");
+        for info in list {
+            match channels.get(&info.id) {
+                Some(ch) => ch.update(info),
+                None => {
+                    let ch = Channel::start(self.clone(), info.clone());
+                    channels.insert(info.id, ch);
+                }
+            }
+        }
+    }
+
+    fn channel(&self, id: ChannelId) -> Option<Arc<Channel>> {
+        self.channels
+            .read()
+            .expect("channels lock")
+            .get(&id)
+            .cloned()
+    }
+
+    fn all_channels(&self) -> Vec<Arc<Channel>> {
+        self.channels
+            .read()
+            .expect("channels lock")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Reloads every channel's filler playlist and slate from disk (after
+    /// `slotcastd filler generate` or an operator's change).
+    pub fn reload_filler(&self) {
+        for c in self.all_channels() {
+            c.reload_filler();
+        }
+    }
+
+    /// Viewers admitted on a channel now.
+    pub fn viewers(&self, channel: ChannelId) -> u32 {
+        self.channel(channel).map_or(0, |c| c.viewers())
+    }
+
+    /// Live statistics of a program, when it is (or was just) on a channel of this node.
+    pub fn live(&self, reservation: ReservationId) -> Option<LiveStats> {
+        self.all_channels()
+            .iter()
+            .find_map(|c| c.live_stats(reservation))
+    }
+
+    /// The totals of a program that ended (taken: the center keeps them).
+    pub fn take_program_stats(&self, reservation: ReservationId) -> Option<ProgramStats> {
+        self.finished
+            .lock()
+            .expect("finished lock")
+            .remove(&reservation)
+    }
+
+    fn program_finished(&self, reservation: ReservationId, stats: ProgramStats) {
+        let mut finished = self.finished.lock().expect("finished lock");
+        if finished.len() >= 10_000 {
+            // The center takes totals within minutes; never grow without bound.
+            finished.clear();
+        }
+        finished.insert(reservation, stats);
+    }
+
+    /// A reservation was cancelled (or otherwise lost its right to publish): its
+    /// publisher is cut at once and viewers go back to the filler.
+    pub fn revoke(&self, reservation: ReservationId) {
+        for c in self.all_channels() {
+            c.revoke(reservation);
+        }
+    }
+
+    /// The clock was changed (tests with a manual clock): every channel recomputes its
+    /// timers.
+    pub fn clock_changed(&self) {
+        for c in self.all_channels() {
+            c.tick();
+        }
+    }
+
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// The monotonic instant at which wall-clock `at` will be reached by the node's clock.
+    fn instant_of(&self, at: Timestamp) -> tokio::time::Instant {
+        let now = tokio::time::Instant::now();
+        let delta = at.duration_since(self.now());
+        match Duration::try_from(delta) {
+            Ok(d) => now + d.min(Duration::from_secs(86_400 * 365)),
+            Err(_) => now,
+        }
+    }
+}
