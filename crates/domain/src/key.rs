@@ -90,7 +90,7 @@ impl KeyHash {
 
     /// Parses the hex form.
     pub fn from_hex(s: &str) -> Option<Self> {
-        if s.len() != 64 || !s.is_ascii() {
+        if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
         let mut out = [0u8; 32];

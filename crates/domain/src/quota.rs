@@ -39,10 +39,15 @@ impl MonthKey {
     pub fn parse(s: &str) -> Result<Self, MonthKeyError> {
         let err = || MonthKeyError(s.to_owned());
         let (y, m) = s.split_once('-').ok_or_else(err)?;
-        if y.len() != 4 || m.len() != 2 {
+        let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+        if y.len() != 4 || m.len() != 2 || !digits(y) || !digits(m) {
             return Err(err());
         }
         let year: i16 = y.parse().map_err(|_| err())?;
+        // Months whose bounds exist in every time zone.
+        if !(1000..=9998).contains(&year) {
+            return Err(err());
+        }
         let month: i8 = m.parse().map_err(|_| err())?;
         Date::new(year, month, 1).map_err(|_| err())?;
         Ok(Self { year, month })

@@ -53,7 +53,8 @@ impl SlotLength {
     /// The start of the slot containing `t`.
     pub fn floor(self, t: Timestamp) -> Timestamp {
         let s = t.as_second();
-        Timestamp::from_second(s - s.rem_euclid(self.seconds())).expect("in range")
+        // At the very edge of representable time the grid point may not exist: then `t`.
+        Timestamp::from_second(s - s.rem_euclid(self.seconds())).unwrap_or(t)
     }
 
     /// The first slot start at or after `t`.
@@ -104,6 +105,12 @@ pub enum SlotRangeError {
     /// Zero slots.
     #[error("a reservation needs at least one slot")]
     Empty,
+    /// So far from now that its times cannot be represented.
+    #[error("start {start} is out of range")]
+    OutOfRange {
+        /// The offending start.
+        start: Timestamp,
+    },
 }
 
 impl SlotRange {
@@ -117,6 +124,11 @@ impl SlotRange {
         }
         if count == 0 {
             return Err(SlotRangeError::Empty);
+        }
+        // The deadlines and windows around it (a day either side is plenty) must exist.
+        let span = SignedDuration::from_secs(len.seconds() * i64::from(count) + 86_400);
+        if start.checked_add(span).is_err() || start.checked_sub(span).is_err() {
+            return Err(SlotRangeError::OutOfRange { start });
         }
         Ok(Self { start, count, len })
     }

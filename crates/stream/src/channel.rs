@@ -144,6 +144,23 @@ struct Program {
     recorder: Option<Recorder>,
     recording: RecordingState,
     ended: bool,
+    /// The publisher's latest metadata and sequence headers: the hub gets them again when
+    /// it switches to this publisher (they were sent while the filler was on).
+    headers: [Option<Tag>; 3],
+}
+
+/// Which of [`Program::headers`] a tag replaces, if it is a header.
+fn header_slot(tag: &Tag) -> Option<usize> {
+    use slotcast_media::flv::{audio_info, is_metadata, video_info};
+    match tag.kind {
+        slotcast_media::TagKind::Script => is_metadata(&tag.data).then_some(0),
+        slotcast_media::TagKind::Video => video_info(&tag.data)
+            .is_ok_and(|i| i.is_sequence_header())
+            .then_some(1),
+        slotcast_media::TagKind::Audio => audio_info(&tag.data)
+            .is_ok_and(|i| i.is_sequence_header())
+            .then_some(2),
+    }
 }
 
 /// The mutable state of a channel, behind one lock.
@@ -501,6 +518,7 @@ impl Channel {
                 recorder: None,
                 recording: RecordingState::Idle,
                 ended: false,
+                headers: Default::default(),
             }),
         }
         drop(core);
@@ -540,6 +558,9 @@ impl Channel {
             return;
         };
         p.meter.add(&tag, now);
+        if let Some(slot) = header_slot(&tag) {
+            p.headers[slot] = Some(tag.clone());
+        }
         p.preview.handle_tag(tag.clone());
         while p.preview.poll_event().is_some() {}
         if let Some(d) = p.preview.video_dimensions() {
@@ -621,6 +642,7 @@ fn step(ch: &Arc<Channel>, node: &StreamNode) -> tokio::time::Instant {
     // Account the time since the last sample before anything changes.
     Channel::with_tally(&mut core, |t, n, air| t.sample(now, n, air));
     let mut want = Source::Filler;
+    let mut start_recording = None;
     let bytes_out = ch.bytes_out.load(Ordering::Relaxed);
     let mut i = 0;
     while i < core.programs.len() {
@@ -660,17 +682,8 @@ fn step(ch: &Arc<Channel>, node: &StreamNode) -> tokio::time::Instant {
         };
         if p.tally.is_none() && !p.ended {
             p.tally = Some(Tally::new(now, bytes_out));
-            match Recorder::start(&node.config, g.reservation, hub) {
-                Ok(rec) => {
-                    p.recorder = Some(rec);
-                    p.recording = RecordingState::Recording;
-                }
-                Err(e) => {
-                    tracing::error!(reservation = %g.reservation, error = %e, "recording not started");
-                    metrics::counter!("slotcast_recording_failures_total").increment(1);
-                    p.recording = RecordingState::Failed(e);
-                }
-            }
+            // After the switch below, so that it starts with the program's keyframe.
+            start_recording = Some(g.reservation);
         }
     }
     if want == Source::Slate && ch.slate.lock().expect("slate").is_empty() {
@@ -679,6 +692,19 @@ fn step(ch: &Arc<Channel>, node: &StreamNode) -> tokio::time::Instant {
     }
     let before = core.source;
     core.switch(want);
+    if before != want
+        && let Source::Publisher(session) = want
+    {
+        let headers: Vec<Tag> = core
+            .programs
+            .iter()
+            .filter(|p| p.publisher.as_ref().is_some_and(|x| x.session == session))
+            .flat_map(|p| p.headers.iter().flatten().cloned())
+            .collect();
+        for tag in headers {
+            core.push(tag);
+        }
+    }
     if before != want {
         let mut filler = ch.filler.lock().expect("filler");
         let mut slate = ch.slate.lock().expect("slate");
@@ -691,6 +717,22 @@ fn step(ch: &Arc<Channel>, node: &StreamNode) -> tokio::time::Instant {
         }
         metrics::gauge!("slotcast_channel_on_air", "channel" => ch.name())
             .set(f64::from(u8::from(matches!(want, Source::Publisher(_)))));
+    }
+    if let Some(id) = start_recording {
+        let Core { programs, hub, .. } = &mut *core;
+        if let Some(p) = programs.iter_mut().find(|p| p.grant.reservation == id) {
+            match Recorder::start(&node.config, id, hub) {
+                Ok(rec) => {
+                    p.recorder = Some(rec);
+                    p.recording = RecordingState::Recording;
+                }
+                Err(e) => {
+                    tracing::error!(reservation = %id, error = %e, "recording not started");
+                    metrics::counter!("slotcast_recording_failures_total").increment(1);
+                    p.recording = RecordingState::Failed(e);
+                }
+            }
+        }
     }
     // Due filler or slate tags.
     let mut pushed = false;

@@ -1,0 +1,507 @@
+//! The stream node end to end with real ffmpeg: publish over RTMP, pull HTTP-FLV, the fMP4
+//! stream and LL-HLS with ffprobe/ffmpeg, the recording, refusals, capacity, the window's
+//! end (filler, cut), the slate on a publisher drop, and a flood of bogus connections.
+//!
+//! The center's side of the publish decision (key, state, window) is tested in
+//! `slotcast-center`; here a table of grants stands in for it, and a manual clock drives
+//! the booked window while media flows in real time.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use slotcast_domain::jiff::SignedDuration;
+use slotcast_domain::token::{self, PlayClaims};
+use slotcast_domain::{ChannelId, Clock, ReservationId, Timestamp};
+use slotcast_media::flv::{FlvReader, TagKind, avc_dimensions, video_info};
+use slotcast_stream::{ChannelInfo, Grant, PublishAuthority, Refusal, StreamConfig, StreamNode};
+use slotcast_testkit::{ManualClock, TempDir, real_part_missing};
+
+const TOKEN_KEY: [u8; 32] = [9; 32];
+const CH: ChannelId = ChannelId(1);
+
+/// Grants by key; keys absent are unknown; a grant whose window is not open is refused.
+#[derive(Debug)]
+struct Table {
+    clock: Arc<ManualClock>,
+    grants: Mutex<HashMap<String, Grant>>,
+}
+
+#[async_trait]
+impl PublishAuthority for Table {
+    async fn authorize(&self, key: &str) -> Result<Grant, Refusal> {
+        let g = self
+            .grants
+            .lock()
+            .unwrap()
+            .get(key)
+            .cloned()
+            .ok_or(Refusal::UnknownKey)?;
+        let now = self.clock.now();
+        if now < g.start - SignedDuration::from_mins(5) || now >= g.cut_at {
+            return Err(Refusal::NotNow("outside the connect window".into()));
+        }
+        Ok(g)
+    }
+}
+
+struct Node {
+    node: Arc<StreamNode>,
+    clock: Arc<ManualClock>,
+    table: Arc<Table>,
+    http: SocketAddr,
+    rtmp: SocketAddr,
+    dir: TempDir,
+}
+
+fn tool(name: &str) -> bool {
+    let ok = Command::new(name)
+        .arg("-version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        real_part_missing(name, "not on PATH");
+    }
+    ok
+}
+
+fn t0() -> Timestamp {
+    "2026-11-21T12:00:00Z".parse().unwrap()
+}
+
+/// A node with one channel of `capacity`, with filler and slate made by ffmpeg.
+async fn node(capacity: u32, pending: usize) -> Node {
+    let dir = TempDir::new("stream-e2e");
+    let config = StreamConfig {
+        max_pending_connections: pending,
+        ..StreamConfig::under(dir.path())
+    };
+    // Small filler and slate, so the test stays quick.
+    slotcast_stream::filler::generate(
+        std::path::Path::new("ffmpeg"),
+        &config.filler_dir,
+        &config.slate_dir,
+        &slotcast_stream::filler::FillerSpec {
+            channel: "small".into(),
+            bitrate_kbps: 400,
+            seconds: 4,
+        },
+    )
+    .expect("filler generated");
+    let clock = Arc::new(ManualClock::new(t0()));
+    let table = Arc::new(Table {
+        clock: clock.clone(),
+        grants: Mutex::new(HashMap::new()),
+    });
+    let node = StreamNode::new(config, clock.clone(), table.clone(), TOKEN_KEY);
+    node.set_channels(vec![ChannelInfo {
+        id: CH,
+        name: "small".into(),
+        capacity,
+    }]);
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let rtmp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (http_addr, rtmp_addr) = (http.local_addr().unwrap(), rtmp.local_addr().unwrap());
+    tokio::spawn(slotcast_stream::rtmp::serve(
+        node.clone(),
+        rtmp,
+        std::future::pending(),
+    ));
+    let app = slotcast_stream::http::router(node.clone());
+    tokio::spawn(async move { axum::serve(http, app).await });
+    Node {
+        node,
+        clock,
+        table,
+        http: http_addr,
+        rtmp: rtmp_addr,
+        dir,
+    }
+}
+
+impl Node {
+    fn grant(&self, key: &str, id: i64, start: Timestamp, minutes: i64) -> Grant {
+        let g = Grant {
+            reservation: ReservationId(id),
+            channel: CH,
+            start,
+            end: start + SignedDuration::from_mins(minutes),
+            cut_at: start + SignedDuration::from_mins(minutes + 3),
+        };
+        self.table
+            .grants
+            .lock()
+            .unwrap()
+            .insert(key.into(), g.clone());
+        g
+    }
+
+    fn set_clock(&self, t: Timestamp) {
+        self.clock.set(t);
+        self.node.clock_changed();
+    }
+
+    fn url(&self, path: &str, session: u64) -> String {
+        let token = token::sign(
+            &TOKEN_KEY,
+            &PlayClaims {
+                channel: CH,
+                reservation: None,
+                session,
+                expires: t0() + SignedDuration::from_hours(24),
+            },
+        );
+        format!("http://{}{path}?token={token}", self.http)
+    }
+
+    /// ffmpeg publishing a 320x240 test pattern and a tone with `key` for `secs`.
+    fn publish(&self, key: &str, secs: u32) -> Child {
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-re"])
+            .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+            .args(["-t", &secs.to_string()])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-tune",
+                "zerolatency",
+            ])
+            .args([
+                "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k",
+            ])
+            .args(["-f", "flv"])
+            .arg(format!("rtmp://{}/live/{key}", self.rtmp))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ffmpeg runs")
+    }
+
+    async fn wait_live(&self, id: i64) {
+        for _ in 0..100 {
+            if self
+                .node
+                .live(ReservationId(id))
+                .is_some_and(|s| s.publishing && s.width.is_some())
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("publisher of {id} never arrived");
+    }
+}
+
+/// ffprobe's `width,height,nb_read_frames` of the first video stream of `url`.
+fn probe(url: &str, extra: &[&str]) -> String {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-rw_timeout", "15000000"])
+        .args(extra)
+        .args([
+            "-select_streams",
+            "v:0",
+            "-count_frames",
+            "-read_intervals",
+            "%+3",
+        ])
+        .args([
+            "-show_entries",
+            "stream=width,height,nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(url)
+        .output()
+        .expect("ffprobe runs");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout).trim(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    )
+}
+
+fn frames(probe: &str) -> u32 {
+    probe
+        .lines()
+        .next()
+        .and_then(|l| l.split(',').nth(2))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+async fn probe_async(url: String, extra: &'static [&'static str]) -> String {
+    tokio::task::spawn_blocking(move || probe(&url, extra))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_then_play_flv_fmp4_and_ll_hls_and_the_recording_decodes() {
+    if !tool("ffmpeg") || !tool("ffprobe") {
+        return;
+    }
+    let n = node(10, 64).await;
+    let start = t0() + SignedDuration::from_mins(2);
+    n.grant("goodkey", 7, start, 10);
+    n.set_clock(start - SignedDuration::from_mins(1));
+    let mut publisher = n.publish("goodkey", 40);
+    n.wait_live(7).await;
+    // Before the start only the preview has the program; viewers get the filler (640x360).
+    let before = probe_async(n.url("/live/small.flv", 1), &[]).await;
+    assert!(
+        before.starts_with("640,360"),
+        "filler before the start: {before}"
+    );
+    let live = n.node.live(ReservationId(7)).unwrap();
+    assert!(!live.on_air && live.publishing, "{live:?}");
+    n.set_clock(start);
+    // The switch happens on the program's next keyframe (one a second).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(n.node.live(ReservationId(7)).unwrap().on_air);
+    for (path, label) in [
+        ("/live/small.flv", "HTTP-FLV"),
+        ("/live/small.mp4", "fMP4"),
+        ("/live/small/index.m3u8", "LL-HLS"),
+    ] {
+        let p = probe_async(n.url(path, 2), &[]).await;
+        assert!(p.starts_with("320,240,"), "{label}: {p}");
+        assert!(frames(&p) >= 25, "{label} decodes frames: {p}");
+    }
+    let stats = n.node.live(ReservationId(7)).unwrap();
+    assert!(stats.bitrate_kbps > 0 && stats.fps > 10.0, "{stats:?}");
+    // The end: the recording is closed and decodes.
+    n.set_clock(start + SignedDuration::from_mins(10));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let recording = n.dir.path().join("recordings/7.mp4");
+    let p = probe_async(recording.display().to_string(), &[]).await;
+    assert!(p.starts_with("320,240,"), "recording: {p}");
+    assert!(frames(&p) >= 25, "recording frames: {p}");
+    let totals = n.node.take_program_stats(ReservationId(7)).expect("totals");
+    assert!(
+        totals.unique_viewers >= 1 && totals.bytes_out > 0,
+        "{totals:?}"
+    );
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_publishes_close_at_once() {
+    if !tool("ffmpeg") {
+        return;
+    }
+    let n = node(10, 64).await;
+    let start = t0() + SignedDuration::from_mins(30);
+    n.grant("later", 8, start, 10);
+    n.grant("over", 9, t0() - SignedDuration::from_mins(20), 10);
+    for key in ["wrongkey", "later", "over"] {
+        let begun = std::time::Instant::now();
+        let mut p = n.publish(key, 20);
+        let status = tokio::task::spawn_blocking(move || p.wait()).await.unwrap();
+        assert!(!status.unwrap().success(), "{key} must be refused");
+        assert!(
+            begun.elapsed() < Duration::from_secs(10),
+            "{key} refused at once, not after {:?}",
+            begun.elapsed()
+        );
+        assert!(n.node.live(ReservationId(8)).is_none());
+    }
+}
+
+/// Reads an HTTP-FLV response and reports video sequence-header dimensions as they come.
+async fn watch_dims(mut resp: reqwest::Response, out: Arc<Mutex<Vec<(u32, u32)>>>) {
+    let mut reader = FlvReader::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        reader.push(&chunk);
+        while let Ok(Some(tag)) = reader.poll_tag() {
+            if tag.kind == TagKind::Video
+                && let Ok(info) = video_info(&tag.data)
+                && info.is_sequence_header()
+                && let Ok(d) = avc_dimensions(&tag.data[info.header_len..])
+            {
+                out.lock().unwrap().push(d);
+            }
+        }
+    }
+    out.lock().unwrap().push((0, 0));
+}
+
+async fn until(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..150 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_end_switches_viewers_to_filler_a_drop_shows_the_slate_and_the_publisher_is_cut() {
+    if !tool("ffmpeg") {
+        return;
+    }
+    let n = node(10, 64).await;
+    let start = t0() + SignedDuration::from_mins(1);
+    n.grant("k", 11, start, 10);
+    n.set_clock(start);
+    let dims = Arc::new(Mutex::new(Vec::new()));
+    let resp = reqwest::get(n.url("/live/small.flv", 5)).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    tokio::spawn(watch_dims(resp, dims.clone()));
+    // Nobody publishes yet: the slate (640x360) inside the window.
+    until("the slate", || dims.lock().unwrap().contains(&(640, 360))).await;
+    let mut p = n.publish("k", 60);
+    until("the program", || {
+        dims.lock().unwrap().last() == Some(&(320, 240))
+    })
+    .await;
+    // The publisher drops: the slate; it comes back with the same key: the program.
+    let _ = p.kill();
+    let _ = p.wait();
+    until("the slate after the drop", || {
+        dims.lock().unwrap().last() == Some(&(640, 360))
+    })
+    .await;
+    let mut p = n.publish("k", 60);
+    until("the program again", || {
+        dims.lock().unwrap().last() == Some(&(320, 240))
+    })
+    .await;
+    // The end: filler, on the same connection.
+    n.set_clock(start + SignedDuration::from_mins(10));
+    until("the filler after the end", || {
+        dims.lock().unwrap().last() == Some(&(640, 360))
+    })
+    .await;
+    assert!(!n.node.live(ReservationId(11)).unwrap().on_air);
+    assert!(
+        p.try_wait().unwrap().is_none(),
+        "the publisher stays until end + 3 min"
+    );
+    // End + 3 min: the publisher is cut; the viewer stays connected (filler).
+    n.set_clock(start + SignedDuration::from_mins(13));
+    let status = tokio::task::spawn_blocking(move || p.wait()).await.unwrap();
+    assert!(!status.unwrap().success(), "cut");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !dims.lock().unwrap().contains(&(0, 0)),
+        "viewer still connected"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capacity_admits_exactly_c_across_protocols() {
+    if !tool("ffmpeg") {
+        return;
+    }
+    let n = Arc::new(node(3, 64).await);
+    let client = reqwest::Client::new();
+    let paths = [
+        "/live/small.flv",
+        "/live/small.mp4",
+        "/live/small/index.m3u8",
+    ];
+    let mut tasks = Vec::new();
+    for i in 0..8u64 {
+        let url = n.url(paths[i as usize % 3], 100 + i);
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = client.get(url).send().await.unwrap();
+            let status = r.status().as_u16();
+            if status == 409 {
+                (status, Some(r.text().await.unwrap()), None)
+            } else {
+                (status, None, Some(r))
+            }
+        }));
+    }
+    let mut admitted = Vec::new();
+    let mut full = 0;
+    for t in tasks {
+        let (status, body, resp) = t.await.unwrap();
+        match status {
+            200 => admitted.push(resp),
+            409 => {
+                let body = body.unwrap();
+                assert!(body.contains("\"code\":\"channel_full\""), "{body}");
+                full += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((admitted.len(), full), (3, 5));
+    assert_eq!(n.node.viewers(CH), 3);
+    // One connection-based viewer leaves: the next one is admitted.
+    let leaving = admitted
+        .iter()
+        .position(|r| {
+            r.as_ref().is_some_and(|r| {
+                r.headers()[reqwest::header::CONTENT_TYPE] != "application/vnd.apple.mpegurl"
+            })
+        })
+        .expect("a streaming viewer");
+    admitted.remove(leaving);
+    until("the seat to be freed", || n.node.viewers(CH) == 2).await;
+    let r = client
+        .get(n.url("/live/small.flv", 999))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client
+        .get(n.url("/live/small.flv", 1000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_bogus_connections_does_not_keep_the_publisher_out() {
+    if !tool("ffmpeg") {
+        return;
+    }
+    let n = node(10, 128).await;
+    let start = t0() + SignedDuration::from_mins(1);
+    n.grant("rightful", 12, start, 10);
+    n.set_clock(start);
+    // 500 connections: half idle, half sending garbage or half a handshake.
+    let mut held = Vec::new();
+    for i in 0..500 {
+        let Ok(mut s) = tokio::net::TcpStream::connect(n.rtmp).await else {
+            continue;
+        };
+        use tokio::io::AsyncWriteExt;
+        match i % 3 {
+            0 => {}
+            1 => {
+                let _ = s.write_all(&[0xff; 64]).await;
+            }
+            _ => {
+                let _ = s.write_all(&[3u8; 700]).await;
+            }
+        }
+        held.push(s);
+    }
+    let begun = std::time::Instant::now();
+    let mut p = n.publish("rightful", 30);
+    n.wait_live(12).await;
+    assert!(
+        begun.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        begun.elapsed()
+    );
+    assert!(p.try_wait().unwrap().is_none(), "still publishing");
+    let _ = p.kill();
+    let _ = p.wait();
+    drop(held);
+}
