@@ -230,7 +230,9 @@ impl ReservationDraft {
                 true
             }
         })?;
-        SlotRange::new(start, slots?, policy.slot).ok()
+        SlotRange::new(start, slots?, policy.slot)
+            .map_err(|e| errs.add("start", e.to_string()))
+            .ok()
     }
 }
 
