@@ -90,6 +90,17 @@ struct Args {
     /// then exit.
     #[arg(long)]
     check_parsers: bool,
+    /// Parse a captured stream (.flv, .mp4 or .ts), print its frames and how many match
+    /// the source, then exit.
+    #[arg(long)]
+    parse: Option<PathBuf>,
+    /// Play one HTTP-FLV (.flv) or fMP4 (.mp4) URL for 5 s as a viewer does, print what it
+    /// got, then exit.
+    #[arg(long)]
+    view: Option<String>,
+    /// Publish the source to rtmp://HOST:PORT/APP/KEY for 60 s, then exit.
+    #[arg(long)]
+    publish: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -155,6 +166,28 @@ async fn run(args: Args, ingest_rt: tokio::runtime::Handle) -> Res<()> {
     let src = Arc::new(source::load(&path)?);
     if args.check_parsers {
         return check_parsers(&src);
+    }
+    if let Some(p) = &args.parse {
+        return parse_capture(&src, p);
+    }
+    if let Some(url) = &args.view {
+        return view(url).await;
+    }
+    if let Some(url) = &args.publish {
+        let rest = url.strip_prefix("rtmp://").ok_or("an rtmp:// URL")?;
+        let (host, path) = rest.split_once('/').ok_or("rtmp://HOST:PORT/APP/KEY")?;
+        let (app, key) = path.rsplit_once('/').ok_or("rtmp://HOST:PORT/APP/KEY")?;
+        let addr = host.parse().map_err(|e| format!("{host}: {e}"))?;
+        let ingest = Ingest { rt: ingest_rt, src };
+        let log = ingest.publish(addr, app, key).await?;
+        println!("publishing");
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        println!(
+            "sent {} ms of media; {:?}",
+            log.media_ms.load(Ordering::Relaxed),
+            log.ended.lock().expect("lock")
+        );
+        return Ok(());
     }
     let max_n = args.n.iter().copied().max().unwrap_or(0);
     let scratch =
@@ -226,8 +259,9 @@ async fn run(args: Args, ingest_rt: tokio::runtime::Handle) -> Res<()> {
 
     // slotcast's ingest, once its connect window is open.
     let mut slot_log = None;
+    let mut notes = Vec::new();
     if let Some(s) = &mut slot {
-        match go_live(s, &ingest, &clock).await {
+        match go_live(s, &ingest, &clock, &mut notes).await {
             Ok(log) => slot_log = Some(log),
             Err(e) => {
                 println!("slotcast: {e}");
@@ -343,6 +377,7 @@ async fn run(args: Args, ingest_rt: tokio::runtime::Handle) -> Res<()> {
         &src,
         &args,
         slot_missing.as_deref(),
+        &notes,
         started.elapsed(),
     );
     println!("{report}");
@@ -416,9 +451,16 @@ async fn start_slotcast(args: &Args, dir: &Path, max_n: usize) -> Res<Slot> {
     Ok(Slot { d, base, program })
 }
 
-/// Waits for the connect window, publishes with the reservation key, waits for the start
-/// and checks that a viewer gets the stream over HTTP-FLV.
-async fn go_live(s: &mut Slot, ingest: &Ingest, clock: &Arc<Clock>) -> Res<Arc<SendLog>> {
+/// Waits for the connect window, publishes with the reservation key (as an encoder
+/// would, before the start), waits for the start and checks that HTTP-FLV and the fMP4
+/// stream carry the published frames. When the fMP4 stream does not, publishes once more
+/// after the start and says so in `notes`.
+async fn go_live(
+    s: &mut Slot,
+    ingest: &Ingest,
+    clock: &Arc<Clock>,
+    notes: &mut Vec<String>,
+) -> Res<Arc<SendLog>> {
     let now = slotcast_domain::jiff::Timestamp::now().as_second();
     let wait = s.program.connect_from + 1 - now;
     if wait > 0 {
@@ -428,26 +470,65 @@ async fn go_live(s: &mut Slot, ingest: &Ingest, clock: &Arc<Clock>) -> Res<Arc<S
     if !s.d.server.alive() {
         return Err(format!("slotcastd exited; its log:\n{}", s.d.log_tail()));
     }
-    let log = ingest
-        .publish(s.d.rtmp, "live", &s.program.key)
-        .await
-        .map_err(|e| {
-            format!(
-                "publish to rtmp://{}/live/<reservation key> failed: {e} — the stream node's RTMP ingest is not there yet?",
-                s.d.rtmp
-            )
-        })?;
+    let publish = || async {
+        ingest
+            .publish(s.d.rtmp, "live", &s.program.key)
+            .await
+            .map_err(|e| {
+                format!(
+                    "publish to rtmp://{}/live/<reservation key> failed: {e}",
+                    s.d.rtmp
+                )
+            })
+    };
+    let mut log = publish().await?;
     // Viewers get the publisher's media from the start (filler before it).
     let now = slotcast_domain::jiff::Timestamp::now().as_second();
     let wait = (s.program.start + 2 - now).max(3);
     println!("slotcast: publishing; the program starts in {wait} s");
     tokio::time::sleep(Duration::from_secs(wait as u64)).await;
+    let flv = plays(s, false, &log, clock).await?;
+    if let Err(e) = plays(s, true, &log, clock).await {
+        let note = format!(
+            "with the publisher connected before the start (in the connect window), {e}; \
+             the bench published again after the start to measure fMP4 and LL-HLS"
+        );
+        println!("slotcast: {note}");
+        notes.push(note);
+        log.stop.store(true, Ordering::Relaxed);
+        let until = Instant::now() + Duration::from_secs(5);
+        while log.is_running() && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        log = publish().await?;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        plays(s, false, &log, clock).await?;
+        plays(s, true, &log, clock).await?;
+    }
+    println!(
+        "slotcast: live (publishing with the reservation key; HTTP-FLV and fMP4 carry the published frames, {flv} matched)"
+    );
+    Ok(log)
+}
+
+/// Plays the channel for up to 10 s over HTTP-FLV or fMP4 with a fresh play token; Ok
+/// (frames matched) once 10 of the publisher's frames arrived.
+async fn plays(s: &Slot, mp4: bool, log: &Arc<SendLog>, clock: &Arc<Clock>) -> Res<usize> {
     let url = product::play_urls(&s.base, &s.program.slug, 1).await?;
     let stat = Arc::new(Stat::new());
     let probe = Arc::new(Probe::new(log.clone(), Duration::ZERO));
-    let target = Target::Flv {
-        addr: s.d.http,
-        path: product::path_of(&url[0].flv),
+    let (addr, what) = (s.d.http, if mp4 { "mp4" } else { "flv" });
+    let target = if mp4 {
+        Target::Mp4 {
+            addr,
+            path: product::path_of(&url[0].mse),
+        }
+    } else {
+        Target::Flv {
+            addr,
+            path: product::path_of(&url[0].flv),
+        }
     };
     let task = tokio::spawn(viewer::run(
         target,
@@ -468,16 +549,16 @@ async fn go_live(s: &mut Slot, ingest: &Ingest, clock: &Arc<Clock>) -> Res<Arc<S
     if matched() < 10 {
         let e = stat.error.lock().expect("lock").clone();
         return Err(format!(
-            "published, but GET /live/{}.flv did not carry the published frames within 10 s \
-             ({} frames, {} of them the publisher's): {}",
+            "GET /live/{}.{what} did not carry the published frames within 10 s \
+             ({} bytes, {} frames, {} of them the publisher's{})",
             s.program.channel,
+            stat.bytes.load(Ordering::Relaxed),
             stat.frames.load(Ordering::Relaxed),
             matched(),
-            e.unwrap_or_else(|| "no error".into())
+            e.map_or(String::new(), |e| format!("; {e}"))
         ));
     }
-    println!("slotcast: live (publishing with the reservation key; HTTP-FLV plays)");
-    Ok(log)
+    Ok(matched())
 }
 
 /// Latency figures of one protocol.
@@ -903,6 +984,7 @@ fn report(
     src: &Source,
     args: &Args,
     slot_missing: Option<&str>,
+    notes: &[String],
     took: Duration,
 ) -> String {
     let mut out = String::new();
@@ -913,6 +995,9 @@ fn report(
     );
     if let Some(e) = slot_missing {
         let _ = writeln!(out, "slotcast side not measured: {e}");
+    }
+    for n in notes {
+        let _ = writeln!(out, "note: {n}");
     }
     for &n in &args.n {
         table_n(&mut out, runs, n, src, args);
@@ -982,6 +1067,78 @@ fn report(
         let _ = writeln!(out, "RESULT fanout.latency.{key}.p95_ms={}", fmt(l.p95, 0));
     }
     out
+}
+
+/// One viewer for 5 s.
+async fn view(url: &str) -> Res<()> {
+    let u = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
+    let addr = u
+        .socket_addrs(|| Some(80))
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .next()
+        .ok_or("no address")?;
+    let path = product::path_of(url);
+    let target = if u.path().ends_with(".mp4") {
+        Target::Mp4 { addr, path }
+    } else {
+        Target::Flv { addr, path }
+    };
+    let (stat, clock) = (Arc::new(Stat::new()), Arc::new(Clock::new()));
+    let task = tokio::spawn(viewer::run(target, stat.clone(), clock.clone(), None, None));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    task.abort();
+    println!(
+        "{} bytes, {} frames, state {}, lag now {} ms, error {:?}",
+        stat.bytes.load(Ordering::Relaxed),
+        stat.frames.load(Ordering::Relaxed),
+        stat.state.load(Ordering::Relaxed),
+        stat.lag_now(&clock),
+        stat.error.lock().expect("lock")
+    );
+    Ok(())
+}
+
+/// Parses a capture of a stream as a viewer or probe would.
+fn parse_capture(src: &Source, path: &Path) -> Res<()> {
+    use media::{Event, FlvParser, Mp4Parser, TsDemux};
+    let keys: std::collections::HashSet<u64> = src.media.iter().filter_map(|t| t.key).collect();
+    let data = std::fs::read(path).map_err(|e| format!("read {}: {e}", path.display()))?;
+    let mut found = Vec::new();
+    let mut times = Vec::new();
+    let mut on = |Event::Video { media_ms, keys }| {
+        times.push(media_ms);
+        found.extend(keys);
+    };
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("flv") => {
+            let mut p = FlvParser::new(true);
+            for piece in data.chunks(4096) {
+                p.feed(piece, &mut on)?;
+            }
+        }
+        Some("ts") => {
+            let mut d = TsDemux::default();
+            d.feed(&data, &mut found);
+            d.flush(&mut found);
+        }
+        _ => {
+            let mut p = Mp4Parser::new(true);
+            for piece in data.chunks(4096) {
+                p.feed(piece, &mut on)?;
+            }
+            println!("boxes: {}", p.boxes);
+        }
+    }
+    let hit = found.iter().filter(|k| keys.contains(k)).count();
+    println!(
+        "{} video events (media ms {:?} … {:?}), {} frames keyed, {hit} match the source",
+        times.len(),
+        times.first(),
+        times.last(),
+        found.len()
+    );
+    Ok(())
 }
 
 /// Remuxes the source with ffmpeg to fragmented MP4 and MPEG-TS and checks that the

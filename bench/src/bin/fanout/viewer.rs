@@ -464,12 +464,22 @@ async fn ll_hls_inner(url: &str, stat: &Stat, clock: &Clock, probe: &Probe) -> R
         }
         Ok::<String, String>(r.to_string())
     };
-    let text = String::from_utf8_lossy(&get_bytes(&client, url).await?).into_owned();
-    let (parts, map, mut next) = parse_parts(&text);
-    let map = map.ok_or("the LL-HLS playlist has no EXT-X-MAP")?;
-    if parts.is_empty() {
-        return Err("the LL-HLS playlist lists no parts".into());
-    }
+    // A packager may need a keyframe or two before it lists an init segment and parts.
+    let until = Instant::now() + Duration::from_secs(10);
+    let (parts, map, mut next) = loop {
+        let text = String::from_utf8_lossy(&get_bytes(&client, url).await?).into_owned();
+        let (parts, map, next) = parse_parts(&text);
+        if let Some(map) = map.filter(|_| !parts.is_empty()) {
+            break (parts, map, next);
+        }
+        if Instant::now() > until {
+            return Err(format!(
+                "the LL-HLS playlist lists no EXT-X-MAP or no parts after 10 s: {}",
+                text.replace('\n', " | ")
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
     let mut p = Mp4Parser::new(true);
     let mut edge = i64::MIN;
     let init = get_bytes(&client, &resolve(&map)?).await?;
