@@ -870,7 +870,7 @@ async fn fanout_run(
     };
     println!(
         "{server:<8} {proto:<8} N={n:<5} playing {playing:>5}  {:>8.1} Mbit/s  CPU {:>6.2} s ({:>6.3} s/Gbit)  \
-         RSS {:>7.1} → {:>7.1} MiB ({:>6.1} KiB/viewer)  behind {behind:>5}  client CPU {:.1} s{}",
+         RSS {:>7.1} → {:>7.1} MiB (+{:>6.1} KiB/viewer from this run's start)  behind {behind:>5}  client CPU {:.1} s{}",
         r.delivered_mbps,
         r.cpu_s,
         r.cpu_per_gbit(),
@@ -955,11 +955,17 @@ fn table_n(out: &mut String, runs: &[Run], n: usize, src: &Source, args: &Args) 
         };
         let _ = writeln!(
             out,
-            "| {} {} | {:.0} ({:.0} %) | {:.3} | {eff} | {:.1} | {:.1}{} | {mem} | {} of {}{behind_goal} |",
+            "| {} {} | {:.0} ({:.0} % of N × ingest{}) | {:.3} | {eff} | {:.1} | {:.1}{} | {mem} | {} of {}{behind_goal} |",
             r.server,
             r.proto,
             r.delivered_mbps,
             100.0 * r.delivered_mbps / (src.mbps() * n as f64),
+            match base {
+                Some(b) if r.server != "nginx" => {
+                    format!(", {}× nginx", fmt(r.delivered_mbps / b.delivered_mbps, 2))
+                }
+                _ => String::new(),
+            },
             r.cpu_per_gbit(),
             r.rss_peak_kib as f64 / 1024.0,
             extra,
