@@ -218,7 +218,8 @@ async fn start_stream_node(
             .collect();
         if !specs.is_empty() {
             let node = node.clone();
-            tokio::task::spawn_blocking(move || {
+            // A thread of its own: a shutdown must not wait for ffmpeg.
+            std::thread::spawn(move || {
                 for spec in specs {
                     tracing::info!(channel = %spec.channel, "making test-card filler with ffmpeg");
                     if let Err(e) = slotcast_stream::filler::generate(

@@ -13,6 +13,7 @@ fn slotcastd(dir: &TempDir, env: &[(&str, &str)]) -> Command {
     c.current_dir(dir.path())
         .env_remove("RUST_LOG")
         .env("SLOTCAST__HTTP__LISTEN", "127.0.0.1:0")
+        .env("SLOTCAST__RTMP__LISTEN", "127.0.0.1:0")
         .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());

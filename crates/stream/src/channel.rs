@@ -281,10 +281,6 @@ pub struct Channel {
     slate: Mutex<FillerPlayer>,
 }
 
-fn hub_config() -> HubConfig {
-    HubConfig::default()
-}
-
 fn load_playlist(paths: Vec<std::path::PathBuf>) -> FillerPlayer {
     let mut files = Vec::new();
     for path in paths {
@@ -328,7 +324,7 @@ fn flv_files(dir: &Path) -> Vec<std::path::PathBuf> {
 
 impl Channel {
     pub(crate) fn start(node: Arc<StreamNode>, info: ChannelInfo) -> Arc<Channel> {
-        let mut hub = Hub::new(hub_config());
+        let mut hub = Hub::new(HubConfig::default());
         let hls_viewer = hub.add_viewer();
         let packager = Packager::new(PackagerConfig {
             part_ms: node.config.hls_part_ms,
@@ -511,7 +507,7 @@ impl Channel {
             None => core.programs.push(Program {
                 grant: grant.clone(),
                 publisher: Some(publisher),
-                preview: Hub::new(hub_config()),
+                preview: Hub::new(HubConfig::default()),
                 meter: Meter::default(),
                 dimensions: None,
                 tally: None,

@@ -181,7 +181,7 @@ async fn send_file(
     file.seek(std::io::SeekFrom::Start(start))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
-    let body = Body::from_stream(tokio_util_like::chunks(file.take(end - start)));
+    let body = Body::from_stream(read_chunks::chunks(file.take(end - start)));
     let mut r = Response::new(body);
     *r.status_mut() = status;
     let h = r.headers_mut();
@@ -222,7 +222,7 @@ fn parse_range(value: &str, len: u64) -> Option<(u64, u64)> {
 }
 
 /// Reading a file as a stream of chunks.
-mod tokio_util_like {
+mod read_chunks {
     use bytes::Bytes;
     use tokio::io::{AsyncRead, AsyncReadExt};
 
