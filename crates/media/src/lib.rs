@@ -9,6 +9,9 @@
 //! - [`hub`]: one channel's fan-out — GOP cache, late joiners at the cached keyframe,
 //!   bounded per-viewer queues of shared buffers, lagging viewers resynced or dropped,
 //!   publisher ↔ filler switches on keyframes with continuous timestamps;
+//! - [`feed`]: what connection-based viewers read — media encoded once per channel (FLV
+//!   tags, per-frame fMP4 fragments) in a bounded broadcast log, one cursor per viewer,
+//!   starting at sync points, lagging viewers resynced or dropped;
 //! - [`admission`]: viewer capacity per channel, counted across every playback protocol;
 //! - [`fmp4`]: the fMP4/CMAF fragmenter (FLV tags → init segment + zero-copy `moof`/`mdat`
 //!   fragments, for MSE, LL-HLS and recordings) and a scanner indexing recorded files;
@@ -24,6 +27,7 @@
 //! machines. Parsers here take untrusted input and must never panic; they are fuzz targets.
 
 pub mod admission;
+pub mod feed;
 pub mod filler;
 pub mod flv;
 pub mod fmp4;

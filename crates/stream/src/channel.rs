@@ -1,5 +1,10 @@
 //! One channel at run time: its hub, admission, LL-HLS packager and recorder behind one
-//! lock, and the director task that decides what is on air.
+//! lock, the feeds its connection-based viewers read, and the director task that decides
+//! what is on air.
+//!
+//! Each tag that reaches viewers is encoded once per channel — an FLV tag, a per-frame
+//! fMP4 fragment — into the [`Output`] feeds; viewers read them through cursors under a
+//! read lock of their own, never the channel's lock, and are woken once per video frame.
 //!
 //! The director owns the booked window: before the start a publisher's media reaches
 //! only the broadcaster's preview; from the start to the end viewers get the program (or
@@ -10,17 +15,18 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use slotcast_domain::{ProgramStats, ReservationId};
 use slotcast_media::admission::{Admission, Admitted};
+use slotcast_media::feed::{Feed, FeedConfig, FlvEncoder, Mp4Encoder};
 use slotcast_media::filler::FillerPlayer;
 use slotcast_media::flv::{FlvError, Tag, parse_flv};
 use slotcast_media::hls::{Lookup, Packager, PackagerConfig};
 use slotcast_media::hub::{Hub, HubConfig, HubEvent, ViewerId};
-use slotcast_media::{Full, fmp4};
+use slotcast_media::{Full, TagKind};
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::record::Recorder;
@@ -123,6 +129,38 @@ impl Tally {
     }
 }
 
+/// What connection-based viewers of a channel (or of a broadcaster's preview) read: the
+/// media encoded once as HTTP-FLV and as the fMP4 stream.
+#[derive(Debug)]
+pub(crate) struct Output {
+    pub(crate) flv: RwLock<Feed>,
+    pub(crate) mp4: RwLock<Feed>,
+    /// Woken when there is something new to read, or when the output closes.
+    pub(crate) wake: Notify,
+    closed: AtomicBool,
+}
+
+impl Output {
+    fn new() -> Arc<Output> {
+        Arc::new(Output {
+            flv: RwLock::new(Feed::new(FeedConfig::default())),
+            mp4: RwLock::new(Feed::new(FeedConfig::default())),
+            wake: Notify::new(),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// Whether nothing more will come (the preview's program ended).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.wake.notify_waiters();
+    }
+}
+
 /// The publisher of the current program.
 #[derive(Debug)]
 struct Publisher {
@@ -136,8 +174,12 @@ struct Publisher {
 struct Program {
     grant: Grant,
     publisher: Option<Publisher>,
-    /// The broadcaster's preview: every tag of the publisher, whatever the time.
+    /// The broadcaster's preview: every tag of the publisher, whatever the time, through
+    /// a hub (for switches between publisher sessions) into an FLV feed.
     preview: Hub,
+    preview_viewer: ViewerId,
+    preview_flv: FlvEncoder,
+    preview_out: Arc<Output>,
     meter: Meter,
     dimensions: Option<(u32, u32)>,
     tally: Option<Tally>,
@@ -170,6 +212,13 @@ pub(crate) struct Core {
     pub(crate) admission: Admission,
     pub(crate) hls: Packager,
     hls_viewer: ViewerId,
+    /// The hub viewer whose tags are encoded into `live`.
+    live_viewer: ViewerId,
+    live: Arc<Output>,
+    flv: FlvEncoder,
+    mp4: Mp4Encoder,
+    /// Audio tags encoded since feed readers were last woken.
+    audio_run: u32,
     source: Source,
     /// Programs holding a grant: the one on air, the one that just ended (its publisher
     /// may stay until the cut) and the next one (previewing before its start).
@@ -179,11 +228,6 @@ pub(crate) struct Core {
 impl Core {
     fn program(&mut self, id: ReservationId) -> Option<&mut Program> {
         self.programs.iter_mut().find(|p| p.grant.reservation == id)
-    }
-
-    /// The preview hub of a program publishing here.
-    pub(crate) fn preview_hub(&mut self, id: ReservationId) -> Option<&mut Hub> {
-        self.program(id).map(|p| &mut p.preview)
     }
 
     fn take_program(&mut self, id: ReservationId) -> Option<Program> {
@@ -197,11 +241,27 @@ impl Core {
 
 impl Core {
     /// Feeds one tag of the current source to the hub and what drains it synchronously
-    /// (the LL-HLS packager and the recorder).
+    /// (the live feeds, the LL-HLS packager and the recorder).
     fn push(&mut self, tag: Tag) {
         self.hub.handle_tag(tag);
         while let Some(t) = self.hub.poll_viewer(self.hls_viewer) {
             self.hls.handle_tag(&t);
+        }
+        let mut wake = false;
+        while let Some(t) = self.hub.poll_viewer(self.live_viewer) {
+            self.flv
+                .push(&mut self.live.flv.write().expect("feed lock"), &t);
+            self.mp4
+                .push(&mut self.live.mp4.write().expect("feed lock"), &t);
+            // Once per video frame, with the audio before it; audio-only: every 4 frames.
+            self.audio_run += 1;
+            if t.kind != TagKind::Audio || self.audio_run >= 4 {
+                wake = true;
+                self.audio_run = 0;
+            }
+        }
+        if wake {
+            self.live.wake.notify_waiters();
         }
         let hub = &mut self.hub;
         for p in &mut self.programs {
@@ -238,31 +298,12 @@ pub(crate) enum Ctl {
 pub(crate) struct Seat {
     channel: Arc<Channel>,
     session: u64,
-    pub(crate) viewer: ViewerId,
 }
 
 impl Drop for Seat {
     fn drop(&mut self) {
         let mut core = self.channel.core.lock().expect("channel lock");
-        core.hub.remove_viewer(self.viewer);
         core.admission.disconnect(self.session, Instant::now());
-    }
-}
-
-/// A connection-based viewer of the broadcaster's preview.
-#[derive(Debug)]
-pub(crate) struct PreviewSeat {
-    channel: Arc<Channel>,
-    reservation: ReservationId,
-    pub(crate) viewer: ViewerId,
-}
-
-impl Drop for PreviewSeat {
-    fn drop(&mut self) {
-        let mut core = self.channel.core.lock().expect("channel lock");
-        if let Some(p) = core.program(self.reservation) {
-            p.preview.remove_viewer(self.viewer);
-        }
     }
 }
 
@@ -272,7 +313,9 @@ pub struct Channel {
     node: Weak<StreamNode>,
     info: RwLock<ChannelInfo>,
     pub(crate) core: Mutex<Core>,
-    /// Woken whenever tags reach the hub (viewers poll their queues) or a part is made.
+    /// What HTTP-FLV and fMP4 viewers read.
+    pub(crate) live: Arc<Output>,
+    /// Woken whenever tags reach the hub (LL-HLS requests wait for parts).
     pub(crate) data: Notify,
     ctl: mpsc::UnboundedSender<Ctl>,
     /// Bytes sent to viewers over every protocol.
@@ -326,6 +369,8 @@ impl Channel {
     pub(crate) fn start(node: Arc<StreamNode>, info: ChannelInfo) -> Arc<Channel> {
         let mut hub = Hub::new(HubConfig::default());
         let hls_viewer = hub.add_viewer();
+        let live_viewer = hub.add_viewer();
+        let live = Output::new();
         let packager = Packager::new(PackagerConfig {
             part_ms: node.config.hls_part_ms,
             segment_ms: node.config.hls_segment_ms,
@@ -340,10 +385,16 @@ impl Channel {
                 admission: Admission::new(info.capacity as usize, HLS_IDLE),
                 hls: packager,
                 hls_viewer,
+                live_viewer,
+                live: live.clone(),
+                flv: FlvEncoder::new(),
+                mp4: Mp4Encoder::new(),
+                audio_run: 0,
                 source: Source::Nothing,
                 programs: Vec::new(),
             }),
             info: RwLock::new(info),
+            live,
             data: Notify::new(),
             ctl: tx,
             bytes_out: AtomicU64::new(0),
@@ -402,7 +453,7 @@ impl Channel {
         }
     }
 
-    /// A connection-based viewer of `session`: a seat and a hub viewer, or `Full`.
+    /// A seat for a connection-based viewer of `session`, or `Full`.
     pub(crate) fn connect(self: &Arc<Self>, session: u64) -> Result<Seat, Full> {
         let now = Instant::now();
         let mut core = self.core.lock().expect("channel lock");
@@ -412,12 +463,10 @@ impl Channel {
             t.admitted(session);
             t.sample(now, n, air);
         });
-        let viewer = core.hub.add_viewer();
         self.publish_viewers(&core);
         Ok(Seat {
             channel: self.clone(),
             session,
-            viewer,
         })
     }
 
@@ -439,15 +488,10 @@ impl Channel {
         Ok(admitted)
     }
 
-    /// A viewer of the broadcaster's preview of `reservation`, if it is publishing here.
-    pub(crate) fn preview(self: &Arc<Self>, reservation: ReservationId) -> Option<PreviewSeat> {
+    /// The broadcaster's preview of `reservation`, if it is publishing here.
+    pub(crate) fn preview(&self, reservation: ReservationId) -> Option<Arc<Output>> {
         let mut core = self.core.lock().expect("channel lock");
-        let viewer = core.program(reservation)?.preview.add_viewer();
-        Some(PreviewSeat {
-            channel: self.clone(),
-            reservation,
-            viewer,
-        })
+        Some(core.program(reservation)?.preview_out.clone())
     }
 
     fn publish_viewers(&self, core: &Core) {
@@ -504,18 +548,25 @@ impl Channel {
                 p.publisher = Some(publisher);
                 p.preview.handle_source_change();
             }
-            None => core.programs.push(Program {
-                grant: grant.clone(),
-                publisher: Some(publisher),
-                preview: Hub::new(HubConfig::default()),
-                meter: Meter::default(),
-                dimensions: None,
-                tally: None,
-                recorder: None,
-                recording: RecordingState::Idle,
-                ended: false,
-                headers: Default::default(),
-            }),
+            None => {
+                let mut preview = Hub::new(HubConfig::default());
+                let preview_viewer = preview.add_viewer();
+                core.programs.push(Program {
+                    grant: grant.clone(),
+                    publisher: Some(publisher),
+                    preview,
+                    preview_viewer,
+                    preview_flv: FlvEncoder::new(),
+                    preview_out: Output::new(),
+                    meter: Meter::default(),
+                    dimensions: None,
+                    tally: None,
+                    recorder: None,
+                    recording: RecordingState::Idle,
+                    ended: false,
+                    headers: Default::default(),
+                });
+            }
         }
         drop(core);
         self.tick();
@@ -558,6 +609,11 @@ impl Channel {
             p.headers[slot] = Some(tag.clone());
         }
         p.preview.handle_tag(tag.clone());
+        while let Some(t) = p.preview.poll_viewer(p.preview_viewer) {
+            p.preview_flv
+                .push(&mut p.preview_out.flv.write().expect("feed lock"), &t);
+        }
+        p.preview_out.wake.notify_waiters();
         while p.preview.poll_event().is_some() {}
         if let Some(d) = p.preview.video_dimensions() {
             p.dimensions = Some(d);
@@ -566,14 +622,11 @@ impl Channel {
             core.push(tag);
             drop(core);
             self.data.notify_waiters();
-        } else {
-            drop(core);
-            // Only the preview has it.
-            self.data.notify_waiters();
         }
     }
 
     fn finish_program(&self, core: &mut Core, mut p: Program) {
+        p.preview_out.close();
         if let Some(mut rec) = p.recorder.take() {
             rec.finish(&mut core.hub);
         }
@@ -747,9 +800,4 @@ fn step(ch: &Arc<Channel>, node: &StreamNode) -> tokio::time::Instant {
         ch.data.notify_waiters();
     }
     wake
-}
-
-/// The fMP4 per-frame fragmenter settings of the MSE stream.
-pub(crate) fn mse_fragmenter() -> fmp4::Fragmenter {
-    fmp4::Fragmenter::new(fmp4::FragmenterConfig::per_frame())
 }

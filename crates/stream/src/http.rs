@@ -24,13 +24,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::{Bytes, BytesMut};
 use slotcast_domain::token::{self, PlayClaims, TokenError};
-use slotcast_media::FlvWriter;
-use slotcast_media::fmp4::Fragmenter;
+use slotcast_media::feed::{Cursor, FlvViewer, Read};
 use slotcast_media::hls::{Lookup, Readiness, Resource, parse_blocking_request, parse_resource};
-use slotcast_media::hub::ViewerId;
 
 use crate::StreamNode;
-use crate::channel::{Channel, mse_fragmenter};
+use crate::channel::{Channel, Output};
 
 /// Bytes gathered into one body chunk at most.
 const CHUNK: usize = 256 << 10;
@@ -139,75 +137,93 @@ async fn wait_data(ch: &Channel, check: impl Fn(&Channel) -> bool) -> bool {
     }
 }
 
-/// Per-viewer output of a connection-based protocol.
-enum Out {
-    Flv(FlvWriter),
-    Mp4(Box<Fragmenter>),
+/// How a connection-based viewer's bytes are made from its feed.
+enum Format {
+    Flv(FlvViewer),
+    Mp4,
 }
 
-/// Streams a hub viewer's tags (through `out`) until the viewer is dropped or the client
-/// goes away (then the seat, dropped with the stream, frees its place).
-fn viewer_body<S: Send + 'static>(
-    ch: Arc<Channel>,
-    viewer: ViewerId,
-    seat: S,
-    mut out: Out,
-    preview: Option<slotcast_domain::ReservationId>,
-) -> Body {
-    let mut first = match &mut out {
-        Out::Flv(w) => Some(w.header(true, true)),
-        Out::Mp4(_) => None,
-    };
-    let stream = futures_util::stream::unfold((ch, seat, out), move |(ch, seat, mut out)| {
-        let head = first.take();
-        async move {
-            if let Some(head) = head {
-                return Some((Ok::<Bytes, Infallible>(head), (ch, seat, out)));
-            }
-            // The waiter borrows its own handle, so `ch` can be handed back.
-            let wake = ch.clone();
-            loop {
-                let notified = wake.data.notified();
-                tokio::pin!(notified);
-                notified.as_mut().enable();
-                let mut buf = BytesMut::new();
-                {
-                    let mut core = ch.core.lock().expect("channel lock");
-                    let hub = match preview {
-                        None => Some(&mut core.hub),
-                        Some(r) => core.preview_hub(r),
-                    };
-                    let hub = hub.filter(|h| h.has_viewer(viewer))?;
-                    while buf.len() < CHUNK {
-                        let Some(tag) = hub.poll_viewer(viewer) else {
-                            break;
-                        };
-                        match &mut out {
-                            Out::Flv(w) => {
-                                let _ = w.write_tag(&tag, &mut buf);
-                            }
-                            Out::Mp4(f) => {
-                                f.handle_tag(&tag);
-                                while let Some(o) = f.poll_output() {
-                                    for c in o.chunks() {
-                                        buf.extend_from_slice(c);
-                                    }
-                                }
-                            }
-                        }
-                    }
+/// One HTTP-FLV or fMP4 viewer: its cursor in the feed and what it holds while connected.
+struct Viewer<S> {
+    out: Arc<Output>,
+    format: Format,
+    cursor: Cursor,
+    head: Option<Bytes>,
+    /// Where bytes sent are counted (not for previews).
+    channel: Option<Arc<Channel>>,
+    /// Released (the admission seat freed) when the response body is dropped.
+    _seat: S,
+}
+
+impl<S> Viewer<S> {
+    /// The next body chunk: what the feed has beyond the cursor, waiting for it if needed;
+    /// `None` ends the response (dropped for lagging, or the preview ended).
+    async fn next(&mut self) -> Option<Bytes> {
+        if let Some(head) = self.head.take() {
+            return Some(head);
+        }
+        loop {
+            let notified = self.out.wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let mut buf = BytesMut::with_capacity(16 << 10);
+            let read = match &mut self.format {
+                Format::Flv(w) => {
+                    self.out
+                        .flv
+                        .read()
+                        .expect("feed lock")
+                        .read(&mut self.cursor, CHUNK, |p| w.write(p, &mut buf))
                 }
-                if !buf.is_empty() {
-                    if preview.is_none() {
+                Format::Mp4 => {
+                    self.out
+                        .mp4
+                        .read()
+                        .expect("feed lock")
+                        .read(&mut self.cursor, CHUNK, |p| {
+                            buf.extend_from_slice(p.bytes())
+                        })
+                }
+            };
+            match read {
+                Read::Sent => {
+                    if let Some(ch) = &self.channel {
                         ch.sent(buf.len());
                     }
-                    return Some((Ok(buf.freeze()), (ch, seat, out)));
+                    return Some(buf.freeze());
                 }
-                notified.await;
+                Read::Dropped { lags } => {
+                    tracing::info!(lags, "viewer dropped: it kept falling behind");
+                    metrics::counter!("slotcast_stream_viewers_dropped_total").increment(1);
+                    return None;
+                }
+                Read::Wait if self.out.is_closed() => return None,
+                Read::Wait => notified.await,
             }
         }
-    });
-    Body::from_stream(stream)
+    }
+}
+
+/// Streams `out` in `format` until the viewer is dropped, the output closes or the client
+/// goes away.
+fn viewer_body<S: Send + 'static>(
+    out: Arc<Output>,
+    format: Format,
+    seat: S,
+    channel: Option<Arc<Channel>>,
+) -> Body {
+    let viewer = Viewer {
+        out,
+        head: matches!(format, Format::Flv(_)).then(FlvViewer::file_header),
+        format,
+        cursor: Cursor::new(),
+        channel,
+        _seat: seat,
+    };
+    Body::from_stream(futures_util::stream::unfold(viewer, |mut v| async move {
+        let chunk = v.next().await?;
+        Some((Ok::<Bytes, Infallible>(chunk), v))
+    }))
 }
 
 async fn live_file(
@@ -215,10 +231,10 @@ async fn live_file(
     Path(file): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let (name, out, content_type) = if let Some(name) = file.strip_suffix(".flv") {
-        (name, Out::Flv(FlvWriter::new()), "video/x-flv")
+    let (name, format, content_type) = if let Some(name) = file.strip_suffix(".flv") {
+        (name, Format::Flv(FlvViewer::new()), "video/x-flv")
     } else if let Some(name) = file.strip_suffix(".mp4") {
-        (name, Out::Mp4(Box::new(mse_fragmenter())), "video/mp4")
+        (name, Format::Mp4, "video/mp4")
     } else {
         return error(
             StatusCode::NOT_FOUND,
@@ -238,8 +254,10 @@ async fn live_file(
         Ok(seat) => seat,
         Err(e) => return full(e),
     };
-    let viewer = seat.viewer;
-    streaming(content_type, viewer_body(ch, viewer, seat, out, None))
+    streaming(
+        content_type,
+        viewer_body(ch.live.clone(), format, seat, Some(ch)),
+    )
 }
 
 async fn preview(
@@ -265,23 +283,16 @@ async fn preview(
     let Some(ch) = node.channel(claims.channel) else {
         return error(StatusCode::NOT_FOUND, "not_found", "no such channel here");
     };
-    let Some(seat) = ch.preview(reservation) else {
+    let Some(out) = ch.preview(reservation) else {
         return error(
             StatusCode::NOT_FOUND,
             "not_publishing",
             "nothing is being published for this reservation",
         );
     };
-    let viewer = seat.viewer;
     streaming(
         "video/x-flv",
-        viewer_body(
-            ch,
-            viewer,
-            seat,
-            Out::Flv(FlvWriter::new()),
-            Some(reservation),
-        ),
+        viewer_body(out, Format::Flv(FlvViewer::new()), (), None),
     )
 }
 

@@ -19,7 +19,7 @@ pub use classify::{
 };
 pub use error::FlvError;
 pub use reader::{FlvHeader, FlvReader, parse_flv};
-pub use writer::{FlvWriter, TagFraming};
+pub use writer::{FlvWriter, TagFraming, set_tag_timestamp};
 
 use bytes::Bytes;
 

@@ -45,6 +45,15 @@ impl TagFraming {
     }
 }
 
+/// Rewrites the timestamp of the framed tag that `tag` starts with (its 11-byte header,
+/// lower 24 bits then the extended byte); does nothing to a shorter slice.
+pub fn set_tag_timestamp(tag: &mut [u8], timestamp_ms: u32) {
+    if let Some(field) = tag.get_mut(4..8) {
+        let ts = timestamp_ms.to_be_bytes();
+        field.copy_from_slice(&[ts[1], ts[2], ts[3], ts[0]]);
+    }
+}
+
 /// Produces an HTTP-FLV byte stream: [`FlvWriter::header`] once, then one
 /// [`FlvWriter::tag`] (or [`FlvWriter::framing`]) per tag. It only formats bytes; sending
 /// them is the caller's business.
