@@ -241,8 +241,11 @@ impl Core {
 
 impl Core {
     /// Feeds one tag of the current source to the hub and what drains it synchronously
-    /// (the live feeds, the LL-HLS packager and the recorder).
-    fn push(&mut self, tag: Tag) {
+    /// (the live feeds, the LL-HLS packager and the recorder). Returns whether the
+    /// packager has something new (LL-HLS requests waiting on [`Channel::data`]).
+    #[must_use]
+    fn push(&mut self, tag: Tag) -> bool {
+        let hls_version = self.hls.version();
         self.hub.handle_tag(tag);
         while let Some(t) = self.hub.poll_viewer(self.hls_viewer) {
             self.hls.handle_tag(&t);
@@ -275,6 +278,7 @@ impl Core {
                 metrics::counter!("slotcast_stream_viewers_dropped_total").increment(1);
             }
         }
+        self.hls.version() != hls_version
     }
 
     fn switch(&mut self, to: Source) {
@@ -315,7 +319,7 @@ pub struct Channel {
     pub(crate) core: Mutex<Core>,
     /// What HTTP-FLV and fMP4 viewers read.
     pub(crate) live: Arc<Output>,
-    /// Woken whenever tags reach the hub (LL-HLS requests wait for parts).
+    /// Woken whenever the LL-HLS packager has something new (requests wait for parts).
     pub(crate) data: Notify,
     ctl: mpsc::UnboundedSender<Ctl>,
     /// Bytes sent to viewers over every protocol.
@@ -618,8 +622,7 @@ impl Channel {
         if let Some(d) = p.preview.video_dimensions() {
             p.dimensions = Some(d);
         }
-        if core.source == Source::Publisher(session) {
-            core.push(tag);
+        if core.source == Source::Publisher(session) && core.push(tag) {
             drop(core);
             self.data.notify_waiters();
         }
@@ -740,6 +743,7 @@ fn step(ch: &Arc<Channel>, node: &StreamNode) -> tokio::time::Instant {
         want = core.source;
     }
     let before = core.source;
+    let mut hls_changed = false;
     core.switch(want);
     if before != want
         && let Source::Publisher(session) = want
@@ -751,7 +755,7 @@ fn step(ch: &Arc<Channel>, node: &StreamNode) -> tokio::time::Instant {
             .flat_map(|p| p.headers.iter().flatten().cloned())
             .collect();
         for tag in headers {
-            core.push(tag);
+            hls_changed |= core.push(tag);
         }
     }
     if before != want {
@@ -784,19 +788,17 @@ fn step(ch: &Arc<Channel>, node: &StreamNode) -> tokio::time::Instant {
         }
     }
     // Due filler or slate tags.
-    let mut pushed = false;
     for player in [&ch.filler, &ch.slate] {
         let mut player = player.lock().expect("player");
         while let Some(tag) = player.poll_tag(now) {
-            core.push(tag);
-            pushed = true;
+            hls_changed |= core.push(tag);
         }
         if let Some(t) = player.poll_timeout() {
             wake = wake.min(tokio::time::Instant::from_std(t));
         }
     }
     drop(core);
-    if pushed {
+    if hls_changed {
         ch.data.notify_waiters();
     }
     wake

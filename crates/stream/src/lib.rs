@@ -3,7 +3,8 @@
 //! This crate owns the I/O of slotcast's media server: the RTMP ingest socket and its
 //! sessions ([`rtmp`]), one task per channel that decides what is on air and plays the
 //! filler ([`channel`]), the HTTP delivery routes — HTTP-FLV, the fMP4 stream for MSE and
-//! LL-HLS ([`http`]) — the recording of programs ([`record`]) and the generation of test-card
+//! LL-HLS ([`http`]), behind a listener that drops peers who stop reading ([`net`]) — the
+//! recording of programs ([`record`]) and the generation of test-card
 //! filler with ffmpeg ([`filler`]).
 //!
 //! Every media decision is made by the sans-IO machines of `slotcast-media` (hub,
@@ -28,6 +29,7 @@ pub mod channel;
 pub mod config;
 pub mod filler;
 pub mod http;
+pub mod net;
 pub mod record;
 pub mod rtmp;
 
