@@ -8,12 +8,17 @@
 //! open when their duration becomes known, so a fragment's audio may start a few
 //! milliseconds before its first video frame; each track has its own `tfdt`, so players
 //! see exact times.
+//!
+//! Which track leads the cutting depends on the stream's recent past, which a file does
+//! not record; which track *times* a fragment ([`Fragment::start_ms`]) depends only on the
+//! fragment, by the rule the scanner applies to the file, so live and VOD times agree.
 
 use std::collections::VecDeque;
 
 use bytes::Bytes;
 
 use super::codec::{AudioConfig, VideoConfig, VideoFormat};
+use super::reader::{ticks_to_ms, timed_by_audio};
 use super::writer::{Run, SampleEntry, fragment_header, init_segment};
 use super::{AUDIO_TRACK_ID, VIDEO_TIMESCALE, VIDEO_TRACK_ID};
 use crate::flv::{
@@ -22,6 +27,8 @@ use crate::flv::{
 
 /// When the newest audio sample is this much (ms) ahead of the newest video sample, the
 /// video is considered stalled and audio leads fragment boundaries until video resumes.
+/// Likewise a fragment whose first video sample is more than this much older than the
+/// audio is timed by its audio ([`Fragment::start_ms`]).
 pub const VIDEO_STALL_MS: u64 = 2_000;
 
 /// Video sample duration (ms) assumed on [`Fragmenter::flush`] when none is known.
@@ -84,10 +91,15 @@ pub struct Fragment {
     pub chunks: Vec<Bytes>,
     /// The `mfhd` sequence number (1, 2, … per fragmenter).
     pub sequence: u32,
-    /// DTS (ms) of the first sample of the leading track (video when the fragment has
-    /// video and the source leads with video, else audio).
+    /// DTS (ms) of the first sample of the track that times the fragment: video, unless
+    /// the fragment has no video or its first video sample is more than
+    /// [`VIDEO_STALL_MS`] older than the audio (its first audio sample, or without one the
+    /// end of the audio before it since the init segment), then audio; a fragment of such
+    /// stale video alone starts where the audio ends and lasts 0 ms. The scanner times the
+    /// file by the same rule ([`FragmentInfo::track_id`](super::FragmentInfo::track_id)),
+    /// so a recording's VOD segments have these times.
     pub start_ms: u64,
-    /// Duration (ms) of the leading track's samples.
+    /// Duration (ms) of that track's samples.
     pub duration_ms: u32,
     /// Whether a decoder can start here: it starts with a video keyframe, or has no video.
     pub independent: bool,
@@ -109,7 +121,7 @@ impl Fragment {
         self.len() == 0
     }
 
-    /// End (ms) of the leading track: `start_ms + duration_ms`.
+    /// End (ms) of the track that times the fragment: `start_ms + duration_ms`.
     pub fn end_ms(&self) -> u64 {
         self.start_ms + u64::from(self.duration_ms)
     }
@@ -245,6 +257,9 @@ pub struct Fragmenter {
     segment_start_ms: Option<u64>,
     /// A video frame arrived since the last restart (source change or new configuration).
     video_seen: bool,
+    /// End (ticks) of the audio in the fragments since the last init segment: where the
+    /// audio is for a fragment without any (see [`Fragment::start_ms`]).
+    audio_end_ticks: Option<u64>,
     out: VecDeque<Output>,
     stats: FragmenterStats,
 }
@@ -271,6 +286,7 @@ impl Fragmenter {
             },
             segment_start_ms: None,
             video_seen: false,
+            audio_end_ticks: None,
             out: VecDeque::new(),
             stats: FragmenterStats::default(),
         }
@@ -506,6 +522,7 @@ impl Fragmenter {
             return;
         }
         self.init_due = false;
+        self.audio_end_ticks = None;
         let init = init_segment(self.video.as_ref(), self.audio.as_ref());
         self.current_init = Some(init.clone());
         self.stats.inits += 1;
@@ -618,15 +635,30 @@ impl Fragmenter {
             return;
         }
         self.sequence = self.sequence.wrapping_add(1).max(1);
-        let leading = match self.leading() {
-            Kind::Video if !video.is_empty() => &video,
-            Kind::Audio if !audio.is_empty() => &audio,
-            _ if video.is_empty() => &audio,
-            _ => &video,
-        };
-        let (start_ms, end_ms) = match (leading.first(), leading.last()) {
+        // Timed by the rule the scanner applies to the file (its `tfdt`s), not by which
+        // track leads the cutting right now: the two must agree, and the samples of a
+        // track that lags by more than a stall would time the fragment in the past.
+        let rate = self.audio.as_ref().map_or(0, |a| a.sample_rate);
+        let audio_before = self.audio_end_ticks;
+        if let Some(first) = audio.first() {
+            let total: u64 = audio.iter().map(|s| u64::from(s.duration)).sum();
+            self.audio_end_ticks = Some(first.ticks.saturating_add(total));
+        }
+        let video_ms = video.first().map(|s| ticks_to_ms(s.ticks, VIDEO_TIMESCALE));
+        let audio_at = audio.first().map(|s| s.ticks).or(audio_before);
+        let audio_ms = audio_at.map(|t| ticks_to_ms(t, rate));
+        let span = |samples: &[Sample]| match (samples.first(), samples.last()) {
             (Some(f), Some(l)) => (f.dts_ms, l.dts_ms + u64::from(l.duration_ms)),
             _ => (0, 0),
+        };
+        let (start_ms, end_ms) = if !timed_by_audio(video_ms, audio_ms) {
+            span(&video)
+        } else if audio.is_empty() {
+            // Stale video alone sits, without duration, where the audio ends.
+            let at = audio_ms.unwrap_or(0);
+            (at, at)
+        } else {
+            span(&audio)
         };
         let entries = |samples: &[Sample]| -> Vec<SampleEntry> {
             samples

@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use super::{Fmp4Error, fourcc_text};
+use super::{Fmp4Error, VIDEO_STALL_MS, fourcc_text};
 
 /// The largest `moov` or `moof` box the scanner loads (16 MiB); larger ones are refused
 /// with [`Fmp4Error::BoxTooLarge`]. `mdat` payloads are never loaded, whatever their size.
@@ -50,12 +50,16 @@ pub struct InitInfo {
 }
 
 impl InitInfo {
-    /// The track that times fragments: the first video track, else the first audio track.
+    /// The track that times fragments by default: the first video track, else the first
+    /// audio track. A fragment without it, or whose video lags its audio by more than
+    /// [`VIDEO_STALL_MS`], is timed by its audio (see [`FragmentInfo::track_id`]).
     pub fn leading_track(&self) -> Option<&TrackInfo> {
-        self.tracks
-            .iter()
-            .find(|t| t.kind == TrackKind::Video)
-            .or_else(|| self.tracks.iter().find(|t| t.kind == TrackKind::Audio))
+        self.first_of(TrackKind::Video)
+            .or_else(|| self.first_of(TrackKind::Audio))
+    }
+
+    fn first_of(&self, kind: TrackKind) -> Option<&TrackInfo> {
+        self.tracks.iter().find(|t| t.kind == kind)
     }
 
     fn track(&self, id: u32) -> Option<&TrackInfo> {
@@ -72,8 +76,13 @@ pub struct FragmentInfo {
     pub init: usize,
     /// The `mfhd` sequence number.
     pub sequence: u32,
-    /// The track its times are from: the init's video track if the fragment has it, else
-    /// the first track it has.
+    /// The track its times are from, by the rule the [`Fragmenter`](super::Fragmenter)
+    /// follows for [`Fragment::start_ms`](super::Fragment::start_ms): the init's first
+    /// video track, unless the fragment has no samples of it or its first video sample
+    /// decodes more than [`VIDEO_STALL_MS`] before the audio (its first audio sample, or
+    /// without one the end of the audio before it): then the init's first audio track. A
+    /// fragment with neither is timed by the first track it has. A fragment of stale
+    /// video alone starts where the audio ends, with a duration of 0.
     pub track_id: u32,
     /// That track's timescale.
     pub timescale: u32,
@@ -81,7 +90,8 @@ pub struct FragmentInfo {
     pub start: u64,
     /// Sum of its sample durations (ticks).
     pub duration: u64,
-    /// Whether its first sample (of the timing track) is a sync sample.
+    /// Whether a decoder can start here: its first video sample is a sync sample, or (no
+    /// video in it) its first audio sample (or that of the first track it has) is.
     pub independent: bool,
 }
 
@@ -102,7 +112,28 @@ impl FragmentInfo {
     }
 }
 
-fn ticks_to_ms(ticks: u64, timescale: u32) -> u64 {
+/// Whether a fragment is timed by its audio rather than its video: the one rule both the
+/// fragmenter and the scanner apply, so that
+/// [`Fragment::start_ms`](super::Fragment::start_ms) and [`FragmentInfo::start_ms`] agree.
+/// `video_ms` is the decode time of the fragment's first video sample, `audio_ms` where
+/// the audio is: its first audio sample, or if it has none, the end of the audio before it
+/// since the last init segment (ms, as [`ticks_to_ms`] makes them of the file's ticks;
+/// `None` when there is no such sample).
+///
+/// Video times a fragment unless it lags the audio by more than [`VIDEO_STALL_MS`]: then
+/// its video samples are old frames (a stall, or a source whose video timestamps run
+/// behind its audio), and timing the fragment by them would put it seconds before the
+/// fragments around it, so VOD segments cut by these times would overlap and add up to
+/// more than the recording.
+pub(super) fn timed_by_audio(video_ms: Option<u64>, audio_ms: Option<u64>) -> bool {
+    match (video_ms, audio_ms) {
+        (Some(v), Some(a)) => a > v.saturating_add(VIDEO_STALL_MS),
+        (None, Some(_)) => true,
+        (_, None) => false,
+    }
+}
+
+pub(super) fn ticks_to_ms(ticks: u64, timescale: u32) -> u64 {
     if timescale == 0 {
         return 0;
     }
@@ -237,6 +268,17 @@ struct Traf {
     duration: u64,
     samples: u64,
     first_flags: Option<u32>,
+}
+
+/// One traf of a complete fragment, with the times of its track.
+struct TimedTraf<'a> {
+    track: &'a TrackInfo,
+    /// Decode time of its first sample (ticks).
+    start: u64,
+    /// Sum of its sample durations (ticks).
+    duration: u64,
+    /// Whether its first sample is a sync sample.
+    independent: bool,
 }
 
 /// Sans-IO indexer of a fragmented MP4 file of known length.
@@ -478,46 +520,91 @@ impl FileScanner {
             return;
         };
         let init = &self.index.inits[init_index];
-        let leading = init.leading_track().map(|t| t.id);
-        let traf = moof
-            .trafs
-            .iter()
-            .find(|t| Some(t.track_id) == leading)
-            .or_else(|| moof.trafs.iter().find(|t| init.track(t.track_id).is_some()));
-        let Some(traf) = traf else {
-            self.index.skipped += 1;
-            return;
+        // Each track's first traf in the moof, with its times; unknown tracks are ignored.
+        let mut timed: Vec<TimedTraf<'_>> = Vec::new();
+        for traf in &moof.trafs {
+            let Some(track) = init.track(traf.track_id) else {
+                continue;
+            };
+            if timed.iter().any(|t| t.track.id == track.id) {
+                continue;
+            }
+            let duration = if traf.duration == 0 && traf.samples > 0 {
+                traf.samples
+                    .saturating_mul(u64::from(track.default_duration))
+            } else {
+                traf.duration
+            };
+            let start = traf
+                .base_time
+                .or_else(|| {
+                    self.next_time
+                        .iter()
+                        .find(|(id, _)| *id == track.id)
+                        .map(|(_, t)| *t)
+                })
+                .unwrap_or(0);
+            let independent = match traf.first_flags {
+                Some(flags) => flags & 0x0001_0000 == 0,
+                None => track.default_flags & 0x0001_0000 == 0,
+            };
+            timed.push(TimedTraf {
+                track,
+                start,
+                duration,
+                independent,
+            });
+        }
+        let of = |kind: TrackKind| {
+            let id = init.first_of(kind)?.id;
+            timed.iter().find(|t| t.track.id == id)
         };
-        let Some(track) = init.track(traf.track_id) else {
-            self.index.skipped += 1;
-            return;
-        };
-        let independent = match traf.first_flags {
-            Some(flags) => flags & 0x0001_0000 == 0,
-            None => track.default_flags & 0x0001_0000 == 0,
-        };
-        let duration = if traf.duration == 0 && traf.samples > 0 {
-            traf.samples
-                .saturating_mul(u64::from(track.default_duration))
+        let (video, audio) = (of(TrackKind::Video), of(TrackKind::Audio));
+        let audio_track = init.first_of(TrackKind::Audio);
+        // Where the audio is: its first sample here, else the end of the audio before.
+        let audio_at = audio.map(|t| t.start).or_else(|| {
+            let id = audio_track?.id;
+            self.next_time
+                .iter()
+                .find(|(i, _)| *i == id)
+                .map(|(_, t)| *t)
+        });
+        let video_ms = video.map(|t| ticks_to_ms(t.start, t.track.timescale));
+        let audio_ms = audio_at
+            .zip(audio_track)
+            .map(|(t, a)| ticks_to_ms(t, a.timescale));
+        let timing = if timed_by_audio(video_ms, audio_ms) {
+            // A fragment of stale video only sits, without duration, where the audio is.
+            audio_track
+                .zip(audio_at)
+                .map(|(track, at)| audio.map_or((track, at, 0), |t| (track, t.start, t.duration)))
         } else {
-            traf.duration
+            video.map(|t| (t.track, t.start, t.duration))
         };
-        let slot = self.next_time.iter_mut().find(|(id, _)| *id == track.id);
-        let start = traf
-            .base_time
-            .or(slot.as_ref().map(|(_, t)| *t))
-            .unwrap_or(0);
-        let next = start.saturating_add(duration);
-        match slot {
-            Some(s) => s.1 = next,
-            None => self.next_time.push((track.id, next)),
+        let Some((track, start, duration)) =
+            timing.or_else(|| timed.first().map(|t| (t.track, t.start, t.duration)))
+        else {
+            self.index.skipped += 1;
+            return;
+        };
+        let (track_id, timescale) = (track.id, track.timescale);
+        let independent = video
+            .or(audio)
+            .or(timed.first())
+            .is_none_or(|t| t.independent);
+        for t in &timed {
+            let next = t.start.saturating_add(t.duration);
+            match self.next_time.iter_mut().find(|(id, _)| *id == t.track.id) {
+                Some(s) => s.1 = next,
+                None => self.next_time.push((t.track.id, next)),
+            }
         }
         self.index.fragments.push(FragmentInfo {
             range: moof.offset..end,
             init: init_index,
             sequence: moof.sequence,
-            track_id: track.id,
-            timescale: track.timescale,
+            track_id,
+            timescale,
             start,
             duration,
             independent,

@@ -894,6 +894,124 @@ fn scanner_indexes_periods_after_a_configuration_change() {
     );
 }
 
+/// Headers, then 25 fps video (keyframe every second) and 44.1 kHz AAC as a source sends
+/// them, in the order of a send clock running from 0 to `duration_ms`: a frame sent at
+/// `t` carries the timestamp `video_ts(t)` (`None`: not sent), audio is continuous from
+/// `audio_start_ms`.
+fn skewed_av_stream(
+    duration_ms: u32,
+    audio_start_ms: u32,
+    video_ts: impl Fn(u32) -> Option<u32>,
+) -> Vec<Tag> {
+    let mut media = Vec::new();
+    for n in 0..duration_ms / 40 {
+        let t = n * 40;
+        if let Some(ts) = video_ts(t) {
+            let frame = avc_frame(t % 1000 == 0, 0, (n % 251) as u8, 300);
+            media.push((t, Tag::video(ts, frame)));
+        }
+    }
+    for k in 0.. {
+        let t = (k * 1024 * 1000 / 44100) as u32;
+        if t >= duration_ms {
+            break;
+        }
+        media.push((
+            t,
+            Tag::audio(audio_start_ms + t, aac_frame((k % 251) as u8, 100)),
+        ));
+    }
+    media.sort_by_key(|(t, _)| *t);
+    let mut tags = vec![Tag::video(0, avc_header()), Tag::audio(0, aac_header_44k())];
+    tags.extend(media.into_iter().map(|(_, tag)| tag));
+    tags
+}
+
+/// The fragmenter's and the scanner's times for each fragment of `out`, checked equal:
+/// `(start_ms, end_ms, track_id)` per fragment.
+fn agreed_times(out: &[Output]) -> Vec<(u64, u64, u32)> {
+    let index = scan_fragments(&file_of(out)).unwrap();
+    let frags = fragments(out);
+    assert_eq!(index.fragments.len(), frags.len());
+    index
+        .fragments
+        .iter()
+        .zip(&frags)
+        .map(|(info, f)| {
+            // Audio ticks are whole samples, so the file's time may be 1 ms lower.
+            assert!(
+                info.start_ms().abs_diff(f.start_ms) <= 1,
+                "fragment {}: scanned {info:?}, written start {} duration {}",
+                f.sequence,
+                f.start_ms,
+                f.duration_ms
+            );
+            assert!(info.end_ms().abs_diff(f.end_ms()) <= 1, "{info:?} {f:?}");
+            assert_eq!(info.independent, f.independent);
+            (f.start_ms, f.end_ms(), info.track_id)
+        })
+        .collect()
+}
+
+/// Fuzz finding 5 (`fuzz/corpus/fmp4_reader/start-ms-disagrees-with-scan`): a source
+/// whose video timestamps run 32.5 s behind its audio. Audio leads the cutting, so the
+/// fragmenter timed each fragment by its audio (41797 ms) while the scanner timed the
+/// same fragment by the stale video in it (9284 ms). Both now time it by its audio.
+#[test]
+fn a_fragment_whose_video_lags_its_audio_by_more_than_a_stall_is_timed_by_its_audio() {
+    let tags = skewed_av_stream(6_000, 41_797, |t| Some(9_284 + t));
+    for config in [FragmenterConfig::default(), FragmenterConfig::per_frame()] {
+        let out = run(config, &tags, true);
+        let times = agreed_times(&out);
+        assert!(times.len() > 5);
+        // Every fragment has audio here, so every one is timed by it: in order and
+        // back to back, as the audio is.
+        assert_eq!(times[0].0, 41_797);
+        for w in times.windows(2) {
+            assert_eq!(w[0].2, AUDIO_TRACK_ID);
+            assert!(w[1].0.abs_diff(w[0].1) <= 1, "contiguous: {w:?}");
+        }
+        let index = scan_fragments(&file_of(&out)).unwrap();
+        let total: u64 = index.segments.iter().map(|s| s.duration_ms).sum();
+        assert!(total.abs_diff(6_000) < 50, "the recording lasts {total} ms");
+    }
+}
+
+/// A lag under the stall threshold keeps video timing, on both sides.
+#[test]
+fn a_fragment_whose_video_lags_its_audio_less_than_a_stall_is_timed_by_its_video() {
+    let tags = skewed_av_stream(4_000, 1_900, Some);
+    let out = run(FragmenterConfig::default(), &tags, true);
+    let times = agreed_times(&out);
+    assert!(times.iter().all(|t| t.2 == VIDEO_TRACK_ID), "{times:?}");
+    assert_eq!(times[0].0, 0);
+}
+
+/// Video freezes for 5 s while audio goes on, then resumes. The last frame before the
+/// freeze only gets its duration (5 s) when video resumes, and lands in a fragment whose
+/// audio is 5 s later: timed by that frame, the fragment went 5 s back in time and the
+/// VOD segments counted the freeze twice. Timed by its audio, the fragments stay in time
+/// order. (The fragment open when the freeze starts is still timed by its video, as the
+/// stall is not known yet: the timeline has a gap there, never an overlap.)
+#[test]
+fn fragments_stay_in_time_order_across_a_video_stall() {
+    let tags = skewed_av_stream(10_000, 0, |t| (!(2_000..7_000).contains(&t)).then_some(t));
+    for config in [FragmenterConfig::default(), FragmenterConfig::per_frame()] {
+        let out = run(config, &tags, true);
+        let times = agreed_times(&out);
+        for w in times.windows(2) {
+            assert!(w[1].0 + 25 >= w[0].1, "time goes back: {w:?}");
+            assert!(w[1].0 <= w[0].1 + VIDEO_STALL_MS + 25, "a gap: {w:?}");
+        }
+        let resumed = times.iter().position(|t| t.0 >= 7_000).unwrap();
+        assert_eq!(times[resumed - 1].2, AUDIO_TRACK_ID, "{times:?}");
+        assert_eq!(times[resumed].2, VIDEO_TRACK_ID, "{times:?}");
+        let index = scan_fragments(&file_of(&out)).unwrap();
+        let total: u64 = index.segments.iter().map(|s| s.duration_ms).sum();
+        assert!(total <= 10_050, "the recording lasts {total} ms");
+    }
+}
+
 #[test]
 fn a_truncated_last_fragment_is_left_out() {
     let out = run(
