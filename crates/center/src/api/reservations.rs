@@ -181,6 +181,7 @@ pub(crate) fn ctx<'a>(
 ) -> MailContext<'a> {
     MailContext {
         public_url: &st.settings.public_url,
+        ingest: st.settings.ingest.first().map_or("", String::as_str),
         time_zone: &st.settings.policy.time_zone,
         reservation: r,
         channel,

@@ -15,6 +15,8 @@ pub struct MailContext<'a> {
     /// The service's public base URL, e.g. `http://localhost:8080` (a trailing slash is
     /// ignored).
     pub public_url: &'a str,
+    /// Where broadcasters publish, without the key, e.g. `rtmp://watch.example.org:1935/live`.
+    pub ingest: &'a str,
     /// The zone times are shown in (with its abbreviation and name).
     pub time_zone: &'a TimeZone,
     /// The reservation, as it is after the change the message is about.
@@ -275,11 +277,10 @@ pub fn key_message(ctx: &MailContext<'_>, key: &ReservationKey) -> NewMessage {
         ctx.instant(s.connect_from),
         ctx.instant(s.connect_to)
     ));
+    let ingest = ctx.ingest.trim_end_matches('/');
     d.code(&format!(
-        "rtmp://{}:1935/live/{}\n(server rtmp://{}:1935/live, stream key {})",
-        ctx.host(),
+        "{ingest}/{}\n(server {ingest}, stream key {})",
         key.expose(),
-        ctx.host(),
         key.expose()
     ));
     d.para("Keep the key to yourself: anyone who has it can confirm and broadcast this booking.");
@@ -705,6 +706,7 @@ pub(crate) mod tests {
         pub(crate) fn ctx(&self, password: Option<&'static str>, sequence: u32) -> MailContext<'_> {
             MailContext {
                 public_url: "http://watch.example.org:8080/",
+                ingest: "rtmp://watch.example.org:1935/live",
                 time_zone: &self.tz,
                 reservation: &self.reservation,
                 channel: &self.channel,
