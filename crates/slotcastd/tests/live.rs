@@ -43,6 +43,34 @@ fn t0() -> Timestamp {
     "2026-11-21T12:00:00Z".parse().unwrap()
 }
 
+/// Warnings and errors the server logs, captured for the whole test process (one global
+/// subscriber; each test looks for lines naming its own files).
+fn server_log() -> Arc<Mutex<Vec<u8>>> {
+    #[derive(Clone)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    static LOG: std::sync::OnceLock<Arc<Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = Sink(buf.clone());
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .with_writer(move || sink.clone())
+            .try_init();
+        buf
+    })
+    .clone()
+}
+
 /// A child process killed when dropped (a failing test leaves no ffmpeg behind).
 struct Proc(Child);
 
@@ -952,8 +980,8 @@ async fn after_the_end_the_recording_replays_downloads_and_the_totals_are_kept()
 
 /// A full disk (the recording file is `/dev/full`: every write fails with ENOSPC) stops
 /// the recording, not the stream: viewers keep the program, the owner's live statistics
-/// say the recording failed and why, the failure is counted in `/metrics`, and no broken
-/// replay is offered afterwards.
+/// say the recording failed and why, the failure is logged and counted in `/metrics`,
+/// and no broken replay is offered afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_fails_the_recording_and_the_stream_goes_on() {
     let Some(w) = world("fulldisk").await else {
@@ -974,6 +1002,7 @@ async fn a_full_disk_fails_the_recording_and_the_stream_goes_on() {
             .unwrap_or(0.0)
     };
     let before = failures(&w.metrics().await);
+    let log = server_log();
 
     w.set(b.start - SignedDuration::from_secs(30));
     let _publisher = w.publish(&b.key, 50);
@@ -996,6 +1025,13 @@ async fn a_full_disk_fails_the_recording_and_the_stream_goes_on() {
     );
     assert_eq!(e["on_air"], true, "{e}");
     assert!(failures(&w.metrics().await) >= before + 1.0);
+    let logged = String::from_utf8_lossy(&log.lock().unwrap()).into_owned();
+    assert!(
+        logged.lines().any(|l| l.contains("ERROR")
+            && l.contains("recording stopped: the stream goes on")
+            && l.contains(&path.display().to_string())),
+        "the failure is logged with the file: {logged}"
+    );
 
     // The stream goes on: the viewer keeps receiving frames, a new one decodes it.
     let (bytes, frames) = (viewer.bytes(), viewer.frames());
