@@ -869,7 +869,19 @@ async fn after_the_end_the_recording_replays_downloads_and_the_totals_are_kept()
         stats.seconds_on_air + 3 >= aired && stats.seconds_on_air <= aired + 1,
         "{stats:?}, on air for {aired} s"
     );
-    // … and in the summary e-mail to the broadcaster.
+    // … shown to the broadcaster with the reservation …
+    let r = w
+        .get(&format!("/api/v1/reservations/{}", b.id), Some(&b.owner))
+        .await;
+    assert_eq!(
+        r.body["stats"],
+        json!({"peak_viewers": stats.peak_viewers, "unique_viewers": stats.unique_viewers,
+            "viewer_minutes": stats.viewer_minutes, "bytes_out": stats.bytes_out,
+            "seconds_on_air": stats.seconds_on_air}),
+        "{:?}",
+        r.body
+    );
+    // … and in the summary e-mail.
     let deadline = Instant::now() + Duration::from_secs(10);
     let summary = loop {
         if let Some(m) = w
