@@ -6,12 +6,8 @@
 //! the stores. It must not hold global configuration: the loaded [`config::Config`] is
 //! passed down.
 
-mod config;
-mod link;
-mod server;
-mod storage;
-
 use clap::{Parser, Subcommand};
+use slotcastd::{config, server};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 /// Creates the configured channels when the database has none.
 pub async fn seed_channels(store: &dyn Store, cfg: &Config) -> Result<usize, String> {
@@ -87,6 +88,61 @@ pub fn settings(cfg: &Config) -> Settings {
 pub async fn serve(cfg: Config) -> Result<(), String> {
     // Handlers first: a SIGTERM that arrives right after start must stop us cleanly.
     let signal = shutdown_signal().map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let running = start(&cfg, None).await?;
+    tracing::info!("slotcast center listening on http://{}", running.http);
+    tracing::info!(
+        "slotcast stream node: RTMP ingest on rtmp://{}/live",
+        running.rtmp
+    );
+    signal.await;
+    running.shutdown().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// A server started by [`start`]: every part runs on the current tokio runtime until
+/// [`Running::shutdown`] (or until the runtime ends).
+#[derive(Debug)]
+pub struct Running {
+    /// Where HTTP (center and delivery) listens.
+    pub http: SocketAddr,
+    /// Where RTMP ingest listens.
+    pub rtmp: SocketAddr,
+    /// The center (its store, clock, settings).
+    pub center: Arc<Center>,
+    /// The stream node.
+    pub node: Arc<StreamNode>,
+    stop_http: watch::Sender<bool>,
+    stop: watch::Sender<bool>,
+    served: JoinHandle<std::io::Result<()>>,
+    tasks: Vec<JoinHandle<()>>,
+    time_task: Option<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops HTTP first (letting requests finish), then the scheduler, the mail sender,
+    /// RTMP ingest and the channel refresh.
+    pub async fn shutdown(self) -> Result<(), String> {
+        let _ = self.stop_http.send(true);
+        let served = self.served.await;
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        if let Some(t) = self.time_task {
+            t.abort();
+        }
+        served
+            .map_err(|e| format!("server error: {e}"))?
+            .map_err(|e| format!("server error: {e}"))
+    }
+}
+
+/// Opens the store, seeds the channels, starts every part (role `all`) and binds the
+/// listeners of `cfg`; returns at once with the server running. `clock` replaces the
+/// time service (NTP or the system clock) for every decision, the stream node's windows
+/// included: tests pass a manual clock. [`serve`] is this with `None` and a signal.
+pub async fn start(cfg: &Config, clock: Option<Arc<dyn Clock>>) -> Result<Running, String> {
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| format!("cannot create data_dir {}: {e}", cfg.data_dir.display()))?;
     let url = cfg.database_url();
@@ -94,20 +150,26 @@ pub async fn serve(cfg: Config) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     tracing::info!(backend = store.backend(), url = %crate::config::redact_url(&url), "database ready");
-    seed_channels(&*store, &cfg).await?;
+    seed_channels(&*store, cfg).await?;
     let secrets = Secrets::load_or_create(&cfg.data_dir)?;
 
-    let time = TimeService::new(cfg.time.ntp_servers.clone());
-    let time_task = time.clone().spawn(Duration::from_secs(64));
-    let clock: Arc<dyn Clock> = time.clone();
-    let settings = settings(&cfg);
+    let (clock, time, time_task) = match clock {
+        Some(c) => (c, None, None),
+        None => {
+            let time = TimeService::new(cfg.time.ntp_servers.clone());
+            let task = time.clone().spawn(Duration::from_secs(64));
+            let clock: Arc<dyn Clock> = time.clone();
+            (clock, Some(time), Some(task))
+        }
+    };
+    let settings = settings(cfg);
     let sender = |t| {
         Sender::new(store.clone(), clock.clone(), t, &settings.mail_from).map_err(|e| e.to_string())
     };
-    let mail_check = Arc::new(sender(transport(&cfg))?);
-    let mailer = sender(transport(&cfg))?;
+    let mail_check = Arc::new(sender(transport(cfg))?);
+    let mailer = sender(transport(cfg))?;
     slotcast_center::metrics::install();
-    let node = start_stream_node(&cfg, store.clone(), clock.clone(), *secrets.token_key()).await?;
+    let node = start_stream_node(cfg, store.clone(), clock.clone(), *secrets.token_key()).await?;
     let center = Arc::new(Center {
         store: store.clone(),
         clock: clock.clone(),
@@ -115,52 +177,62 @@ pub async fn serve(cfg: Config) -> Result<(), String> {
         secrets,
         login_throttle: Throttle::new(10, SignedDuration::from_mins(15)),
         password_throttle: Throttle::new(20, SignedDuration::from_mins(15)),
-        time: Some(time),
+        time,
         stats: Arc::new(crate::link::NodeStats(node.clone())),
         mail_check: Some(mail_check),
     });
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = move || {
-        let mut rx = stop_rx.clone();
+    let listener = tokio::net::TcpListener::bind(cfg.http.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {} (http.listen): {e}", cfg.http.listen))?;
+    let http = listener.local_addr().map_err(|e| e.to_string())?;
+    let rtmp_listener = tokio::net::TcpListener::bind(cfg.rtmp.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {} (rtmp.listen): {e}", cfg.rtmp.listen))?;
+    let rtmp = rtmp_listener.local_addr().map_err(|e| e.to_string())?;
+
+    let (stop, stop_rx) = watch::channel(false);
+    let stopped = |rx: &watch::Receiver<bool>| {
+        let mut rx = rx.clone();
         async move {
             let _ = rx.wait_for(|s| *s).await;
         }
     };
-    let scheduler =
-        tokio::spawn(Scheduler::new(center.clone()).run(Duration::from_secs(1), stopped()));
-    let mail = tokio::spawn(mailer.run(stopped()));
-
-    let listener = tokio::net::TcpListener::bind(cfg.http.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {} (http.listen): {e}", cfg.http.listen))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!("slotcast center listening on http://{addr}");
-    let rtmp_listener = tokio::net::TcpListener::bind(cfg.rtmp.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {} (rtmp.listen): {e}", cfg.rtmp.listen))?;
-    tracing::info!(
-        "slotcast stream node: RTMP ingest on rtmp://{}/live",
-        cfg.rtmp.listen
-    );
-    let rtmp = tokio::spawn(slotcast_stream::rtmp::serve(
-        node.clone(),
-        rtmp_listener,
-        stopped(),
-    ));
-    let channels = tokio::spawn(refresh_channels(node.clone(), store.clone(), stopped()));
-    let app = slotcast_center::router(center)
+    let tasks = vec![
+        tokio::spawn(Scheduler::new(center.clone()).run(Duration::from_secs(1), stopped(&stop_rx))),
+        tokio::spawn(mailer.run(stopped(&stop_rx))),
+        tokio::spawn(slotcast_stream::rtmp::serve(
+            node.clone(),
+            rtmp_listener,
+            stopped(&stop_rx),
+        )),
+        tokio::spawn(refresh_channels(
+            node.clone(),
+            store.clone(),
+            stopped(&stop_rx),
+        )),
+    ];
+    let app = slotcast_center::router(center.clone())
         .merge(slotcast_stream::http::router(node.clone()))
         .into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(signal)
-        .await;
-    let _ = stop_tx.send(true);
-    let _ = tokio::join!(scheduler, mail, rtmp, channels);
-    time_task.abort();
-    served.map_err(|e| format!("server error: {e}"))?;
-    tracing::info!("stopped");
-    Ok(())
+    let (stop_http, stop_http_rx) = watch::channel(false);
+    let http_stopped = stopped(&stop_http_rx);
+    let served = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(http_stopped)
+            .await
+    });
+    Ok(Running {
+        http,
+        rtmp,
+        center,
+        node,
+        stop_http,
+        stop,
+        served,
+        tasks,
+        time_task,
+    })
 }
 
 /// The stream node's settings from the configuration.

@@ -65,11 +65,18 @@ fn established(r: &Reservation) -> bool {
     )
 }
 
-fn state_of(r: &Reservation, now: Timestamp) -> &'static str {
+/// Whether a program can be replayed: it is over (completed) and its recording exists.
+fn replayable(st: &Center, r: &Reservation) -> bool {
+    r.status == Status::Completed && st.stats.recording(r.id).is_some()
+}
+
+fn state_of(r: &Reservation, now: Timestamp, replay: bool) -> &'static str {
     if now < r.schedule.start {
         "scheduled"
     } else if now < r.schedule.end && r.status != Status::Completed {
         "on_air"
+    } else if replay {
+        "on_demand"
     } else {
         "ended"
     }
@@ -96,7 +103,7 @@ fn view(
         channel: channel.name.clone(),
         start: ts(r.schedule.start),
         end: ts(r.schedule.end),
-        state: state_of(r, st.clock.now()),
+        state: state_of(r, st.clock.now(), replayable(st, r)),
         admission: if full { "full" } else { "open" },
         broadcaster: broadcaster.display_name.clone(),
         email: r.program.show_email.then(|| broadcaster.email.to_string()),
@@ -182,19 +189,22 @@ pub struct PlayView {
     pub urls: PlayUrls,
 }
 
-/// Playback URLs of the channel.
+/// Playback URLs of the channel, or of the recording for a replay.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PlayUrls {
-    /// Low-latency fMP4 stream for the browser player (MSE).
+    /// Low-latency fMP4 stream for the browser player (MSE); for a replay, the recording
+    /// (fragmented MP4, byte ranges).
     pub mse: String,
-    /// LL-HLS playlist.
+    /// LL-HLS playlist; for a replay, the HLS VOD playlist of the recording.
     pub hls: String,
-    /// HTTP-FLV.
+    /// HTTP-FLV; for a replay (there is no FLV of it), the recording, which the same
+    /// players (VLC, ffplay) open.
     pub flv: String,
 }
 
 /// Get a play token: password check for protected programs, capacity pre-check (the
-/// stream node admits exactly `capacity` viewers).
+/// stream node admits exactly `capacity` viewers). After the program, the same grant
+/// (same visibility rules) is for its replay when it was recorded, else 409 `ended`.
 #[utoipa::path(post, path = "/api/v1/programs/{slug}/play", tag = "programs", request_body = PlayBody,
     responses((status = 200, body = PlayView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn play(
@@ -245,6 +255,9 @@ pub async fn play(
         }
     }
     if now >= r.schedule.end || r.status == Status::Completed {
+        if replayable(&st, &r) {
+            return Ok(Json(replay(&st, &r, now)));
+        }
         return Err(ApiError::conflict("ended", "the program has ended"));
     }
     if now < r.schedule.connect_from {
@@ -283,6 +296,33 @@ pub async fn play(
         token,
         expires_at: ts(expires),
     }))
+}
+
+/// The play grant of a replay: a token for this program's recording, valid long enough to
+/// watch it whole (each playlist and byte-range request checks it), and the VOD URLs. A
+/// replay takes no seat on the channel.
+fn replay(st: &Center, r: &Reservation, now: Timestamp) -> PlayView {
+    let expires =
+        now + st.settings.play_token_ttl + r.schedule.start.duration_until(r.schedule.end);
+    let token = token::sign(
+        st.secrets.token_key(),
+        &PlayClaims {
+            channel: r.channel,
+            reservation: Some(r.id),
+            session: u64::from_be_bytes(secrets::random_bytes()),
+            expires,
+        },
+    );
+    let base = format!("{}/vod/{}", st.settings.public_url, r.slug);
+    PlayView {
+        urls: PlayUrls {
+            mse: format!("{base}/recording.mp4?token={token}"),
+            hls: format!("{base}/index.m3u8?token={token}"),
+            flv: format!("{base}/recording.mp4?token={token}"),
+        },
+        token,
+        expires_at: ts(expires),
+    }
 }
 
 /// iCalendar of the listed programs from yesterday to 30 days ahead (no secret programs,

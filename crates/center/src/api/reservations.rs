@@ -354,6 +354,7 @@ pub async fn get_one(
             .map(TransitionView::from)
             .collect(),
     );
+    v.stats = st.store.program_stats(r.id).await?.map(Into::into);
     Ok(Json(v))
 }
 

@@ -226,6 +226,37 @@ pub struct ReservationView {
     /// The log (with `GET /reservations/{id}`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transitions: Option<Vec<TransitionView>>,
+    /// What the stream node measured of the program, kept at completion (with
+    /// `GET /reservations/{id}`, once completed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stats: Option<StatsView>,
+}
+
+/// A completed program's statistics.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatsView {
+    /// Most viewers at the same time.
+    pub peak_viewers: u32,
+    /// Distinct viewers (play sessions).
+    pub unique_viewers: u32,
+    /// Minutes watched, summed over viewers.
+    pub viewer_minutes: u64,
+    /// Bytes sent to viewers.
+    pub bytes_out: u64,
+    /// Seconds the program was on air.
+    pub seconds_on_air: u64,
+}
+
+impl From<slotcast_domain::ProgramStats> for StatsView {
+    fn from(s: slotcast_domain::ProgramStats) -> Self {
+        Self {
+            peak_viewers: s.peak_viewers,
+            unique_viewers: s.unique_viewers,
+            viewer_minutes: s.viewer_minutes,
+            bytes_out: s.bytes_out,
+            seconds_on_air: s.seconds_on_air,
+        }
+    }
 }
 
 impl ReservationView {
@@ -257,6 +288,7 @@ impl ReservationView {
             watch_url: format!("{public_url}/programs/{}", r.slug),
             created_at: ts(r.created_at),
             transitions: None,
+            stats: None,
         }
     }
 }

@@ -1,0 +1,1200 @@
+//! The stream node's center-facing features end to end: the whole server in-process (the
+//! center and the stream node wired as role `all` runs them, `slotcastd::server::start`)
+//! on SQLite in a temp dir, with a manual clock for the booked window, real ffmpeg
+//! publishing RTMP with the reservation key, real HTTP (reqwest, ffprobe) for the REST API,
+//! the live statistics (SSE), the preview, playback, replay, download and `/metrics`.
+//!
+//! Each test books on a channel of its own name: the Prometheus recorder is one per
+//! process, so per-channel gauges of parallel tests never mix.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use slotcast_domain::jiff::SignedDuration;
+use slotcast_domain::{Clock, ReservationId, Timestamp};
+use slotcast_media::flv::{FlvReader, TagKind, avc_dimensions, video_info};
+use slotcast_testkit::{ManualClock, TempDir, real_part_missing};
+use slotcastd::config::Config;
+use slotcastd::server::{self, Running};
+
+/// The filler and the slate are 640x360 (a 400 kbit/s channel); programs are 320x240.
+const FILLER: (u32, u32) = (640, 360);
+const PROGRAM: (u32, u32) = (320, 240);
+const PASSWORD: &str = "open sesame";
+
+fn tool(name: &str) -> bool {
+    let ok = Command::new(name)
+        .arg("-version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        real_part_missing(name, "not on PATH");
+    }
+    ok
+}
+
+fn t0() -> Timestamp {
+    "2026-11-21T12:00:00Z".parse().unwrap()
+}
+
+/// Warnings and errors the server logs, captured for the whole test process (one global
+/// subscriber; each test looks for lines naming its own files).
+fn server_log() -> Arc<Mutex<Vec<u8>>> {
+    #[derive(Clone)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    static LOG: std::sync::OnceLock<Arc<Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = Sink(buf.clone());
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .with_writer(move || sink.clone())
+            .try_init();
+        buf
+    })
+    .clone()
+}
+
+/// A child process killed when dropped (a failing test leaves no ffmpeg behind).
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The server, its clock and an HTTP client.
+struct World {
+    run: Running,
+    clock: Arc<ManualClock>,
+    dir: TempDir,
+    channel: String,
+    http: reqwest::Client,
+}
+
+/// A confirmed booking.
+struct Booking {
+    id: i64,
+    key: String,
+    slug: String,
+    /// The broadcaster's bearer token.
+    owner: String,
+    start: Timestamp,
+    end: Timestamp,
+    /// End of the connect window.
+    connect_to: Timestamp,
+}
+
+/// Starts the server with one channel `channel` (capacity 5, 400 kbit/s), 5-minute
+/// slots and a connect window of start − 60 s … end + 60 s; `None` when ffmpeg is missing
+/// (outside CI).
+async fn world(channel: &str) -> Option<World> {
+    if !tool("ffmpeg") || !tool("ffprobe") {
+        return None;
+    }
+    let dir = TempDir::new("live");
+    // Through the operator's route (environment overrides), so the configuration is
+    // validated as the server's own would be.
+    let env = [
+        ("DATA_DIR", dir.path().join("data").display().to_string()),
+        ("HTTP__LISTEN", "127.0.0.1:0".into()),
+        ("RTMP__LISTEN", "127.0.0.1:0".into()),
+        ("SLOTS__MINUTES", "5".into()),
+        ("SLOTS__CONFIRM_LEAD_MINUTES", "10".into()),
+        ("SLOTS__CONNECT_BEFORE_SECONDS", "60".into()),
+        ("SLOTS__CONNECT_AFTER_SECONDS", "60".into()),
+        // Made here, small and before the start, so the test does not wait for it.
+        ("FILLER__AUTO_GENERATE", "false".into()),
+        (
+            "CHANNELS",
+            format!(
+                r#"[{{name = "{channel}", capacity = 5, bitrate_kbps = 400, tariff_per_slot = 100}}]"#
+            ),
+        ),
+    ]
+    .map(|(k, v)| (format!("SLOTCAST__{k}"), v));
+    let cfg = Config::load(None, env).expect("a valid configuration");
+    let sc = server::stream_config(&cfg);
+    let spec = slotcast_stream::filler::FillerSpec {
+        channel: channel.into(),
+        bitrate_kbps: 400,
+        seconds: 4,
+    };
+    tokio::task::spawn_blocking(move || {
+        slotcast_stream::filler::generate(Path::new("ffmpeg"), &sc.filler_dir, &sc.slate_dir, &spec)
+    })
+    .await
+    .unwrap()
+    .expect("filler generated");
+    let clock = Arc::new(ManualClock::new(t0()));
+    let run = server::start(&cfg, Some(clock.clone() as Arc<dyn Clock>))
+        .await
+        .expect("server starts");
+    Some(World {
+        run,
+        clock,
+        dir,
+        channel: channel.into(),
+        http: reqwest::Client::new(),
+    })
+}
+
+/// A reply of the REST API.
+#[derive(Debug)]
+struct Reply {
+    status: StatusCode,
+    body: Value,
+}
+
+impl World {
+    /// Sets the shared clock; the stream node's channels re-plan at once.
+    fn set(&self, t: Timestamp) {
+        self.clock.set(t);
+        self.run.node.clock_changed();
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.run.http)
+    }
+
+    /// A URL the server gave out (with its configured public base) on this test's
+    /// listener.
+    fn local(&self, url: &str) -> String {
+        let rest = url.split_once("://").map_or(url, |(_, r)| r);
+        let path = &rest[rest.find('/').unwrap_or(rest.len())..];
+        self.url(path)
+    }
+
+    async fn api(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(serde_json::to_vec(&b).unwrap());
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let bytes = res.bytes().await.unwrap();
+        Reply {
+            status,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.api(Method::GET, path, token, None).await
+    }
+
+    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.api(Method::POST, path, token, Some(body)).await
+    }
+
+    /// Registers and signs in; the bearer token.
+    async fn member(&self, email: &str, premium: bool) -> String {
+        let mut body = json!({"email": email, "password": "a long enough password",
+            "display_name": email.split('@').next().unwrap(),
+            "tier": if premium {"premium"} else {"general"}});
+        if premium {
+            body["payment"] = json!({"card_number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2031, "holder": "Test Person"});
+        }
+        let r = self.post("/api/v1/members", None, body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        let r = self
+            .post(
+                "/api/v1/sessions",
+                None,
+                json!({"email": email, "password": "a long enough password"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// A premium member books one slot at t0 + 30 min, reads the key from the e-mail the
+    /// server wrote and confirms.
+    async fn booked(&self, visibility: &str) -> Booking {
+        let owner = self.member("caster@example.org", true).await;
+        let mut body = json!({"channel": self.channel, "start": "2026-11-21T12:30:00Z", "slots": 1,
+            "visibility": visibility, "title": format!("Show on {}", self.channel)});
+        if visibility != "public" {
+            body["viewer_password"] = json!(PASSWORD);
+        }
+        let r = self.post("/api/v1/reservations", Some(&owner), body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        let id = r.body["id"].as_i64().unwrap();
+        let key = self.key_from_mail(id).await;
+        let r = self
+            .post(
+                &format!("/api/v1/reservations/{id}/confirm"),
+                Some(&owner),
+                json!({"reservation_key": key}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let r = self
+            .get(&format!("/api/v1/reservations/{id}"), Some(&owner))
+            .await;
+        assert_eq!(r.body["status"], "confirmed", "{:?}", r.body);
+        let ts = |v: &Value| v.as_str().unwrap().parse::<Timestamp>().unwrap();
+        Booking {
+            id,
+            key,
+            slug: r.body["slug"].as_str().unwrap().to_owned(),
+            owner,
+            start: ts(&r.body["start"]),
+            end: ts(&r.body["end"]),
+            connect_to: ts(&r.body["connect_window"]["to"]),
+        }
+    }
+
+    /// Every `.eml` the mail sender wrote so far, as text.
+    fn mails(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.dir.path().join("data/outbox")) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
+            .map(|raw| decode_mail(&raw))
+            .collect()
+    }
+
+    /// The reservation key, from the acceptance e-mail the file transport wrote.
+    async fn key_from_mail(&self, id: i64) -> String {
+        let wanted = format!("#{id}");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            for m in self.mails() {
+                if m.contains("reservation key") && m.contains(&wanted) {
+                    return m
+                        .split_whitespace()
+                        .find(|w| {
+                            w.len() == 32
+                                && w.bytes()
+                                    .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b))
+                        })
+                        .unwrap_or_else(|| panic!("no key in {m}"))
+                        .to_owned();
+                }
+            }
+            assert!(Instant::now() < deadline, "no key e-mail for #{id}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// ffmpeg publishing a 320x240, 25 fps test pattern and a tone with `key`.
+    fn publish(&self, key: &str, secs: u32) -> Proc {
+        let child = Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-re"])
+            .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+            .args(["-t", &secs.to_string()])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-tune",
+                "zerolatency",
+            ])
+            .args([
+                "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k",
+            ])
+            .args(["-f", "flv"])
+            .arg(format!("rtmp://{}/live/{key}", self.run.rtmp))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ffmpeg runs");
+        Proc(child)
+    }
+
+    /// A play grant for the program (as any viewer gets it).
+    async fn play(&self, b: &Booking, password: Option<&str>) -> Reply {
+        let body = match password {
+            Some(p) => json!({"password": p}),
+            None => json!({}),
+        };
+        self.post(&format!("/api/v1/programs/{}/play", b.slug), None, body)
+            .await
+    }
+
+    /// A viewer of the channel's HTTP-FLV stream with a fresh play grant.
+    async fn viewer(&self, b: &Booking, password: Option<&str>) -> Viewer {
+        let r = self.play(b, password).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let url = self.local(r.body["urls"]["flv"].as_str().unwrap());
+        assert!(
+            url.contains(&format!("/live/{}.flv?token=", self.channel)),
+            "{url}"
+        );
+        watch(&self.http, &url).await
+    }
+
+    /// The owner's live statistics stream.
+    async fn live_events(&self, b: &Booking) -> Events {
+        let res = self
+            .http
+            .get(self.url(&format!("/api/v1/reservations/{}/live", b.id)))
+            .bearer_auth(&b.owner)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        Events {
+            res,
+            buf: String::new(),
+        }
+    }
+
+    /// `/metrics` in the Prometheus text format.
+    async fn metrics(&self) -> String {
+        let res = self.http.get(self.url("/metrics")).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        res.text().await.unwrap()
+    }
+
+    /// The value of the sample `name{channel="<this channel>"}`, if exported.
+    async fn channel_metric(&self, name: &str) -> Option<f64> {
+        let prefix = format!("{name}{{channel=\"{}\"}} ", self.channel);
+        self.metrics()
+            .await
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix)?.trim().parse().ok())
+    }
+
+    /// Polls `what` until it holds (10 s at most).
+    async fn until_metric(&self, name: &str, want: f64) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = self.channel_metric(name).await;
+            if got == Some(want) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{name} is {got:?}, want {want}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits for the reservation's status (the scheduler runs once a second).
+    async fn until_status(&self, b: &Booking, want: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let r = self
+                .get(&format!("/api/v1/reservations/{}", b.id), Some(&b.owner))
+                .await;
+            if r.body["status"] == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "status {} instead of {want}",
+                r.body["status"]
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn recording_path(&self, b: &Booking) -> PathBuf {
+        self.run.node.config().recording_path(ReservationId(b.id))
+    }
+}
+
+/// Undoes the transfer encodings of an `.eml` well enough to read its text: quoted-
+/// printable soft breaks and escapes, and base64 bodies of text parts.
+fn decode_mail(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw)
+        .replace("=\r\n", "")
+        .replace("=3D", "=");
+    let mut out = text.clone();
+    // Base64 parts: runs of base64 lines after a blank line.
+    for block in text.split("\r\n\r\n") {
+        let lines: Vec<&str> = block.lines().collect();
+        let b64 = !lines.is_empty()
+            && lines.iter().all(|l| {
+                !l.is_empty()
+                    && l.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+            });
+        if b64 && let Some(decoded) = base64_decode(&lines.concat()) {
+            out.push('\n');
+            out.push_str(&String::from_utf8_lossy(&decoded));
+        }
+    }
+    out
+}
+
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in s.bytes().filter(|&c| c != b'=') {
+        acc = (acc << 6) | u32::from(value(c)?);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+/// The owner's SSE stream of live statistics.
+struct Events {
+    res: reqwest::Response,
+    buf: String,
+}
+
+impl Events {
+    /// The next `live` event's data.
+    async fn next(&mut self) -> Value {
+        loop {
+            if let Some(i) = self.buf.find("\n\n") {
+                let event: String = self.buf.drain(..i + 2).collect();
+                if let Some(data) = event.lines().find_map(|l| l.strip_prefix("data: ")) {
+                    return serde_json::from_str(data).expect("JSON event");
+                }
+                continue;
+            }
+            let chunk = self
+                .res
+                .chunk()
+                .await
+                .expect("event stream")
+                .expect("the event stream ended");
+            self.buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// The first event that satisfies `f` (within 20 s); panics with the last one.
+    async fn until(&mut self, what: &str, f: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut last = Value::Null;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.next()).await {
+                Ok(e) if f(&e) => return e,
+                Ok(e) => last = e,
+                Err(_) => panic!("no live event with {what}; the last: {last}"),
+            }
+        }
+    }
+}
+
+/// What one HTTP-FLV viewer received: the picture sizes of the sequence headers in
+/// order, bytes, and whether the connection ended.
+#[derive(Debug, Default)]
+struct Seen {
+    dims: Vec<(u32, u32)>,
+    bytes: u64,
+    video_frames: u64,
+    closed: bool,
+}
+
+struct Viewer {
+    seen: Arc<Mutex<Seen>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Viewer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Viewer {
+    fn last(&self) -> Option<(u32, u32)> {
+        self.seen.lock().unwrap().dims.last().copied()
+    }
+
+    fn bytes(&self) -> u64 {
+        self.seen.lock().unwrap().bytes
+    }
+
+    fn frames(&self) -> u64 {
+        self.seen.lock().unwrap().video_frames
+    }
+
+    /// Waits until the latest sequence header shows `dims` (15 s at most).
+    async fn until_showing(&self, dims: (u32, u32), what: &str) {
+        until(what, || self.last() == Some(dims)).await;
+    }
+}
+
+/// Connects an HTTP-FLV viewer and reads it in the background.
+async fn watch(http: &reqwest::Client, url: &str) -> Viewer {
+    let mut res = http.get(url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{url}");
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let out = seen.clone();
+    let task = tokio::spawn(async move {
+        let mut reader = FlvReader::new();
+        while let Ok(Some(chunk)) = res.chunk().await {
+            out.lock().unwrap().bytes += chunk.len() as u64;
+            reader.push(&chunk);
+            while let Ok(Some(tag)) = reader.poll_tag() {
+                if tag.kind != TagKind::Video {
+                    continue;
+                }
+                let Ok(info) = video_info(&tag.data) else {
+                    continue;
+                };
+                let mut seen = out.lock().unwrap();
+                if info.is_sequence_header() {
+                    if let Ok(d) = avc_dimensions(&tag.data[info.header_len..]) {
+                        seen.dims.push(d);
+                    }
+                } else {
+                    seen.video_frames += 1;
+                }
+            }
+        }
+        out.lock().unwrap().closed = true;
+    });
+    Viewer { seen, task }
+}
+
+async fn until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// ffprobe's `width,height,nb_read_frames` of the first video stream of `url` over its
+/// first three seconds.
+async fn probe(url: String) -> String {
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new("ffprobe")
+            .args(["-v", "error", "-rw_timeout", "15000000"])
+            .args([
+                "-select_streams",
+                "v:0",
+                "-count_frames",
+                "-read_intervals",
+                "%+3",
+            ])
+            .args([
+                "-show_entries",
+                "stream=width,height,nb_read_frames",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(&url)
+            .output()
+            .expect("ffprobe runs");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout).trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+    })
+    .await
+    .unwrap()
+}
+
+fn frames(probe: &str) -> u32 {
+    probe
+        .lines()
+        .next()
+        .and_then(|l| l.split(',').nth(2))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn program_probe(p: &str) -> bool {
+    p.starts_with(&format!("{},{},", PROGRAM.0, PROGRAM.1)) && frames(p) >= 25
+}
+
+/// Waits for the publisher's media to reach the center's view of the program.
+async fn until_publishing(events: &mut Events) -> Value {
+    events
+        .until("publishing and a picture size", |e| {
+            e["publishing"] == true && e["width"].is_u64()
+        })
+        .await
+}
+
+/// Features 17 and 19–21, the broadcaster's side: before the start only the preview has
+/// the program (viewers get the filler); from the start the owner's live statistics
+/// report it on air with its picture, rate and viewers, nobody else may read them, and
+/// `/metrics` shows the channel's viewers and on-air state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_before_the_start_then_live_statistics_for_the_owner_and_channel_metrics() {
+    let Some(w) = world("preview").await else {
+        return;
+    };
+    let b = w.booked("public").await;
+    let other = w.member("someone@example.org", true).await;
+    w.set(b.start - SignedDuration::from_secs(50));
+    let _publisher = w.publish(&b.key, 55);
+    let mut events = w.live_events(&b).await;
+    let e = until_publishing(&mut events).await;
+    assert_eq!(e["on_air"], false, "not before the start: {e}");
+    assert_eq!(e["status"], "live", "the first publish makes it live: {e}");
+
+    // A viewer who tunes in early sees the filler.
+    let early = w.viewer(&b, None).await;
+    early
+        .until_showing(FILLER, "the filler before the start")
+        .await;
+
+    // The broadcaster's preview has the program now.
+    let r = w
+        .post(
+            &format!("/api/v1/reservations/{}/preview", b.id),
+            Some(&b.owner),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let preview = w.local(r.body["url"].as_str().unwrap());
+    assert!(
+        preview.contains(&format!("/preview/{}.flv?token=", b.id)),
+        "{preview}"
+    );
+    let p = probe(preview.clone()).await;
+    assert!(program_probe(&p), "the preview decodes the program: {p}");
+    // Another member gets no preview; a viewer's play token does not open it.
+    let r = w
+        .post(
+            &format!("/api/v1/reservations/{}/preview", b.id),
+            Some(&other),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
+    let play = w.play(&b, None).await;
+    let viewer_token = play.body["token"].as_str().unwrap();
+    let r = w
+        .http
+        .get(w.url(&format!("/preview/{}.flv?token={viewer_token}", b.id)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // All the while (three seconds of preview), the early viewer saw no program.
+    {
+        let seen = early.seen.lock().unwrap();
+        assert!(!seen.dims.contains(&PROGRAM), "{seen:?}");
+        assert!(!seen.closed && seen.video_frames > 0, "{seen:?}");
+    }
+
+    // The start: the program reaches viewers.
+    w.set(b.start);
+    early
+        .until_showing(PROGRAM, "the program from the start")
+        .await;
+    let second = w.viewer(&b, None).await;
+    second
+        .until_showing(PROGRAM, "the program for a new viewer")
+        .await;
+    let e = events
+        .until("on air with two viewers and a measured rate", |e| {
+            e["on_air"] == true
+                && e["viewers"] == 2
+                && e["fps"].as_f64().unwrap_or(0.0) > 0.0
+                && e["bitrate_kbps"].as_u64().unwrap_or(0) > 0
+        })
+        .await;
+    assert_eq!(e["publishing"], true, "{e}");
+    assert_eq!(
+        (e["width"].as_u64(), e["height"].as_u64()),
+        (Some(320), Some(240)),
+        "{e}"
+    );
+    let fps = e["fps"].as_f64().unwrap();
+    assert!((15.0..=35.0).contains(&fps), "about 25 fps: {e}");
+    assert_eq!(e["recording"], "recording", "{e}");
+    assert_eq!(e["started_at"], "2026-11-21T12:30:00.000Z", "{e}");
+    assert_eq!(e["ends_at"], "2026-11-21T12:35:00.000Z", "{e}");
+    assert_eq!(e["status"], "live", "{e}");
+    let server_time: Timestamp = e["server_time"].as_str().unwrap().parse().unwrap();
+    assert_eq!(server_time, b.start, "the server's (manual) clock: {e}");
+
+    // Only the owner reads the statistics.
+    let path = format!("/api/v1/reservations/{}/live", b.id);
+    let r = w.get(&path, Some(&other)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
+    let r = w.get(&path, None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.body);
+
+    // The channel's gauges, labelled with its name.
+    w.until_metric("slotcast_channel_viewers", 2.0).await;
+    w.until_metric("slotcast_channel_on_air", 1.0).await;
+    // A viewer leaves: the owner sees it.
+    drop(second);
+    events
+        .until("one viewer left", |e| {
+            e["viewers"] == 1 && e["on_air"] == true
+        })
+        .await;
+}
+
+/// `slotcast_channel_viewers` follows viewers who leave, as the live statistics do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug in slotcast-stream: a leaving viewer (Seat::drop, crates/stream/src/channel.rs:244, \
+            and an expired LL-HLS seat in `step`) does not update slotcast_channel_viewers"]
+async fn the_viewers_gauge_follows_a_viewer_who_leaves() {
+    let Some(w) = world("leave").await else {
+        return;
+    };
+    let b = w.booked("public").await;
+    w.set(b.start);
+    let first = w.viewer(&b, None).await;
+    let second = w.viewer(&b, None).await;
+    first.until_showing(FILLER, "the filler").await;
+    w.until_metric("slotcast_channel_viewers", 2.0).await;
+    drop(second);
+    w.until_metric("slotcast_channel_viewers", 1.0).await;
+    drop(first);
+    w.until_metric("slotcast_channel_viewers", 0.0).await;
+}
+
+/// Features 22 and the completed program's statistics: after the end the recording
+/// replays as HLS VOD under the program's visibility (a password program here), the
+/// program is listed `on_demand`, the broadcaster downloads the original with byte
+/// ranges, and the reservation keeps peak and unique viewers, viewer-minutes, bytes and
+/// seconds on air.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_end_the_recording_replays_downloads_and_the_totals_are_kept() {
+    let Some(w) = world("replay").await else {
+        return;
+    };
+    let b = w.booked("password").await;
+    let other = w.member("someone@example.org", true).await;
+    w.set(b.start - SignedDuration::from_secs(30));
+    let publisher = w.publish(&b.key, 58);
+    let mut events = w.live_events(&b).await;
+    until_publishing(&mut events).await;
+    w.set(b.start);
+    let on_air = Instant::now();
+    events.until("on air", |e| e["on_air"] == true).await;
+    let r = w.play(&b, None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    // Three viewers watch for 22 s: over 60 viewer-seconds, one viewer-minute.
+    let watching = Instant::now();
+    let viewers = [
+        w.viewer(&b, Some(PASSWORD)).await,
+        w.viewer(&b, Some(PASSWORD)).await,
+        w.viewer(&b, Some(PASSWORD)).await,
+    ];
+    for v in &viewers {
+        v.until_showing(PROGRAM, "the program").await;
+    }
+    let listed = w.get("/api/v1/programs?date=2026-11-21", None).await;
+    assert_eq!(listed.body[0]["state"], "on_air", "{:?}", listed.body);
+    events.until("three viewers", |e| e["viewers"] == 3).await;
+    let left = Duration::from_secs(22).saturating_sub(watching.elapsed());
+    tokio::time::sleep(left).await; // the measured quantity is real watching time
+    // The end: viewers get the filler, the recording is closed.
+    w.set(b.end);
+    let aired = on_air.elapsed();
+    for v in &viewers {
+        v.until_showing(FILLER, "the filler after the end").await;
+    }
+    events
+        .until("the recording done", |e| {
+            e["on_air"] == false && e["recording"] == "done"
+        })
+        .await;
+    // The connect window closes: the publisher is cut and the reservation completes.
+    w.set(b.connect_to);
+    w.until_status(&b, "completed").await;
+    drop(publisher);
+    let received: u64 = viewers.iter().map(Viewer::bytes).sum();
+    drop(viewers);
+
+    // The totals, as the scheduler stored them at completion.
+    let stats = w
+        .run
+        .center
+        .store
+        .program_stats(ReservationId(b.id))
+        .await
+        .unwrap()
+        .expect("statistics kept");
+    assert_eq!(
+        (stats.peak_viewers, stats.unique_viewers),
+        (3, 3),
+        "{stats:?}"
+    );
+    assert!((1..=2).contains(&stats.viewer_minutes), "{stats:?}");
+    assert!(
+        stats.bytes_out > 100_000 && stats.bytes_out <= received,
+        "{stats:?}, viewers received {received}"
+    );
+    let aired = aired.as_secs();
+    assert!(
+        stats.seconds_on_air + 3 >= aired && stats.seconds_on_air <= aired + 1,
+        "{stats:?}, on air for {aired} s"
+    );
+    // … shown to the broadcaster with the reservation …
+    let r = w
+        .get(&format!("/api/v1/reservations/{}", b.id), Some(&b.owner))
+        .await;
+    assert_eq!(
+        r.body["stats"],
+        json!({"peak_viewers": stats.peak_viewers, "unique_viewers": stats.unique_viewers,
+            "viewer_minutes": stats.viewer_minutes, "bytes_out": stats.bytes_out,
+            "seconds_on_air": stats.seconds_on_air}),
+        "{:?}",
+        r.body
+    );
+    // … and in the summary e-mail.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let summary = loop {
+        if let Some(m) = w
+            .mails()
+            .into_iter()
+            .find(|m| m.contains("Program summary"))
+        {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "no summary e-mail");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(summary.contains("3 (capacity 5)"), "{summary}");
+
+    // Listed as a replay, and played with the program's visibility: the password.
+    let listed = w.get("/api/v1/programs?date=2026-11-21", None).await;
+    assert_eq!(listed.body[0]["slug"], b.slug.as_str(), "{:?}", listed.body);
+    assert_eq!(listed.body[0]["state"], "on_demand", "{:?}", listed.body);
+    let one = w.get(&format!("/api/v1/programs/{}", b.slug), None).await;
+    assert_eq!(one.body["state"], "on_demand", "{:?}", one.body);
+    let r = w.play(&b, None).await;
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("password_required"))
+    );
+    let r = w.play(&b, Some("not it")).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    let r = w.play(&b, Some(PASSWORD)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let hls = w.local(r.body["urls"]["hls"].as_str().unwrap());
+    assert!(
+        hls.contains(&format!("/vod/{}/index.m3u8?token=", b.slug)),
+        "{hls}"
+    );
+    let playlist = w.http.get(&hls).send().await.unwrap();
+    assert_eq!(playlist.status(), StatusCode::OK);
+    let playlist = playlist.text().await.unwrap();
+    assert!(playlist.contains("#EXT-X-PLAYLIST-TYPE:VOD"), "{playlist}");
+    assert!(playlist.contains("#EXT-X-ENDLIST"), "{playlist}");
+    let p = probe(hls.clone()).await;
+    assert!(program_probe(&p), "the replay decodes: {p}");
+    let no_token = hls.split('?').next().unwrap();
+    let r = w.http.get(no_token).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    // The original, for the broadcaster only, whole and in ranges.
+    let path = format!("/api/v1/reservations/{}/recording", b.id);
+    assert_eq!(
+        w.get(&path, Some(&other)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let res = w
+        .http
+        .get(w.url(&path))
+        .bearer_auth(&b.owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "video/mp4");
+    assert_eq!(res.headers()["accept-ranges"], "bytes");
+    assert!(
+        res.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains(&format!("slotcast-{}.mp4", b.id))
+    );
+    let whole = res.bytes().await.unwrap();
+    assert_eq!(whole, std::fs::read(w.recording_path(&b)).unwrap());
+    let len = whole.len();
+    assert!(len > 100_000, "{len} bytes");
+    let download = w.dir.path().join("download.mp4");
+    std::fs::write(&download, &whole).unwrap();
+    let p = probe(download.display().to_string()).await;
+    assert!(program_probe(&p), "the download decodes: {p}");
+    for (range, from, to) in [
+        ("bytes=0-99".to_owned(), 0, 100),
+        ("bytes=1000-1999".to_owned(), 1000, 2000),
+        ("bytes=-100".to_owned(), len - 100, len),
+        (format!("bytes={}-", len - 10), len - 10, len),
+    ] {
+        let res = w
+            .http
+            .get(w.url(&path))
+            .bearer_auth(&b.owner)
+            .header("range", &range)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT, "{range}");
+        assert_eq!(
+            res.headers()["content-range"],
+            format!("bytes {from}-{}/{len}", to - 1).as_str(),
+            "{range}"
+        );
+        assert_eq!(res.bytes().await.unwrap(), whole[from..to], "{range}");
+    }
+    let res = w
+        .http
+        .get(w.url(&path))
+        .bearer_auth(&b.owner)
+        .header("range", format!("bytes={len}-"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+}
+
+/// A full disk (the recording file is `/dev/full`: every write fails with ENOSPC) stops
+/// the recording, not the stream: viewers keep the program, the owner's live statistics
+/// say the recording failed and why, the failure is logged and counted in `/metrics`,
+/// and no broken replay is offered afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_the_recording_and_the_stream_goes_on() {
+    let Some(w) = world("fulldisk").await else {
+        return;
+    };
+    let b = w.booked("public").await;
+    let path = w.recording_path(&b);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink("/dev/full", &path).unwrap();
+    let failures = |m: &str| {
+        m.lines()
+            .find_map(|l| {
+                l.strip_prefix("slotcast_recording_failures_total ")?
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+            })
+            .unwrap_or(0.0)
+    };
+    let before = failures(&w.metrics().await);
+    let log = server_log();
+
+    w.set(b.start - SignedDuration::from_secs(30));
+    let _publisher = w.publish(&b.key, 50);
+    let mut events = w.live_events(&b).await;
+    until_publishing(&mut events).await;
+    w.set(b.start);
+    let viewer = w.viewer(&b, None).await;
+    viewer.until_showing(PROGRAM, "the program").await;
+    let e = events
+        .until("the recording failed", |e| {
+            e["recording"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("failed"))
+        })
+        .await;
+    let why = e["recording"].as_str().unwrap();
+    assert!(
+        why.contains("No space left on device") || why.contains("os error 28"),
+        "the reason is the full disk: {e}"
+    );
+    assert_eq!(e["on_air"], true, "{e}");
+    assert!(failures(&w.metrics().await) >= before + 1.0);
+    let logged = String::from_utf8_lossy(&log.lock().unwrap()).into_owned();
+    assert!(
+        logged.lines().any(|l| l.contains("ERROR")
+            && l.contains("recording stopped: the stream goes on")
+            && l.contains(&path.display().to_string())),
+        "the failure is logged with the file: {logged}"
+    );
+
+    // The stream goes on: the viewer keeps receiving frames, a new one decodes it.
+    let (bytes, frames) = (viewer.bytes(), viewer.frames());
+    let play = w.play(&b, None).await;
+    let p = probe(w.local(play.body["urls"]["flv"].as_str().unwrap())).await;
+    assert!(program_probe(&p), "a new viewer decodes the program: {p}");
+    until("the first viewer's stream to go on", || {
+        viewer.bytes() > bytes + 10_000 && viewer.frames() >= frames + 25
+    })
+    .await;
+    assert_eq!(viewer.last(), Some(PROGRAM));
+    events
+        .until("still on air, recording failed", |e| {
+            e["on_air"] == true
+                && e["fps"].as_f64().unwrap_or(0.0) > 0.0
+                && e["recording"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("failed"))
+        })
+        .await;
+
+    // Afterwards: no download, no replay; the program is simply over.
+    w.set(b.end);
+    events
+        .until("off air, still failed", |e| {
+            e["on_air"] == false
+                && e["recording"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("failed"))
+        })
+        .await;
+    w.set(b.connect_to);
+    w.until_status(&b, "completed").await;
+    let r = w
+        .get(
+            &format!("/api/v1/reservations/{}/recording", b.id),
+            Some(&b.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
+    let one = w.get(&format!("/api/v1/programs/{}", b.slug), None).await;
+    assert_eq!(one.body["state"], "ended", "{:?}", one.body);
+    let r = w.play(&b, None).await;
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("ended"))
+    );
+}
+
+/// Cancelling a live program: the RTMP publisher is cut at once (ffmpeg exits), viewers
+/// go back to the filler on the same connection, and the key no longer publishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_live_program_cuts_the_publisher_and_viewers_get_the_filler() {
+    let Some(w) = world("cancel").await else {
+        return;
+    };
+    let b = w.booked("public").await;
+    w.set(b.start - SignedDuration::from_secs(30));
+    let mut publisher = w.publish(&b.key, 58);
+    let mut events = w.live_events(&b).await;
+    until_publishing(&mut events).await;
+    w.set(b.start + SignedDuration::from_secs(60));
+    let viewer = w.viewer(&b, None).await;
+    viewer.until_showing(PROGRAM, "the program").await;
+    w.until_metric("slotcast_channel_on_air", 1.0).await;
+
+    let r = w
+        .api(
+            Method::DELETE,
+            &format!("/api/v1/reservations/{}", b.id),
+            Some(&b.owner),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["status"], "cancelled", "{:?}", r.body);
+    let cancelled = Instant::now();
+    until("ffmpeg to be cut", || {
+        publisher.0.try_wait().unwrap().is_some()
+    })
+    .await;
+    assert!(
+        cancelled.elapsed() < Duration::from_secs(5),
+        "cut after {:?}",
+        cancelled.elapsed()
+    );
+    viewer
+        .until_showing(FILLER, "the filler after the cancel")
+        .await;
+    assert!(
+        !viewer.seen.lock().unwrap().closed,
+        "the viewer stays connected"
+    );
+    w.until_metric("slotcast_channel_on_air", 0.0).await;
+    events
+        .until("off air", |e| {
+            e["on_air"] == false && e["publishing"] == false && e["status"] == "cancelled"
+        })
+        .await;
+    // The key of a cancelled reservation is refused at once.
+    let mut again = w.publish(&b.key, 20);
+    let begun = Instant::now();
+    until("the second publish to be refused", || {
+        again.0.try_wait().unwrap().is_some()
+    })
+    .await;
+    assert!(begun.elapsed() < Duration::from_secs(10));
+    assert!(!again.0.wait().unwrap().success());
+    assert_eq!(viewer.last(), Some(FILLER));
+}
+
+/// A viewer who tuned in before the start (watching the filler, waiting) and stayed for
+/// the whole program is one of its viewers: counted in the peak and in the unique viewers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug in slotcast-stream: the tally starts empty at the program's start \
+            (crates/stream/src/channel.rs, `step`: Tally::new), so seats admitted before \
+            the start count in the peak but never in unique_viewers"]
+async fn a_viewer_waiting_before_the_start_counts_as_a_unique_viewer() {
+    let Some(w) = world("early").await else {
+        return;
+    };
+    let b = w.booked("public").await;
+    w.set(b.start - SignedDuration::from_secs(30));
+    let _publisher = w.publish(&b.key, 30);
+    let mut events = w.live_events(&b).await;
+    until_publishing(&mut events).await;
+    let early = w.viewer(&b, None).await;
+    early
+        .until_showing(FILLER, "the filler before the start")
+        .await;
+    w.set(b.start);
+    early.until_showing(PROGRAM, "the program").await;
+    let late = w.viewer(&b, None).await;
+    late.until_showing(PROGRAM, "the program").await;
+    w.set(b.end);
+    events
+        .until("the recording done", |e| e["recording"] == "done")
+        .await;
+    w.set(b.connect_to);
+    w.until_status(&b, "completed").await;
+    let stats = w
+        .run
+        .center
+        .store
+        .program_stats(ReservationId(b.id))
+        .await
+        .unwrap()
+        .expect("statistics kept");
+    assert_eq!(
+        (stats.peak_viewers, stats.unique_viewers),
+        (2, 2),
+        "{stats:?}"
+    );
+}
