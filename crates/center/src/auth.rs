@@ -111,9 +111,10 @@ impl FromRequestParts<AppState> for Operator {
     }
 }
 
-/// The client's address as the listener saw it (`None` in in-process tests).
+/// The client's address (`None` when the router is served without
+/// [`Peer`](crate::net::Peer)).
 pub fn peer_ip(parts_ext: &axum::http::Extensions) -> Option<std::net::IpAddr> {
     parts_ext
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip())
+        .get::<axum::extract::ConnectInfo<crate::net::Peer>>()
+        .map(|c| c.0.0.ip())
 }

@@ -4,7 +4,8 @@
 //! API (`/api/v1`, [`api`]), accounts and sessions ([`auth`], [`secrets`]), the
 //! reservation lifecycle as HTTP operations, the durable [`scheduler`] (expiry,
 //! reminders, extension offers, completion), e-mail ([`mail`]: rendering and the outbox
-//! sender), server [`time`] (SNTP), connection [`profile`]s, billing, [`metrics`].
+//! sender), server [`time`] (SNTP), connection [`profile`]s, billing, [`metrics`], and the
+//! HTTP listener ([`net`]: peers that stop reading are dropped).
 //!
 //! It decides nothing itself: every rule is asked of `slotcast-domain`, every fact of
 //! `slotcast-store`, and every decision uses the one [`Clock`](slotcast_domain::Clock) in
@@ -17,6 +18,7 @@ pub mod error;
 pub mod ingest;
 pub mod mail;
 pub mod metrics;
+pub mod net;
 pub mod profile;
 pub mod scheduler;
 pub mod secrets;

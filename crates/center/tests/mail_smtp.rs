@@ -78,6 +78,7 @@ impl World {
     fn ctx(&self) -> MailContext<'_> {
         MailContext {
             public_url: "http://tv.example.org:8080",
+            ingest: "rtmp://tv.example.org:1935/live",
             time_zone: &self.tz,
             reservation: &self.reservation,
             channel: &self.channel,

@@ -126,6 +126,11 @@ impl Admission {
         self.idle_timeout
     }
 
+    /// The sessions holding a seat.
+    pub fn sessions(&self) -> impl Iterator<Item = u64> + '_ {
+        self.sessions.keys().copied()
+    }
+
     /// Whether `session` holds a seat (as of the last call that took `now`).
     pub fn contains(&self, session: u64) -> bool {
         self.sessions.contains_key(&session)

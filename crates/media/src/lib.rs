@@ -8,7 +8,9 @@
 //!   HTTP-FLV writer and a strict FLV reader;
 //! - [`hub`]: one channel's fan-out — GOP cache, late joiners at the cached keyframe,
 //!   bounded per-viewer queues of shared buffers, lagging viewers resynced or dropped,
-//!   publisher ↔ filler switches on keyframes with continuous timestamps;
+//!   publisher ↔ filler switches on keyframes with continuous timestamps (in the stream
+//!   node its viewers are the channel's own consumers: the feeds, the LL-HLS packager, the
+//!   recorder);
 //! - [`feed`]: what connection-based viewers read — media encoded once per channel (FLV
 //!   tags, per-frame fMP4 fragments) in a bounded broadcast log, one cursor per viewer,
 //!   starting at sync points, lagging viewers resynced or dropped;

@@ -214,10 +214,12 @@ pub async fn start(cfg: &Config, clock: Option<Arc<dyn Clock>>) -> Result<Runnin
     ];
     let app = slotcast_center::router(center.clone())
         .merge(slotcast_stream::http::router(node.clone()))
-        .into_make_service_with_connect_info::<SocketAddr>();
+        .into_make_service_with_connect_info::<slotcast_center::net::Peer>();
     let (stop_http, stop_http_rx) = watch::channel(false);
     let http_stopped = stopped(&stop_http_rx);
     let served = tokio::spawn(async move {
+        // A live response to a peer that stopped reading would hold its seat forever.
+        let listener = slotcast_center::net::StallGuard::new(listener, Duration::from_secs(30));
         axum::serve(listener, app)
             .with_graceful_shutdown(http_stopped)
             .await

@@ -773,8 +773,6 @@ async fn preview_before_the_start_then_live_statistics_for_the_owner_and_channel
 
 /// `slotcast_channel_viewers` follows viewers who leave, as the live statistics do.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug in slotcast-stream: a leaving viewer (Seat::drop, crates/stream/src/channel.rs:244, \
-            and an expired LL-HLS seat in `step`) does not update slotcast_channel_viewers"]
 async fn the_viewers_gauge_follows_a_viewer_who_leaves() {
     let Some(w) = world("leave").await else {
         return;
@@ -1158,9 +1156,6 @@ async fn cancelling_a_live_program_cuts_the_publisher_and_viewers_get_the_filler
 /// A viewer who tuned in before the start (watching the filler, waiting) and stayed for
 /// the whole program is one of its viewers: counted in the peak and in the unique viewers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug in slotcast-stream: the tally starts empty at the program's start \
-            (crates/stream/src/channel.rs, `step`: Tally::new), so seats admitted before \
-            the start count in the peak but never in unique_viewers"]
 async fn a_viewer_waiting_before_the_start_counts_as_a_unique_viewer() {
     let Some(w) = world("early").await else {
         return;

@@ -90,10 +90,11 @@ struct Tally {
 const MAX_TALLIED_SESSIONS: usize = 1 << 20;
 
 impl Tally {
-    fn new(now: Instant, bytes_out: u64) -> Tally {
+    /// Starts with the viewers already `watching` (they came before the start).
+    fn new(now: Instant, bytes_out: u64, watching: impl Iterator<Item = u64>) -> Tally {
         Tally {
             peak: 0,
-            sessions: HashSet::new(),
+            sessions: watching.take(MAX_TALLIED_SESSIONS).collect(),
             viewer_ms: 0,
             last_sample: now,
             bytes_at_start: bytes_out,
@@ -308,6 +309,7 @@ impl Drop for Seat {
     fn drop(&mut self) {
         let mut core = self.channel.core.lock().expect("channel lock");
         core.admission.disconnect(self.session, Instant::now());
+        self.channel.publish_viewers(&core);
     }
 }
 
@@ -675,6 +677,8 @@ fn revoke(ch: &Channel, id: ReservationId) {
                 .send(Some("the reservation was cancelled".into()));
         }
         tracing::info!(reservation = %id, channel = %ch.name(), "program revoked: publisher cut");
+        // A cancelled program keeps no totals.
+        p.tally = None;
         ch.finish_program(&mut core, p);
     }
 }
@@ -686,7 +690,9 @@ fn step(ch: &Arc<Channel>, node: &StreamNode) -> tokio::time::Instant {
     let far = tokio::time::Instant::now() + Duration::from_secs(3600);
     let mut wake = far;
     let mut core = ch.core.lock().expect("channel lock");
-    core.admission.expire(now);
+    if core.admission.expire(now) > 0 {
+        ch.publish_viewers(&core);
+    }
     while core.admission.poll_ended().is_some() {}
     if let Some(t) = core.admission.poll_timeout() {
         wake = wake.min(tokio::time::Instant::from_std(t));
@@ -704,7 +710,12 @@ fn step(ch: &Arc<Channel>, node: &StreamNode) -> tokio::time::Instant {
             ch.finish_program(&mut core, p);
             continue;
         }
-        let Core { programs, hub, .. } = &mut *core;
+        let Core {
+            programs,
+            hub,
+            admission,
+            ..
+        } = &mut *core;
         let p = &mut programs[i];
         i += 1;
         if now_wall < g.start {
@@ -733,7 +744,7 @@ fn step(ch: &Arc<Channel>, node: &StreamNode) -> tokio::time::Instant {
             None => Source::Slate,
         };
         if p.tally.is_none() && !p.ended {
-            p.tally = Some(Tally::new(now, bytes_out));
+            p.tally = Some(Tally::new(now, bytes_out, admission.sessions()));
             // After the switch below, so that it starts with the program's keyframe.
             start_recording = Some(g.reservation);
         }

@@ -3,8 +3,7 @@
 //! This crate owns the I/O of slotcast's media server: the RTMP ingest socket and its
 //! sessions ([`rtmp`]), one task per channel that decides what is on air and plays the
 //! filler ([`channel`]), the HTTP delivery routes — HTTP-FLV, the fMP4 stream for MSE and
-//! LL-HLS ([`http`]), behind a listener that drops peers who stop reading ([`net`]) — the
-//! recording of programs ([`record`]) and the generation of test-card
+//! LL-HLS ([`http`]) — the recording of programs ([`record`]) and the generation of test-card
 //! filler with ffmpeg ([`filler`]).
 //!
 //! Every media decision is made by the sans-IO machines of `slotcast-media` (hub,
@@ -16,7 +15,7 @@
 //! between the two. Wall-clock decisions (the booked window) use the injected
 //! [`Clock`]; media timing uses monotonic time.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -29,7 +28,6 @@ pub mod channel;
 pub mod config;
 pub mod filler;
 pub mod http;
-pub mod net;
 pub mod record;
 pub mod rtmp;
 
@@ -166,7 +164,7 @@ pub struct StreamNode {
     token_key: [u8; 32],
     channels: RwLock<HashMap<ChannelId, Arc<Channel>>>,
     /// Program totals measured at the end of each program, until the center takes them.
-    finished: Mutex<HashMap<ReservationId, ProgramStats>>,
+    finished: Mutex<BTreeMap<ReservationId, ProgramStats>>,
     key_failures: Mutex<KeyFailures>,
 }
 
@@ -189,7 +187,7 @@ impl StreamNode {
             authority,
             token_key,
             channels: RwLock::new(HashMap::new()),
-            finished: Mutex::new(HashMap::new()),
+            finished: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -261,8 +259,9 @@ impl StreamNode {
     fn program_finished(&self, reservation: ReservationId, stats: ProgramStats) {
         let mut finished = self.finished.lock().expect("finished lock");
         if finished.len() >= 10_000 {
-            // The center takes totals within minutes; never grow without bound.
-            finished.clear();
+            // The center takes totals within minutes; never grow without bound: the
+            // oldest reservation's go first.
+            finished.pop_first();
         }
         finished.insert(reservation, stats);
     }

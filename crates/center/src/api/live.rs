@@ -54,7 +54,8 @@ pub struct LiveEvent {
     pub status: String,
 }
 
-/// Server-Sent Events, about once a second, until the program completes.
+/// Server-Sent Events, about once a second, until the reservation reaches its final state
+/// (completed, cancelled or expired; that state is the last event).
 #[utoipa::path(get, path = "/api/v1/reservations/{id}/live", tag = "reservations",
     responses((status = 200, content_type = "text/event-stream", body = LiveEvent), (status = 404, body = ErrorBody)))]
 pub async fn live(
@@ -69,7 +70,7 @@ pub async fn live(
             if !first {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 if let Ok(fresh) = st.store.reservation(id).await {
-                    if r.status == Status::Completed && fresh.status == Status::Completed {
+                    if !r.status.holds_slots() && !fresh.status.holds_slots() {
                         return None;
                     }
                     r = fresh;
@@ -245,7 +246,8 @@ mod read_chunks {
 
 /// The broadcaster downloads the recording of their program.
 #[utoipa::path(get, path = "/api/v1/reservations/{id}/recording", tag = "reservations",
-    responses((status = 200, content_type = "video/mp4"), (status = 404, body = ErrorBody)))]
+    responses((status = 200, content_type = "video/mp4"), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
 pub async fn recording(
     State(st): State<AppState>,
     Authed(m): Authed,
@@ -253,6 +255,12 @@ pub async fn recording(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let r = owned(&st, &m, &id).await?;
+    if r.status.holds_slots() {
+        return Err(ApiError::conflict(
+            "recording_in_progress",
+            "the recording can be downloaded once the program has ended",
+        ));
+    }
     let path = st
         .stats
         .recording(r.id)

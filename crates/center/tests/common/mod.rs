@@ -179,7 +179,7 @@ impl App {
         let mut req = req.body(Body::from(body)).unwrap();
         let peer = *self.peer.lock().unwrap();
         req.extensions_mut()
-            .insert(axum::extract::ConnectInfo(peer));
+            .insert(axum::extract::ConnectInfo(slotcast_center::net::Peer(peer)));
         let res = self.router.clone().oneshot(req).await.unwrap();
         let status = res.status();
         let headers = res.headers().clone();

@@ -1,4 +1,5 @@
-//! An HTTP listener whose connections give up on a peer that stops reading.
+//! The HTTP listener: its connections give up on a peer that stops reading, and tell the
+//! router who the peer is ([`Peer`]).
 //!
 //! A live response never ends by itself, and while the peer's receive window stays shut
 //! the server only waits to write — so a viewer that stops reading (or a peer that
@@ -50,6 +51,17 @@ impl axum::serve::Listener for StallGuard {
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+}
+
+/// The client's address as the listener saw it: serve the router with
+/// `into_make_service_with_connect_info::<Peer>()` over a [`StallGuard`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, StallGuard>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, StallGuard>) -> Peer {
+        Peer(*stream.remote_addr())
     }
 }
 
@@ -175,7 +187,9 @@ mod tests {
         });
         let chunk = vec![0u8; 64 << 10];
         for _ in 0..128 {
-            io.write_all(&chunk).await.expect("a reading peer is not cut");
+            io.write_all(&chunk)
+                .await
+                .expect("a reading peer is not cut");
         }
         reader.await.unwrap();
     }
