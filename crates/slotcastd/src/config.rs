@@ -99,6 +99,8 @@ pub struct Config {
     pub programs: ProgramsConfig,
     /// Filler.
     pub filler: FillerConfig,
+    /// Live delivery.
+    pub delivery: DeliveryConfig,
     /// E-mail.
     pub mail: MailConfig,
     /// Time source.
@@ -264,6 +266,23 @@ impl Default for FillerConfig {
     }
 }
 
+/// `[delivery]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// HTTP-FLV and fMP4 viewers are written at most this often, milliseconds (what arrived
+    /// meanwhile goes in one write); 0: at every video frame.
+    pub write_interval_ms: u32,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            write_interval_ms: 100,
+        }
+    }
+}
+
 /// `[mail]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -382,6 +401,7 @@ impl Default for Config {
             billing: BillingConfig::default(),
             programs: ProgramsConfig::default(),
             filler: FillerConfig::default(),
+            delivery: DeliveryConfig::default(),
             mail: MailConfig::default(),
             time: TimeConfig::default(),
             log: LogConfig::default(),
@@ -459,6 +479,12 @@ impl Config {
             return err(
                 "slots.max_per_reservation",
                 "must be between 1 and 1440".into(),
+            );
+        }
+        if self.delivery.write_interval_ms > 1000 {
+            return err(
+                "delivery.write_interval_ms",
+                "must be between 0 and 1000".into(),
             );
         }
         if self.quota.slots_per_month == 0 {
@@ -714,6 +740,10 @@ mod tests {
         assert!(
             m.contains("`http.listen`") && m.contains("not an address"),
             "{m}"
+        );
+        assert_eq!(
+            e(&[("SLOTCAST__DELIVERY__WRITE_INTERVAL_MS", "5000")]),
+            "invalid configuration key `delivery.write_interval_ms`: must be between 0 and 1000"
         );
         let m = e(&[("SLOTCAST__MAIL__TRANSPORT", "smtp")]);
         assert_eq!(

@@ -242,6 +242,7 @@ pub fn stream_config(cfg: &Config) -> StreamConfig {
     StreamConfig {
         rtmp_listen: cfg.rtmp.listen,
         public_url: cfg.public_url.clone(),
+        write_interval: Duration::from_millis(cfg.delivery.write_interval_ms.into()),
         ..StreamConfig::under(&cfg.data_dir)
     }
 }

@@ -138,17 +138,37 @@ pub(crate) struct Output {
     pub(crate) mp4: RwLock<Feed>,
     /// Woken when there is something new to read, or when the output closes.
     pub(crate) wake: Notify,
+    /// Told of new data; the pacer wakes readers at most once per `interval`.
+    pending: Notify,
+    interval: Duration,
     closed: AtomicBool,
 }
 
 impl Output {
-    fn new() -> Arc<Output> {
-        Arc::new(Output {
+    /// A new output whose readers are woken at most every `interval` (by a task that
+    /// ends when the output closes).
+    fn new(interval: Duration) -> Arc<Output> {
+        let out = Arc::new(Output {
             flv: RwLock::new(Feed::new(FeedConfig::default())),
             mp4: RwLock::new(Feed::new(FeedConfig::default())),
             wake: Notify::new(),
+            pending: Notify::new(),
+            interval,
             closed: AtomicBool::new(false),
-        })
+        });
+        if !interval.is_zero() {
+            tokio::spawn(pace(out.clone()));
+        }
+        out
+    }
+
+    /// There is something new for readers.
+    fn ready(&self) {
+        if self.interval.is_zero() {
+            self.wake.notify_waiters();
+        } else {
+            self.pending.notify_one();
+        }
     }
 
     /// Whether nothing more will come (the preview's program ended).
@@ -159,6 +179,19 @@ impl Output {
     fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.wake.notify_waiters();
+        self.pending.notify_one();
+    }
+}
+
+/// Wakes the readers of `out` when it has something new, at most once per interval,
+/// until it closes.
+async fn pace(out: Arc<Output>) {
+    let mut last = tokio::time::Instant::now();
+    while !out.is_closed() {
+        out.pending.notified().await;
+        tokio::time::sleep_until(last + out.interval).await;
+        out.wake.notify_waiters();
+        last = tokio::time::Instant::now();
     }
 }
 
@@ -265,7 +298,7 @@ impl Core {
             }
         }
         if wake {
-            self.live.wake.notify_waiters();
+            self.live.ready();
         }
         let hub = &mut self.hub;
         for p in &mut self.programs {
@@ -326,8 +359,14 @@ pub struct Channel {
     ctl: mpsc::UnboundedSender<Ctl>,
     /// Bytes sent to viewers over every protocol.
     pub(crate) bytes_out: AtomicU64,
+    /// `slotcast_channel_bytes_out_total` of this channel (looked up once per name).
+    bytes_counter: RwLock<metrics::Counter>,
     filler: Mutex<FillerPlayer>,
     slate: Mutex<FillerPlayer>,
+}
+
+fn bytes_counter(channel: &str) -> metrics::Counter {
+    metrics::counter!("slotcast_channel_bytes_out_total", "channel" => channel.to_string())
 }
 
 fn load_playlist(paths: Vec<std::path::PathBuf>) -> FillerPlayer {
@@ -376,13 +415,14 @@ impl Channel {
         let mut hub = Hub::new(HubConfig::default());
         let hls_viewer = hub.add_viewer();
         let live_viewer = hub.add_viewer();
-        let live = Output::new();
+        let live = Output::new(node.config.write_interval);
         let packager = Packager::new(PackagerConfig {
             part_ms: node.config.hls_part_ms,
             segment_ms: node.config.hls_segment_ms,
             ..PackagerConfig::default()
         });
         let (filler, slate) = load_filler(&node.config, &info.name);
+        let counter = bytes_counter(&info.name);
         let (tx, rx) = mpsc::unbounded_channel();
         let ch = Arc::new(Channel {
             node: Arc::downgrade(&node),
@@ -404,6 +444,7 @@ impl Channel {
             data: Notify::new(),
             ctl: tx,
             bytes_out: AtomicU64::new(0),
+            bytes_counter: RwLock::new(counter),
             filler: Mutex::new(filler),
             slate: Mutex::new(slate),
         });
@@ -417,6 +458,9 @@ impl Channel {
 
     pub(crate) fn update(&self, info: ChannelInfo) {
         let capacity = info.capacity as usize;
+        if info.name != self.name() {
+            *self.bytes_counter.write().expect("counter lock") = bytes_counter(&info.name);
+        }
         *self.info.write().expect("info lock") = info;
         self.core
             .lock()
@@ -507,7 +551,9 @@ impl Channel {
 
     pub(crate) fn sent(&self, bytes: usize) {
         self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
-        metrics::counter!("slotcast_channel_bytes_out_total", "channel" => self.name())
+        self.bytes_counter
+            .read()
+            .expect("counter lock")
             .increment(bytes as u64);
     }
 
@@ -563,7 +609,8 @@ impl Channel {
                     preview,
                     preview_viewer,
                     preview_flv: FlvEncoder::new(),
-                    preview_out: Output::new(),
+                    // The broadcaster's own check: every frame at once.
+                    preview_out: Output::new(Duration::ZERO),
                     meter: Meter::default(),
                     dimensions: None,
                     tally: None,
@@ -619,7 +666,7 @@ impl Channel {
             p.preview_flv
                 .push(&mut p.preview_out.flv.write().expect("feed lock"), &t);
         }
-        p.preview_out.wake.notify_waiters();
+        p.preview_out.ready();
         while p.preview.poll_event().is_some() {}
         if let Some(d) = p.preview.video_dimensions() {
             p.dimensions = Some(d);

@@ -32,6 +32,10 @@ pub struct StreamConfig {
     pub hls_segment_ms: u32,
     /// Largest recording per program; beyond it the recording stops (the stream goes on).
     pub max_recording_bytes: u64,
+    /// HTTP-FLV and fMP4 viewers are woken at most this often, and get what arrived
+    /// meanwhile in one write: fewer, larger writes for up to this much more latency.
+    /// Zero: at every video frame.
+    pub write_interval: Duration,
 }
 
 impl Default for StreamConfig {
@@ -49,6 +53,7 @@ impl Default for StreamConfig {
             hls_part_ms: 500,
             hls_segment_ms: 2000,
             max_recording_bytes: 8 << 30,
+            write_interval: Duration::from_millis(100),
         }
     }
 }

@@ -166,24 +166,21 @@ impl<S> Viewer<S> {
             let notified = self.out.wake.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let mut buf = BytesMut::with_capacity(16 << 10);
-            let read = match &mut self.format {
-                Format::Flv(w) => {
-                    self.out
-                        .flv
-                        .read()
-                        .expect("feed lock")
-                        .read(&mut self.cursor, CHUNK, |p| w.write(p, &mut buf))
-                }
-                Format::Mp4 => {
-                    self.out
-                        .mp4
-                        .read()
-                        .expect("feed lock")
-                        .read(&mut self.cursor, CHUNK, |p| {
-                            buf.extend_from_slice(p.bytes())
-                        })
-                }
+            let (read, buf) = {
+                let feed = match self.format {
+                    Format::Flv(_) => &self.out.flv,
+                    Format::Mp4 => &self.out.mp4,
+                };
+                let feed = feed.read().expect("feed lock");
+                // Sized once: what a read would give, measured on a copy of the cursor.
+                let mut len = 0;
+                feed.read(&mut self.cursor.clone(), CHUNK, |p| len += p.bytes().len());
+                let mut buf = BytesMut::with_capacity(len);
+                let read = feed.read(&mut self.cursor, CHUNK, |p| match &mut self.format {
+                    Format::Flv(w) => w.write(p, &mut buf),
+                    Format::Mp4 => buf.extend_from_slice(p.bytes()),
+                });
+                (read, buf)
             };
             match read {
                 Read::Sent => {
