@@ -4,7 +4,9 @@
 //!
 //! Each tag that reaches viewers is encoded once per channel — an FLV tag, a per-frame
 //! fMP4 fragment — into the [`Output`] feeds; viewers read them through cursors under a
-//! read lock of their own, never the channel's lock, and are woken once per video frame.
+//! read lock of their own, never the channel's lock. One pacer task per channel wakes them
+//! at most once per [`write_interval`](crate::StreamConfig::write_interval), so each
+//! viewer gets what arrived meanwhile in one write.
 //!
 //! The director owns the booked window: before the start a publisher's media reaches
 //! only the broadcaster's preview; from the start to the end viewers get the program (or
