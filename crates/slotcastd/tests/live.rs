@@ -8,7 +8,7 @@
 //! process, so per-channel gauges of parallel tests never mix.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,8 @@ use serde_json::{Value, json};
 use slotcast_domain::jiff::SignedDuration;
 use slotcast_domain::{Clock, ReservationId, Timestamp};
 use slotcast_media::flv::{FlvReader, TagKind, avc_dimensions, video_info};
-use slotcast_testkit::{ManualClock, TempDir, real_part_missing};
+use slotcast_testkit::media::{frames, publisher, tool};
+use slotcast_testkit::{ManualClock, TempDir};
 use slotcastd::config::Config;
 use slotcastd::server::{self, Running};
 
@@ -25,19 +26,6 @@ use slotcastd::server::{self, Running};
 const FILLER: (u32, u32) = (640, 360);
 const PROGRAM: (u32, u32) = (320, 240);
 const PASSWORD: &str = "open sesame";
-
-fn tool(name: &str) -> bool {
-    let ok = Command::new(name)
-        .arg("-version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        real_part_missing(name, "not on PATH");
-    }
-    ok
-}
 
 fn t0() -> Timestamp {
     "2026-11-21T12:00:00Z".parse().unwrap()
@@ -310,25 +298,7 @@ impl World {
 
     /// ffmpeg publishing a 320x240, 25 fps test pattern and a tone with `key`.
     fn publish(&self, key: &str, secs: u32) -> Proc {
-        let child = Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-re"])
-            .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
-            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
-            .args(["-t", &secs.to_string()])
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-tune",
-                "zerolatency",
-            ])
-            .args([
-                "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k",
-            ])
-            .args(["-f", "flv"])
-            .arg(format!("rtmp://{}/live/{key}", self.run.rtmp))
-            .stdout(Stdio::null())
+        let child = publisher(&format!("rtmp://{}/live/{key}", self.run.rtmp), secs)
             .stderr(Stdio::null())
             .spawn()
             .expect("ffmpeg runs");
@@ -425,6 +395,17 @@ impl World {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// The totals the scheduler stored at completion.
+    async fn stats(&self, b: &Booking) -> slotcast_domain::ProgramStats {
+        self.run
+            .center
+            .store
+            .program_stats(ReservationId(b.id))
+            .await
+            .unwrap()
+            .expect("statistics kept")
     }
 
     fn recording_path(&self, b: &Booking) -> PathBuf {
@@ -601,45 +582,11 @@ async fn until(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// ffprobe's `width,height,nb_read_frames` of the first video stream of `url` over its
-/// first three seconds.
+/// [`probe`](slotcast_testkit::media::probe) off the runtime.
 async fn probe(url: String) -> String {
-    tokio::task::spawn_blocking(move || {
-        let out = Command::new("ffprobe")
-            .args(["-v", "error", "-rw_timeout", "15000000"])
-            .args([
-                "-select_streams",
-                "v:0",
-                "-count_frames",
-                "-read_intervals",
-                "%+3",
-            ])
-            .args([
-                "-show_entries",
-                "stream=width,height,nb_read_frames",
-                "-of",
-                "csv=p=0",
-            ])
-            .arg(&url)
-            .output()
-            .expect("ffprobe runs");
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout).trim(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )
-    })
-    .await
-    .unwrap()
-}
-
-fn frames(probe: &str) -> u32 {
-    probe
-        .lines()
-        .next()
-        .and_then(|l| l.split(',').nth(2))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or(0)
+    tokio::task::spawn_blocking(move || slotcast_testkit::media::probe(&url, &[]))
+        .await
+        .unwrap()
 }
 
 fn program_probe(p: &str) -> bool {
@@ -844,14 +791,7 @@ async fn after_the_end_the_recording_replays_downloads_and_the_totals_are_kept()
     drop(viewers);
 
     // The totals, as the scheduler stored them at completion.
-    let stats = w
-        .run
-        .center
-        .store
-        .program_stats(ReservationId(b.id))
-        .await
-        .unwrap()
-        .expect("statistics kept");
+    let stats = w.stats(&b).await;
     assert_eq!(
         (stats.peak_viewers, stats.unique_viewers),
         (3, 3),
@@ -1179,14 +1119,7 @@ async fn a_viewer_waiting_before_the_start_counts_as_a_unique_viewer() {
         .await;
     w.set(b.connect_to);
     w.until_status(&b, "completed").await;
-    let stats = w
-        .run
-        .center
-        .store
-        .program_stats(ReservationId(b.id))
-        .await
-        .unwrap()
-        .expect("statistics kept");
+    let stats = w.stats(&b).await;
     assert_eq!(
         (stats.peak_viewers, stats.unique_viewers),
         (2, 2),

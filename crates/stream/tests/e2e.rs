@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,7 +18,8 @@ use slotcast_domain::token::{self, PlayClaims};
 use slotcast_domain::{ChannelId, Clock, ReservationId, Timestamp};
 use slotcast_media::flv::{FlvReader, TagKind, avc_dimensions, video_info};
 use slotcast_stream::{ChannelInfo, Grant, PublishAuthority, Refusal, StreamConfig, StreamNode};
-use slotcast_testkit::{ManualClock, TempDir, real_part_missing};
+use slotcast_testkit::media::{frames, probe, publisher, tool};
+use slotcast_testkit::{ManualClock, TempDir};
 
 const TOKEN_KEY: [u8; 32] = [9; 32];
 const CH: ChannelId = ChannelId(1);
@@ -55,19 +56,6 @@ struct Node {
     http: SocketAddr,
     rtmp: SocketAddr,
     dir: TempDir,
-}
-
-fn tool(name: &str) -> bool {
-    let ok = Command::new(name)
-        .arg("-version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        real_part_missing(name, "not on PATH");
-    }
-    ok
 }
 
 fn t0() -> Timestamp {
@@ -161,25 +149,7 @@ impl Node {
 
     /// ffmpeg publishing a 320x240 test pattern and a tone with `key` for `secs`.
     fn publish(&self, key: &str, secs: u32) -> Child {
-        Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-re"])
-            .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
-            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
-            .args(["-t", &secs.to_string()])
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-tune",
-                "zerolatency",
-            ])
-            .args([
-                "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k",
-            ])
-            .args(["-f", "flv"])
-            .arg(format!("rtmp://{}/live/{key}", self.rtmp))
-            .stdout(Stdio::null())
+        publisher(&format!("rtmp://{}/live/{key}", self.rtmp), secs)
             .stderr(Stdio::piped())
             .spawn()
             .expect("ffmpeg runs")
@@ -198,43 +168,6 @@ impl Node {
         }
         panic!("publisher of {id} never arrived");
     }
-}
-
-/// ffprobe's `width,height,nb_read_frames` of the first video stream of `url`.
-fn probe(url: &str, extra: &[&str]) -> String {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-rw_timeout", "15000000"])
-        .args(extra)
-        .args([
-            "-select_streams",
-            "v:0",
-            "-count_frames",
-            "-read_intervals",
-            "%+3",
-        ])
-        .args([
-            "-show_entries",
-            "stream=width,height,nb_read_frames",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(url)
-        .output()
-        .expect("ffprobe runs");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout).trim(),
-        String::from_utf8_lossy(&out.stderr).trim()
-    )
-}
-
-fn frames(probe: &str) -> u32 {
-    probe
-        .lines()
-        .next()
-        .and_then(|l| l.split(',').nth(2))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or(0)
 }
 
 async fn probe_async(url: String, extra: &'static [&'static str]) -> String {

@@ -8,6 +8,8 @@
 //! - [`fixtures`]: members, channels and bookings built through the domain rules;
 //! - [`contract`]: the storage contract suite every backend must pass, instantiated per
 //!   backend with [`store_contract!`];
+//! - [`media`]: ffmpeg publishing a test pattern over RTMP, ffprobe decoding what comes
+//!   back;
 //! - [`ntp::NtpResponder`]: a loopback SNTP server answering with a chosen clock skew, for
 //!   the time service's real UDP round trip.
 //!
@@ -15,6 +17,7 @@
 
 pub mod contract;
 pub mod fixtures;
+pub mod media;
 pub mod ntp;
 pub mod pg;
 
