@@ -16,7 +16,7 @@ use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use slotcast_domain::token::{self, PlayClaims};
 use slotcast_domain::visibility::{PlayAccess, Viewer, play_access};
-use slotcast_domain::{Status, Timestamp};
+use slotcast_domain::{ChannelId, ReservationId, Status, Timestamp};
 use slotcast_store::{Channel, Member, Reservation, StorageError};
 use std::collections::HashMap;
 use subtle::ConstantTimeEq;
@@ -277,15 +277,7 @@ pub async fn play(
         ));
     }
     let expires = now + st.settings.play_token_ttl;
-    let token = token::sign(
-        st.secrets.token_key(),
-        &PlayClaims {
-            channel: channel.id,
-            reservation: Some(r.id),
-            session: u64::from_be_bytes(secrets::random_bytes()),
-            expires,
-        },
-    );
+    let token = play_token(&st, channel.id, r.id, expires);
     let base = format!("{}/live/{}", st.settings.public_url, channel.name);
     Ok(Json(PlayView {
         urls: PlayUrls {
@@ -298,21 +290,31 @@ pub async fn play(
     }))
 }
 
+/// A play token of a new viewing session of `reservation` on `channel`.
+fn play_token(
+    st: &Center,
+    channel: ChannelId,
+    reservation: ReservationId,
+    expires: Timestamp,
+) -> String {
+    token::sign(
+        st.secrets.token_key(),
+        &PlayClaims {
+            channel,
+            reservation: Some(reservation),
+            session: u64::from_be_bytes(secrets::random_bytes()),
+            expires,
+        },
+    )
+}
+
 /// The play grant of a replay: a token for this program's recording, valid long enough to
 /// watch it whole (each playlist and byte-range request checks it), and the VOD URLs. A
 /// replay takes no seat on the channel.
 fn replay(st: &Center, r: &Reservation, now: Timestamp) -> PlayView {
     let expires =
         now + st.settings.play_token_ttl + r.schedule.start.duration_until(r.schedule.end);
-    let token = token::sign(
-        st.secrets.token_key(),
-        &PlayClaims {
-            channel: r.channel,
-            reservation: Some(r.id),
-            session: u64::from_be_bytes(secrets::random_bytes()),
-            expires,
-        },
-    );
+    let token = play_token(st, r.channel, r.id, expires);
     let base = format!("{}/vod/{}", st.settings.public_url, r.slug);
     PlayView {
         urls: PlayUrls {
