@@ -68,8 +68,9 @@ pub fn transport(cfg: &Config) -> Transport {
     }
 }
 
-/// The center's settings from the configuration.
-pub fn settings(cfg: &Config) -> Settings {
+/// The center's settings from the configuration, with RTMP ingest on `rtmp_port` (the
+/// port actually bound: `rtmp.listen` may ask for any free one).
+pub fn settings(cfg: &Config, rtmp_port: u16) -> Settings {
     let mut s = Settings::new(&cfg.public_url, &cfg.time_zone, cfg.policy());
     let host = s
         .public_url
@@ -78,7 +79,7 @@ pub fn settings(cfg: &Config) -> Settings {
         .and_then(|r| r.split([':', '/']).next())
         .unwrap_or("localhost")
         .to_owned();
-    s.ingest = vec![format!("rtmp://{host}:{}/live", cfg.rtmp.listen.port())];
+    s.ingest = vec![format!("rtmp://{host}:{rtmp_port}/live")];
     s.invite_at_acceptance = cfg.programs.invite_at_acceptance;
     s.mail_from = cfg.mail.from.clone();
     s
@@ -162,7 +163,16 @@ pub async fn start(cfg: &Config, clock: Option<Arc<dyn Clock>>) -> Result<Runnin
             (clock, Some(time), Some(task))
         }
     };
-    let settings = settings(cfg);
+    let listener = tokio::net::TcpListener::bind(cfg.http.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {} (http.listen): {e}", cfg.http.listen))?;
+    let http = listener.local_addr().map_err(|e| e.to_string())?;
+    let rtmp_listener = tokio::net::TcpListener::bind(cfg.rtmp.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {} (rtmp.listen): {e}", cfg.rtmp.listen))?;
+    let rtmp = rtmp_listener.local_addr().map_err(|e| e.to_string())?;
+
+    let settings = settings(cfg, rtmp.port());
     let sender = |t| {
         Sender::new(store.clone(), clock.clone(), t, &settings.mail_from).map_err(|e| e.to_string())
     };
@@ -181,15 +191,6 @@ pub async fn start(cfg: &Config, clock: Option<Arc<dyn Clock>>) -> Result<Runnin
         stats: Arc::new(crate::link::NodeStats(node.clone())),
         mail_check: Some(mail_check),
     });
-
-    let listener = tokio::net::TcpListener::bind(cfg.http.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {} (http.listen): {e}", cfg.http.listen))?;
-    let http = listener.local_addr().map_err(|e| e.to_string())?;
-    let rtmp_listener = tokio::net::TcpListener::bind(cfg.rtmp.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {} (rtmp.listen): {e}", cfg.rtmp.listen))?;
-    let rtmp = rtmp_listener.local_addr().map_err(|e| e.to_string())?;
 
     let (stop, stop_rx) = watch::channel(false);
     let stopped = |rx: &watch::Receiver<bool>| {

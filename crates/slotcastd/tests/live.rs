@@ -280,6 +280,9 @@ impl World {
         loop {
             for m in self.mails() {
                 if m.contains("reservation key") && m.contains(&wanted) {
+                    // It names the ingest the server really listens on.
+                    let ingest = format!(":{}/live/", self.run.rtmp.port());
+                    assert!(m.contains(&ingest), "{ingest} in {m}");
                     return m
                         .split_whitespace()
                         .find(|w| {
