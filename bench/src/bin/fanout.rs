@@ -622,26 +622,25 @@ const PACE: Duration = Duration::from_millis(50);
 
 const WARM: Duration = Duration::from_secs(4);
 
-async fn probe_streams(
+/// Runs `n` latency probes, each started by `spawn(i, probe, stat)`, for
+/// `--latency-seconds`, and sums up what they measured.
+async fn probe_with<F>(
     name: &'static str,
-    targets: Vec<Target>,
+    n: usize,
     log: &Arc<SendLog>,
-    clock: &Arc<Clock>,
     args: &Args,
-) -> Lat {
+    mut spawn: impl FnMut(usize, Arc<Probe>, Arc<Stat>) -> F,
+) -> Lat
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
     let mut probes = Vec::new();
     let mut stats = Vec::new();
     let mut tasks = Vec::new();
-    for t in targets {
+    for i in 0..n {
         let p = Arc::new(Probe::new(log.clone(), WARM));
         let s = Arc::new(Stat::new());
-        tasks.push(tokio::spawn(viewer::run(
-            t,
-            s.clone(),
-            clock.clone(),
-            Some(p.clone()),
-            None,
-        )));
+        tasks.push(tokio::spawn(spawn(i, p.clone(), s.clone())));
         probes.push(p);
         stats.push(s);
     }
@@ -652,27 +651,26 @@ async fn probe_streams(
     lat_of(name, &probes, &stats)
 }
 
+async fn probe_streams(
+    name: &'static str,
+    targets: Vec<Target>,
+    log: &Arc<SendLog>,
+    clock: &Arc<Clock>,
+    args: &Args,
+) -> Lat {
+    let mut targets = targets.into_iter();
+    probe_with(name, targets.len(), log, args, |_, p, s| {
+        let t = targets.next().expect("one target per probe");
+        viewer::run(t, s, clock.clone(), Some(p), None)
+    })
+    .await
+}
+
 async fn probe_hls(name: &'static str, url: &str, log: &Arc<SendLog>, args: &Args) -> Lat {
-    let mut probes = Vec::new();
-    let mut stats = Vec::new();
-    let mut tasks = Vec::new();
-    for _ in 0..args.probes {
-        let p = Arc::new(Probe::new(log.clone(), WARM));
-        let s = Arc::new(Stat::new());
-        tasks.push(tokio::spawn(viewer::hls_ts(
-            url.to_owned(),
-            HLS_POLL,
-            s.clone(),
-            p.clone(),
-        )));
-        probes.push(p);
-        stats.push(s);
-    }
-    tokio::time::sleep(Duration::from_secs(args.latency_seconds)).await;
-    for t in &tasks {
-        t.abort();
-    }
-    lat_of(name, &probes, &stats)
+    probe_with(name, args.probes, log, args, |_, p, s| {
+        viewer::hls_ts(url.to_owned(), HLS_POLL, s, p)
+    })
+    .await
 }
 
 /// How often the nginx HLS probe reloads its playlist: far more often than a player
@@ -686,26 +684,10 @@ async fn probe_ll_hls(
     clock: &Arc<Clock>,
     args: &Args,
 ) -> Lat {
-    let mut probes = Vec::new();
-    let mut stats = Vec::new();
-    let mut tasks = Vec::new();
-    for u in urls {
-        let p = Arc::new(Probe::new(log.clone(), WARM));
-        let s = Arc::new(Stat::new());
-        tasks.push(tokio::spawn(viewer::ll_hls(
-            u.clone(),
-            s.clone(),
-            clock.clone(),
-            p.clone(),
-        )));
-        probes.push(p);
-        stats.push(s);
-    }
-    tokio::time::sleep(Duration::from_secs(args.latency_seconds)).await;
-    for t in &tasks {
-        t.abort();
-    }
-    lat_of(name, &probes, &stats)
+    probe_with(name, urls.len(), log, args, |i, p, s| {
+        viewer::ll_hls(urls[i].clone(), s, clock.clone(), p)
+    })
+    .await
 }
 
 /// One fan-out run's figures.

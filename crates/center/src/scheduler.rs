@@ -251,11 +251,11 @@ pub trait StreamStats: Send + Sync + std::fmt::Debug {
 }
 
 /// Live statistics of a program, as the stream node measures them.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct LiveView {
-    /// The publisher's media reaches viewers now.
+    /// Whether the publisher's media reaches viewers now.
     pub on_air: bool,
-    /// A publisher is connected.
+    /// Whether a publisher is connected (before the start: preview only).
     pub publishing: bool,
     /// Viewers admitted on the channel.
     pub viewers: u32,
@@ -267,7 +267,7 @@ pub struct LiveView {
     pub height: Option<u32>,
     /// Frames per second.
     pub fps: f32,
-    /// The recording's state, for people.
+    /// `idle`, `recording`, `done` or `failed: <reason>`.
     pub recording: String,
 }
 

@@ -22,28 +22,16 @@ use super::reservations::owned;
 use crate::api::views::ErrorBody;
 use crate::auth::Authed;
 use crate::error::{ApiError, ApiResult};
+use crate::scheduler::LiveView;
 use crate::secrets;
 use crate::state::AppState;
 
 /// One live statistics event.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct LiveEvent {
-    /// Whether the publisher's media reaches viewers now.
-    pub on_air: bool,
-    /// Whether a publisher is connected (before the start: preview only).
-    pub publishing: bool,
-    /// Viewers admitted on the channel.
-    pub viewers: u32,
-    /// Ingest bitrate.
-    pub bitrate_kbps: u32,
-    /// Picture width.
-    pub width: Option<u32>,
-    /// Picture height.
-    pub height: Option<u32>,
-    /// Frames per second.
-    pub fps: f32,
-    /// `idle`, `recording`, `done` or `failed: <reason>`.
-    pub recording: String,
+    /// What the stream node measures.
+    #[serde(flatten)]
+    pub stats: LiveView,
     /// Start of the program.
     pub started_at: String,
     /// End of the program.
@@ -76,16 +64,8 @@ pub async fn live(
                     r = fresh;
                 }
             }
-            let view = st.stats.live(id).unwrap_or_default();
             let event = LiveEvent {
-                on_air: view.on_air,
-                publishing: view.publishing,
-                viewers: view.viewers,
-                bitrate_kbps: view.bitrate_kbps,
-                width: view.width,
-                height: view.height,
-                fps: view.fps,
-                recording: view.recording,
+                stats: st.stats.live(id).unwrap_or_default(),
                 started_at: format!("{:.3}", r.schedule.start),
                 ends_at: format!("{:.3}", r.schedule.end),
                 server_time: format!("{:.3}", st.clock.now()),

@@ -270,8 +270,9 @@ pub fn avc_dimensions(avc_config: &[u8]) -> Result<(u32, u32), FlvError> {
     Ok((sps.width, sps.height))
 }
 
-/// Removes emulation prevention bytes (`00 00 03` → `00 00`), giving the RBSP.
-fn unescape(ebsp: &[u8]) -> Vec<u8> {
+/// Removes emulation prevention bytes (`00 00 03` → `00 00`), giving the RBSP (H.264 and
+/// H.265 alike).
+pub(crate) fn unescape(ebsp: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(ebsp.len());
     let mut zeros = 0;
     for &b in ebsp {

@@ -12,6 +12,7 @@ mod error;
 mod reader;
 mod writer;
 
+pub(crate) use avc::unescape;
 pub use avc::{AvcConfig, Sps, avc_dimensions, parse_avc_config, parse_sps};
 pub use classify::{
     AudioCodec, AudioInfo, AudioPacketType, FrameType, VideoCodec, VideoInfo, VideoPacketType,

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use crate::flv::{avc_dimensions, parse_avc_config};
+use crate::flv::{avc_dimensions, parse_avc_config, unescape};
 
 /// The video coding format of a [`VideoConfig`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -210,21 +210,6 @@ fn hevc_record_sps(record: &[u8]) -> Option<Option<&[u8]>> {
         }
     }
     Some(sps)
-}
-
-/// Removes emulation prevention bytes (`00 00 03` → `00 00`).
-fn unescape(ebsp: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(ebsp.len());
-    let mut zeros = 0;
-    for &b in ebsp {
-        if zeros >= 2 && b == 3 {
-            zeros = 0;
-            continue;
-        }
-        zeros = if b == 0 { zeros + 1 } else { 0 };
-        out.push(b);
-    }
-    out
 }
 
 /// Picture size from an H.265 SPS NAL unit (ITU-T H.265 §7.3.2.2), after the conformance
