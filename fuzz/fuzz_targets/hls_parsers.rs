@@ -13,6 +13,7 @@ use slotcast_media::hls::{BlockingRequest, Resource, parse_blocking_request, par
 
 #[derive(Arbitrary, Debug)]
 enum AnyResource {
+    Entry,
     Playlist,
     Init(u32),
     Part { msn: u64, part: u32 },
@@ -22,6 +23,7 @@ enum AnyResource {
 impl AnyResource {
     fn resource(&self) -> Resource {
         match *self {
+            AnyResource::Entry => Resource::Entry,
             AnyResource::Playlist => Resource::Playlist,
             AnyResource::Init(n) => Resource::Init(n),
             AnyResource::Part { msn, part } => Resource::Part { msn, part },

@@ -4,7 +4,7 @@
 //! - Whatever `verify` accepts is canonical: signing the claims it returns gives back the
 //!   very token, and it is not expired at `now`.
 //! - A payload signed here per the documented format (HMAC-SHA256 over the context label
-//!   and the 34-byte record) is accepted exactly when the record is well-formed.
+//!   and the 42-byte record) is accepted exactly when the record is well-formed.
 //! - Signed claims verify to themselves (expiry truncated to the millisecond) before
 //!   their expiry and are `Expired` from then on; changing any one character of a token
 //!   makes it refused.
@@ -16,11 +16,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
 use libfuzzer_sys::fuzz_target;
 use sha2::Sha256;
-use slotcast_domain::token::{MAX_TOKEN_LEN, PlayClaims, TokenError, VERSION, sign, verify};
+use slotcast_domain::token::{
+    CONTEXT, MAX_TOKEN_LEN, PAYLOAD_LEN, PlayClaims, PlayKind, TokenError, VERSION, sign, verify,
+};
 use slotcast_domain::{ChannelId, ReservationId, Timestamp};
-
-/// The context label of the token format (see the `token` module documentation).
-const CONTEXT: &[u8] = b"slotcast play token\0";
 
 /// The instant `ms` milliseconds after the epoch, or the nearest whole second in range.
 fn timestamp_ms(ms: i64) -> Timestamp {
@@ -31,7 +30,7 @@ fn timestamp_ms(ms: i64) -> Timestamp {
 }
 
 /// A token for `payload`, signed the way the format documents.
-fn sign_raw(secret: &[u8; 32], payload: &[u8; 34]) -> String {
+fn sign_raw(secret: &[u8; 32], payload: &[u8; PAYLOAD_LEN]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("any key length");
     mac.update(CONTEXT);
     mac.update(payload);
@@ -66,11 +65,13 @@ struct Input<'a> {
     /// Any text as a token.
     text: &'a str,
     /// Any payload, signed correctly.
-    payload: [u8; 34],
+    payload: [u8; PAYLOAD_LEN],
     /// Claims to sign.
+    kind: u8,
     channel: i64,
-    reservation: Option<i64>,
-    session: u64,
+    reservation: i64,
+    grant: u64,
+    end_ms: i64,
     expires_ms: i64,
     expires_sub_ms_ns: u32,
     /// How far before (or after) the expiry the round trip verifies.
@@ -91,19 +92,23 @@ fn run(input: Input<'_>) {
     let token = sign_raw(secret, &input.payload);
     let p = &input.payload;
     let field = |at: usize| i64::from_be_bytes(p[at..at + 8].try_into().expect("8 bytes"));
-    let reservation_ok = match p[9] {
-        0 => field(10) == 0,
-        1 => true,
-        _ => false,
+    let kind = match p[1] {
+        1 => Some(PlayKind::Live),
+        2 => Some(PlayKind::Replay),
+        3 => Some(PlayKind::Preview),
+        _ => None,
     };
-    let expires = Timestamp::from_millisecond(field(26)).ok();
-    let well_formed = p[0] == VERSION && reservation_ok && expires.is_some();
+    let end = Timestamp::from_millisecond(field(26)).ok();
+    let expires = Timestamp::from_millisecond(field(34)).ok();
+    let well_formed = p[0] == VERSION && kind.is_some() && end.is_some() && expires.is_some();
     match check_accepted(secret, &token, now) {
         Ok(claims) => {
             assert!(well_formed, "accepted a malformed record");
-            assert_eq!(claims.channel, ChannelId(field(1)));
-            assert_eq!(claims.reservation, (p[9] == 1).then(|| ReservationId(field(10))));
-            assert_eq!(claims.session, field(18) as u64);
+            assert_eq!(Some(claims.kind), kind);
+            assert_eq!(claims.channel, ChannelId(field(2)));
+            assert_eq!(claims.reservation, ReservationId(field(10)));
+            assert_eq!(claims.grant, field(18) as u64);
+            assert_eq!(Some(claims.program_end), end);
             assert_eq!(Some(claims.expires), expires);
         }
         Err(TokenError::Expired { at }) => {
@@ -118,10 +123,14 @@ fn run(input: Input<'_>) {
     let ns = i64::from(input.expires_sub_ms_ns % 1_000_000);
     let base = timestamp_ms(input.expires_ms);
     let fine = Timestamp::from_nanosecond(base.as_nanosecond() + i128::from(ns)).unwrap_or(base);
+    let kind = [PlayKind::Live, PlayKind::Replay, PlayKind::Preview][usize::from(input.kind % 3)];
+    let end = timestamp_ms(input.end_ms);
     let claims = PlayClaims {
+        kind,
         channel: ChannelId(input.channel),
-        reservation: input.reservation.map(ReservationId),
-        session: input.session,
+        reservation: ReservationId(input.reservation),
+        grant: input.grant,
+        program_end: end,
         expires: fine,
     };
     let token = sign(secret, &claims);

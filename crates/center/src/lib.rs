@@ -26,5 +26,5 @@ pub mod state;
 pub mod time;
 
 pub use api::router;
-pub use scheduler::{LiveView, NoStreamNode, Scheduler, StreamStats};
+pub use scheduler::{LiveView, NoStreamNode, RecordingInfo, Scheduler, StreamStats};
 pub use state::{AppState, Center, ReadinessCheck, Settings, Throttle};

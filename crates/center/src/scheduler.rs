@@ -246,8 +246,16 @@ pub trait StreamStats: Send + Sync + std::fmt::Debug {
     fn live(&self, reservation: slotcast_domain::ReservationId) -> Option<LiveView>;
     /// The program lost its right to publish (cancelled): cut it at once.
     fn revoke(&self, reservation: slotcast_domain::ReservationId);
-    /// The recording of a program, if there is one.
-    fn recording(&self, reservation: slotcast_domain::ReservationId) -> Option<std::path::PathBuf>;
+    /// The finished recording of a program, if the stream node has one (the node owns the
+    /// file and serves it).
+    fn recording(&self, reservation: slotcast_domain::ReservationId) -> Option<RecordingInfo>;
+}
+
+/// A finished recording, as the stream node reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RecordingInfo {
+    /// Its size.
+    pub bytes: u64,
 }
 
 /// Live statistics of a program, as the stream node measures them.
@@ -290,7 +298,7 @@ impl StreamStats for NoStreamNode {
 
     fn revoke(&self, _: slotcast_domain::ReservationId) {}
 
-    fn recording(&self, _: slotcast_domain::ReservationId) -> Option<std::path::PathBuf> {
+    fn recording(&self, _: slotcast_domain::ReservationId) -> Option<RecordingInfo> {
         None
     }
 }

@@ -769,7 +769,10 @@ async fn play_checks_passwords_and_signs_tokens(b: Backend) {
     let token = ok.body["token"].as_str().unwrap();
     let claims =
         slotcast_domain::token::verify(app.center.secrets.token_key(), token, app.now()).unwrap();
-    assert_eq!(claims.reservation, Some(ReservationId(id)));
+    assert_eq!(claims.reservation, ReservationId(id));
+    assert_eq!(claims.kind, slotcast_domain::token::PlayKind::Live);
+    assert_eq!(claims.program_end, ts("2026-06-02T12:20:00Z"));
+    assert_eq!(ok.body["kind"], "live");
     assert!(
         ok.body["urls"]["flv"]
             .as_str()

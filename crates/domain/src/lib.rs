@@ -6,7 +6,8 @@
 //! ([`money`], [`charge`]), the monthly quota in the service's time zone ([`quota`]),
 //! the lifecycle states and the transitions between them ([`lifecycle`]), who may see and
 //! play a program ([`visibility`]), the one-time reservation key ([`key`]) and the signed,
-//! short-lived play tokens the stream node checks without a database ([`token`]).
+//! short-lived play tokens the stream node checks without a database ([`token`]) and the
+//! playback URL layout both sides share ([`playback`]).
 //!
 //! It must stay pure: no async, no I/O, no global state, and it **never reads the clock**
 //! — every function that depends on time takes `now` as an argument, and randomness is
@@ -23,6 +24,7 @@ pub mod ids;
 pub mod key;
 pub mod lifecycle;
 pub mod money;
+pub mod playback;
 pub mod policy;
 pub mod quota;
 pub mod request;

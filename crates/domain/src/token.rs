@@ -1,19 +1,28 @@
 //! Play tokens: what the center hands a viewer after the password check, and what the
-//! stream node checks on every play request without asking the database.
+//! stream node checks when a viewer asks to be admitted, without asking the database.
+//!
+//! A token grants **one program** (a reservation) and one **kind** of access to it: its
+//! live stream, its replay, or the broadcaster's preview. The node admits a live token
+//! only for that program's media (never another program that follows it on the channel),
+//! a replay token only for that program's recording, a preview token only for the
+//! publisher's preview. A token is checked once, at admission; the viewer then holds a
+//! play session on the node that lives while it keeps reading or polling, so a short
+//! token lifetime never cuts a viewer off.
 //!
 //! A token is `base64url(payload) "." base64url(tag)` (URL-safe alphabet, no padding),
 //! where `tag` is HMAC-SHA256 under a 32-byte secret shared by the center and the stream
 //! nodes, computed over a fixed context label followed by the payload. The payload is a
-//! fixed 34-byte binary record:
+//! fixed 42-byte binary record:
 //!
 //! | offset | bytes | field |
 //! |---|---|---|
 //! | 0 | 1 | version, [`VERSION`] |
-//! | 1 | 8 | channel id, big-endian `i64` |
-//! | 9 | 1 | 0 = no reservation (filler / channel only), 1 = reservation follows |
-//! | 10 | 8 | reservation id, big-endian `i64` (zero when absent) |
-//! | 18 | 8 | session, big-endian `u64` |
-//! | 26 | 8 | expiry, big-endian `i64` milliseconds since the Unix epoch |
+//! | 1 | 1 | kind: 1 live, 2 replay, 3 preview ([`PlayKind`]) |
+//! | 2 | 8 | channel id, big-endian `i64` |
+//! | 10 | 8 | reservation id, big-endian `i64` |
+//! | 18 | 8 | grant, big-endian `u64`: random per grant; one grant is one viewer seat |
+//! | 26 | 8 | program end, big-endian `i64` milliseconds since the Unix epoch |
+//! | 34 | 8 | expiry, big-endian `i64` milliseconds since the Unix epoch |
 //!
 //! The payload is readable by anyone holding the token (it is signed, not encrypted); it
 //! holds nothing secret. Tokens are short-lived, so there is no revocation list: the
@@ -21,8 +30,8 @@
 //!
 //! [`verify`] refuses over-long input before any decoding, compares the tag in constant
 //! time, interprets the payload only after the tag matched, and accepts exactly one
-//! canonical encoding per token (strict base64, fixed layout, zero padding bytes), so a
-//! token cannot be altered without being refused.
+//! canonical encoding per token (strict base64, fixed layout), so a token cannot be
+//! altered without being refused.
 
 use crate::{ChannelId, ReservationId, Timestamp};
 use base64::Engine as _;
@@ -32,27 +41,74 @@ use sha2::Sha256;
 use thiserror::Error;
 
 /// The payload layout this module writes and reads.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// Tokens longer than this are refused before any work is done.
 pub const MAX_TOKEN_LEN: usize = 512;
+/// Length of the signed record.
+pub const PAYLOAD_LEN: usize = 42;
 
-const PAYLOAD_LEN: usize = 34;
 const TAG_LEN: usize = 32;
 /// Binds the tag to this use of the secret, should the secret ever sign anything else.
-const CONTEXT: &[u8] = b"slotcast play token\0";
+pub const CONTEXT: &[u8] = b"slotcast play token\0";
 
 type HmacSha256 = Hmac<Sha256>;
+
+/// What a token lets its holder play of its program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PlayKind {
+    /// The program's live stream, on its channel, while it is on.
+    Live,
+    /// The program's recording, after it ended.
+    Replay,
+    /// The broadcaster's preview of what the publisher sends, before the start too.
+    Preview,
+}
+
+impl PlayKind {
+    fn code(self) -> u8 {
+        match self {
+            PlayKind::Live => 1,
+            PlayKind::Replay => 2,
+            PlayKind::Preview => 3,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<PlayKind> {
+        match code {
+            1 => Some(PlayKind::Live),
+            2 => Some(PlayKind::Replay),
+            3 => Some(PlayKind::Preview),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for PlayKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PlayKind::Live => "live",
+            PlayKind::Replay => "replay",
+            PlayKind::Preview => "preview",
+        })
+    }
+}
 
 /// What a play token grants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlayClaims {
-    /// The channel that may be played.
+    /// Live stream, replay or preview.
+    pub kind: PlayKind,
+    /// The program's channel.
     pub channel: ChannelId,
-    /// The program or replay; `None` for the channel alone (filler between programs).
-    pub reservation: Option<ReservationId>,
-    /// Random per grant, so one viewer is counted once across playback protocols.
-    pub session: u64,
-    /// The token is refused from this instant on. Carried to the millisecond: a finer
+    /// The program.
+    pub reservation: ReservationId,
+    /// Random per grant: one viewer, counted once across playback protocols.
+    pub grant: u64,
+    /// When the program ends: a live viewer is not admitted from then on, and one who
+    /// stays sees the filler for a short while and is then closed. Carried to the
+    /// millisecond.
+    pub program_end: Timestamp,
+    /// The token admits nobody from this instant on. Carried to the millisecond: a finer
     /// instant is truncated to whole milliseconds when signed.
     pub expires: Timestamp,
 }
@@ -60,8 +116,8 @@ pub struct PlayClaims {
 /// Why a play token was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum TokenError {
-    /// Not a token: too long, not two base64url parts, wrong length, unknown version or a
-    /// non-canonical field.
+    /// Not a token: too long, not two base64url parts, wrong length, unknown version or
+    /// kind, or a field out of range.
     #[error("the play token is malformed")]
     Malformed,
     /// Well-formed, but not signed with this secret (forged, altered or from another server).
@@ -103,15 +159,6 @@ pub fn verify(secret: &[u8; 32], token: &str, now: Timestamp) -> Result<PlayClai
     Ok(claims)
 }
 
-/// The secret of broadcaster preview tokens, derived from the play-token secret: a preview
-/// token (same format, the reservation set) opens the publisher's preview before the
-/// start, and a viewer's play token can never be used for it, nor the other way round.
-pub fn preview_secret(secret: &[u8; 32]) -> [u8; 32] {
-    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
-    mac.update(b"slotcast preview token secret");
-    mac.finalize().into_bytes().into()
-}
-
 fn mac(secret: &[u8; 32], payload: &[u8]) -> HmacSha256 {
     let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
     mac.update(CONTEXT);
@@ -135,13 +182,12 @@ fn decode_exact<const N: usize>(part: &str) -> Result<[u8; N], TokenError> {
 fn encode_payload(claims: &PlayClaims) -> [u8; PAYLOAD_LEN] {
     let mut p = [0u8; PAYLOAD_LEN];
     p[0] = VERSION;
-    p[1..9].copy_from_slice(&claims.channel.0.to_be_bytes());
-    if let Some(r) = claims.reservation {
-        p[9] = 1;
-        p[10..18].copy_from_slice(&r.0.to_be_bytes());
-    }
-    p[18..26].copy_from_slice(&claims.session.to_be_bytes());
-    p[26..34].copy_from_slice(&claims.expires.as_millisecond().to_be_bytes());
+    p[1] = claims.kind.code();
+    p[2..10].copy_from_slice(&claims.channel.0.to_be_bytes());
+    p[10..18].copy_from_slice(&claims.reservation.0.to_be_bytes());
+    p[18..26].copy_from_slice(&claims.grant.to_be_bytes());
+    p[26..34].copy_from_slice(&claims.program_end.as_millisecond().to_be_bytes());
+    p[34..42].copy_from_slice(&claims.expires.as_millisecond().to_be_bytes());
     p
 }
 
@@ -154,42 +200,23 @@ fn decode_payload(p: &[u8; PAYLOAD_LEN]) -> Result<PlayClaims, TokenError> {
     if p[0] != VERSION {
         return Err(TokenError::Malformed);
     }
-    let reservation = match (p[9], field(10)) {
-        (0, [0, 0, 0, 0, 0, 0, 0, 0]) => None,
-        (1, id) => Some(ReservationId(i64::from_be_bytes(id))),
-        _ => return Err(TokenError::Malformed),
+    let kind = PlayKind::from_code(p[1]).ok_or(TokenError::Malformed)?;
+    let instant = |at: usize| {
+        Timestamp::from_millisecond(i64::from_be_bytes(field(at)))
+            .map_err(|_| TokenError::Malformed)
     };
-    let expires = Timestamp::from_millisecond(i64::from_be_bytes(field(26)))
-        .map_err(|_| TokenError::Malformed)?;
     Ok(PlayClaims {
-        channel: ChannelId(i64::from_be_bytes(field(1))),
-        reservation,
-        session: u64::from_be_bytes(field(18)),
-        expires,
+        kind,
+        channel: ChannelId(i64::from_be_bytes(field(2))),
+        reservation: ReservationId(i64::from_be_bytes(field(10))),
+        grant: u64::from_be_bytes(field(18)),
+        program_end: instant(26)?,
+        expires: instant(34)?,
     })
 }
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn preview_tokens_and_play_tokens_do_not_mix() {
-        let secret = [7u8; 32];
-        let preview = preview_secret(&secret);
-        assert_ne!(preview, secret);
-        let now = Timestamp::from_second(1_000).unwrap();
-        let claims = PlayClaims {
-            channel: ChannelId(1),
-            reservation: Some(ReservationId(2)),
-            session: 3,
-            expires: Timestamp::from_second(2_000).unwrap(),
-        };
-        let t = sign(&preview, &claims);
-        assert_eq!(verify(&preview, &t, now), Ok(claims));
-        assert_eq!(verify(&secret, &t, now), Err(TokenError::BadSignature));
-        let play = sign(&secret, &claims);
-        assert_eq!(verify(&preview, &play, now), Err(TokenError::BadSignature));
-    }
-
     use super::*;
     use proptest::prelude::*;
 
@@ -201,9 +228,11 @@ mod tests {
 
     fn claims() -> PlayClaims {
         PlayClaims {
+            kind: PlayKind::Live,
             channel: ChannelId(3),
-            reservation: Some(ReservationId(42)),
-            session: 0xDEAD_BEEF_0123_4567,
+            reservation: ReservationId(42),
+            grant: 0xDEAD_BEEF_0123_4567,
+            program_end: ts("2030-05-01T13:00:00Z"),
             expires: ts("2030-05-01T12:00:30.250Z"),
         }
     }
@@ -213,19 +242,30 @@ mod tests {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
     }
 
+    fn resign(p: [u8; PAYLOAD_LEN]) -> String {
+        let tag = mac(&SECRET, &p).finalize().into_bytes();
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(p),
+            URL_SAFE_NO_PAD.encode(tag)
+        )
+    }
+
     #[test]
-    fn round_trips_with_and_without_reservation() {
+    fn round_trips_every_kind() {
         let now = ts("2030-05-01T12:00:00Z");
         for c in [
             claims(),
             PlayClaims {
-                reservation: None,
+                kind: PlayKind::Replay,
                 ..claims()
             },
             PlayClaims {
+                kind: PlayKind::Preview,
                 channel: ChannelId(i64::MIN),
-                reservation: Some(ReservationId(0)),
-                session: u64::MAX,
+                reservation: ReservationId(0),
+                grant: u64::MAX,
+                program_end: ts("-009999-01-02T01:59:59Z"),
                 expires: ts("9999-12-30T21:59:59.999Z"),
             },
         ] {
@@ -244,15 +284,23 @@ mod tests {
         assert_eq!(a, sign(&SECRET, &claims()));
         let variants = [
             PlayClaims {
+                kind: PlayKind::Replay,
+                ..claims()
+            },
+            PlayClaims {
                 channel: ChannelId(4),
                 ..claims()
             },
             PlayClaims {
-                reservation: None,
+                reservation: ReservationId(43),
                 ..claims()
             },
             PlayClaims {
-                session: 1,
+                grant: 1,
+                ..claims()
+            },
+            PlayClaims {
+                program_end: ts("2030-05-01T13:00:00.001Z"),
                 ..claims()
             },
             PlayClaims {
@@ -266,13 +314,15 @@ mod tests {
     }
 
     #[test]
-    fn expiry_is_carried_to_the_millisecond_rounded_down() {
+    fn instants_are_carried_to_the_millisecond_rounded_down() {
         let c = PlayClaims {
+            program_end: ts("2030-05-01T13:00:00.000999Z"),
             expires: ts("2030-05-01T12:00:30.250999Z"),
             ..claims()
         };
         let got = verify(&SECRET, &sign(&SECRET, &c), ts("2030-01-01T00:00:00Z")).unwrap();
         assert_eq!(got.expires, ts("2030-05-01T12:00:30.250Z"));
+        assert_eq!(got.program_end, ts("2030-05-01T13:00:00Z"));
     }
 
     #[test]
@@ -299,69 +349,34 @@ mod tests {
                 );
             }
         }
-        // Dropping or adding characters anywhere.
-        assert_eq!(
-            verify(&SECRET, &token[1..], now),
-            Err(TokenError::Malformed)
-        );
-        assert_eq!(
-            verify(&SECRET, &token[..token.len() - 1], now),
-            Err(TokenError::Malformed)
-        );
-        assert_eq!(
-            verify(&SECRET, &format!("{token}A"), now),
-            Err(TokenError::Malformed)
-        );
-        assert_eq!(
-            verify(&SECRET, &format!("{token}.x"), now),
-            Err(TokenError::Malformed)
-        );
+        for bad in [
+            token[1..].to_string(),
+            token[..token.len() - 1].to_string(),
+            format!("{token}A"),
+            format!("{token}.x"),
+        ] {
+            assert_eq!(verify(&SECRET, &bad, now), Err(TokenError::Malformed));
+        }
     }
 
     #[test]
-    fn a_re_signed_payload_with_a_wrong_version_or_flag_is_malformed() {
+    fn a_re_signed_payload_with_a_wrong_version_kind_or_instant_is_malformed() {
         let now = ts("2030-05-01T12:00:00Z");
-        let resign = |p: [u8; PAYLOAD_LEN]| {
-            let tag = mac(&SECRET, &p).finalize().into_bytes();
-            format!(
-                "{}.{}",
-                URL_SAFE_NO_PAD.encode(p),
-                URL_SAFE_NO_PAD.encode(tag)
-            )
-        };
         let good = encode_payload(&claims());
         assert_eq!(verify(&SECRET, &resign(good), now), Ok(claims()));
-
-        let mut v2 = good;
-        v2[0] = 2;
-        assert_eq!(
-            verify(&SECRET, &resign(v2), now),
-            Err(TokenError::Malformed)
-        );
-
-        let mut flag = good;
-        flag[9] = 2;
-        assert_eq!(
-            verify(&SECRET, &resign(flag), now),
-            Err(TokenError::Malformed)
-        );
-
-        let mut stray = encode_payload(&PlayClaims {
-            reservation: None,
-            ..claims()
-        });
-        stray[17] = 1;
-        assert_eq!(
-            verify(&SECRET, &resign(stray), now),
-            Err(TokenError::Malformed)
-        );
-
-        let mut far = good;
-        far[26..34].copy_from_slice(&i64::MAX.to_be_bytes());
-        assert_eq!(
-            verify(&SECRET, &resign(far), now),
-            Err(TokenError::Malformed)
-        );
+        let mut v1 = good;
+        v1[0] = 1;
+        let mut kind0 = good;
+        kind0[1] = 0;
+        let mut kind4 = good;
+        kind4[1] = 4;
+        let mut far_end = good;
+        far_end[26..34].copy_from_slice(&i64::MAX.to_be_bytes());
+        let mut far_expiry = good;
+        far_expiry[34..42].copy_from_slice(&i64::MAX.to_be_bytes());
+        for p in [v1, kind0, kind4, far_end, far_expiry] {
+            assert_eq!(verify(&SECRET, &resign(p), now), Err(TokenError::Malformed));
+        }
     }
 
     #[test]
@@ -385,15 +400,7 @@ mod tests {
             verify(&SECRET, &token, c.expires),
             Err(TokenError::Expired { at: c.expires })
         );
-        assert_eq!(
-            verify(&SECRET, &token, ts("2031-01-01T00:00:00Z")),
-            Err(TokenError::Expired { at: c.expires })
-        );
-    }
-
-    #[test]
-    fn expired_is_only_reported_for_authentic_tokens() {
-        let token = sign(&SECRET, &claims());
+        // Only authentic tokens are reported as expired.
         assert_eq!(
             verify(&[0; 32], &token, ts("2031-01-01T00:00:00Z")),
             Err(TokenError::BadSignature)
@@ -423,6 +430,14 @@ mod tests {
         assert_eq!(verify(&SECRET, &huge, now), Err(TokenError::Malformed));
     }
 
+    fn kind() -> impl Strategy<Value = PlayKind> {
+        prop_oneof![
+            Just(PlayKind::Live),
+            Just(PlayKind::Replay),
+            Just(PlayKind::Preview)
+        ]
+    }
+
     proptest! {
         #[test]
         fn verify_never_panics_on_arbitrary_text(s in "\\PC{0,600}") {
@@ -439,15 +454,19 @@ mod tests {
 
         #[test]
         fn any_claims_round_trip(
+            kind in kind(),
             channel in any::<i64>(),
-            reservation in proptest::option::of(any::<i64>()),
-            session in any::<u64>(),
+            reservation in any::<i64>(),
+            grant in any::<u64>(),
+            end_ms in Timestamp::MIN.as_millisecond()..=Timestamp::MAX.as_millisecond(),
             expires_ms in (Timestamp::MIN.as_millisecond() + 1)..=Timestamp::MAX.as_millisecond(),
         ) {
             let c = PlayClaims {
+                kind,
                 channel: ChannelId(channel),
-                reservation: reservation.map(ReservationId),
-                session,
+                reservation: ReservationId(reservation),
+                grant,
+                program_end: Timestamp::from_millisecond(end_ms).unwrap(),
                 expires: Timestamp::from_millisecond(expires_ms).unwrap(),
             };
             let token = sign(&SECRET, &c);

@@ -16,6 +16,13 @@
 //! One that lags [`FeedConfig::max_lags`] times, each within [`FeedConfig::lag_window_ms`]
 //! of media time of the previous, is dropped.
 //!
+//! Every unit carries the *label* of what was on when it was appended ([`Feed::set_label`]):
+//! [`SHARED`] for the channel's own content (filler, slates), a program's id for that
+//! program. A cursor made [`Cursor::for_program`] reads shared units and its program's
+//! only: before its program it skips other programs' units (rejoining at a later sync
+//! point), and once it has read its program, another program's unit ends it
+//! ([`Read::Ended`]), so no viewer ever gets a frame of a program it holds no grant for.
+//!
 //! [`FlvEncoder`] and [`Mp4Encoder`] turn the tags of a [`Hub`](crate::hub::Hub) viewer
 //! into feed units.
 
@@ -29,6 +36,9 @@ use crate::fmp4::{Fragmenter, FragmenterConfig, Output};
 /// What one unit costs against [`FeedConfig::max_bytes`] beyond its bytes, so that floods
 /// of tiny units are bounded too.
 const UNIT_OVERHEAD: usize = 64;
+
+/// The label of the channel's own content (filler, slates), which every viewer reads.
+pub const SHARED: u64 = 0;
 
 /// Limits of a [`Feed`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +67,7 @@ impl Default for FeedConfig {
 #[derive(Clone, Debug)]
 struct Unit {
     ts: u64,
+    label: u64,
     data: Bytes,
     /// For sync points: what goes before `data` when a viewer starts here.
     prefix: Option<Bytes>,
@@ -71,6 +82,7 @@ pub struct Feed {
     first: u64,
     bytes: usize,
     last_sync: Option<u64>,
+    label: u64,
 }
 
 /// A viewer's place in a [`Feed`].
@@ -78,15 +90,33 @@ pub struct Feed {
 pub struct Cursor {
     /// The next unit; `None` before the first sync point.
     next: Option<u64>,
+    /// Joins only at a sync point at or after this unit (after skipping other programs').
+    floor: u64,
+    /// `None`: reads every unit; `Some(p)`: shared units and program `p`'s.
+    program: Option<u64>,
+    /// Whether it has read a unit of its program.
+    seen_program: bool,
     lags: u32,
     last_lag: Option<u64>,
     resyncs: u64,
 }
 
 impl Cursor {
-    /// A new viewer's cursor: it starts at the latest sync point.
+    /// A new viewer's cursor that reads every unit: it starts at the latest sync point.
     pub fn new() -> Cursor {
         Cursor::default()
+    }
+
+    /// A new viewer's cursor that reads the shared units and those labelled `program`.
+    pub fn for_program(program: u64) -> Cursor {
+        Cursor {
+            program: Some(program),
+            ..Cursor::default()
+        }
+    }
+
+    fn may_read(&self, label: u64) -> bool {
+        label == SHARED || self.program.is_none_or(|p| p == label)
     }
 
     /// Times this viewer lagged and was resynced.
@@ -130,6 +160,8 @@ pub enum Read {
         /// Lags in the row that ended it.
         lags: u32,
     },
+    /// Another program followed the viewer's own: close its connection.
+    Ended,
 }
 
 impl Feed {
@@ -141,7 +173,13 @@ impl Feed {
             first: 0,
             bytes: 0,
             last_sync: None,
+            label: SHARED,
         }
+    }
+
+    /// What units appended from now on belong to: [`SHARED`] or a program's id.
+    pub fn set_label(&mut self, label: u64) {
+        self.label = label;
     }
 
     /// Bytes held (as [`FeedConfig::max_bytes`] counts them).
@@ -153,6 +191,7 @@ impl Feed {
     pub fn push(&mut self, ts: u64, data: Bytes) {
         self.append(Unit {
             ts,
+            label: self.label,
             data,
             prefix: None,
         });
@@ -163,6 +202,7 @@ impl Feed {
         self.last_sync = Some(self.first + self.units.len() as u64);
         self.append(Unit {
             ts,
+            label: self.label,
             data,
             prefix: Some(prefix),
         });
@@ -207,10 +247,13 @@ impl Feed {
                 return self.read(cursor, max, emit);
             }
             None => {
-                let Some(sync) = self.last_sync else {
+                let Some(sync) = self.last_sync.filter(|&s| s >= cursor.floor) else {
                     return Read::Wait;
                 };
                 let unit = &self.units[(sync - self.first) as usize];
+                if !cursor.may_read(unit.label) {
+                    return Read::Wait;
+                }
                 emit(Piece::Prefix(unit.prefix.as_ref().expect("sync point")));
                 sync
             }
@@ -222,6 +265,17 @@ impl Feed {
         let mut sent = 0;
         while next < end && (sent == 0 || sent < max) {
             let unit = &self.units[(next - self.first) as usize];
+            if !cursor.may_read(unit.label) {
+                if cursor.seen_program {
+                    cursor.next = Some(next);
+                    return if sent == 0 { Read::Ended } else { Read::Sent };
+                }
+                // Its program has not come yet: skip this one, join at a later sync point.
+                cursor.next = None;
+                cursor.floor = next + 1;
+                return if sent == 0 { Read::Wait } else { Read::Sent };
+            }
+            cursor.seen_program |= unit.label != SHARED;
             emit(Piece::Unit {
                 ts: unit.ts,
                 data: &unit.data,
@@ -351,11 +405,23 @@ impl Mp4Encoder {
     /// Feeds `tag` to the fragmenter and appends what it completes to `feed`.
     pub fn push(&mut self, feed: &mut Feed, tag: &Tag) {
         self.fragmenter.handle_tag(tag);
+        self.drain(feed, u64::from(tag.timestamp_ms));
+    }
+
+    /// Appends what the fragmenter holds back (the last frame, whose duration the next
+    /// one would tell): before the feed's label changes, so that the last frame of one
+    /// program is not labelled with the next.
+    pub fn flush(&mut self, feed: &mut Feed) {
+        self.fragmenter.flush();
+        self.drain(feed, 0);
+    }
+
+    fn drain(&mut self, feed: &mut Feed, ts: u64) {
         while let Some(out) = self.fragmenter.poll_output() {
             let data = concat(out.chunks());
             match out {
                 Output::Init(_) => {
-                    feed.push(u64::from(tag.timestamp_ms), data.clone());
+                    feed.push(ts, data.clone());
                     self.init = Some(data);
                 }
                 Output::Fragment(f) => match &self.init {

@@ -284,7 +284,7 @@ fn live_hls_parts_and_segments_decode() {
                 Lookup::Ready(c) => c.concat(),
                 other => panic!("part {msn}.{part}: {other:?}"),
             },
-            Resource::Playlist => unreachable!(),
+            Resource::Entry | Resource::Playlist => unreachable!(),
         };
         std::fs::write(dir.join(name), bytes).unwrap();
     }

@@ -273,12 +273,19 @@ pub struct DeliveryConfig {
     /// HTTP-FLV and fMP4 viewers are written at most this often, milliseconds (what arrived
     /// meanwhile goes in one write); 0: at every video frame.
     pub write_interval_ms: u32,
+    /// A live viewer who stays past its program's end sees the filler this many seconds,
+    /// then is closed (at once when another program follows).
+    pub linger_seconds: u32,
+    /// A replay's play session ends after this many seconds without a request.
+    pub replay_idle_seconds: u32,
 }
 
 impl Default for DeliveryConfig {
     fn default() -> Self {
         DeliveryConfig {
             write_interval_ms: 100,
+            linger_seconds: 15,
+            replay_idle_seconds: 3600,
         }
     }
 }
@@ -485,6 +492,18 @@ impl Config {
             return err(
                 "delivery.write_interval_ms",
                 "must be between 0 and 1000".into(),
+            );
+        }
+        if self.delivery.linger_seconds > 600 {
+            return err(
+                "delivery.linger_seconds",
+                "must be between 0 and 600".into(),
+            );
+        }
+        if !(60..=86_400).contains(&self.delivery.replay_idle_seconds) {
+            return err(
+                "delivery.replay_idle_seconds",
+                "must be between 60 and 86400".into(),
             );
         }
         if self.quota.slots_per_month == 0 {
@@ -744,6 +763,10 @@ mod tests {
         assert_eq!(
             e(&[("SLOTCAST__DELIVERY__WRITE_INTERVAL_MS", "5000")]),
             "invalid configuration key `delivery.write_interval_ms`: must be between 0 and 1000"
+        );
+        assert_eq!(
+            e(&[("SLOTCAST__DELIVERY__LINGER_SECONDS", "601")]),
+            "invalid configuration key `delivery.linger_seconds`: must be between 0 and 600"
         );
         let m = e(&[("SLOTCAST__MAIL__TRANSPORT", "smtp")]);
         assert_eq!(

@@ -1,14 +1,14 @@
 //! The two directions between the center and the stream node in one process (role
 //! `all`): the stream node asks the center whether a key may publish; the center asks the
 //! stream node about viewers, live statistics and recordings, and tells it to cut a
-//! cancelled program. Only these adapters know both sides.
+//! cancelled program. Only these adapters know both sides, and only plain values cross
+//! them (no paths, no shared state), so a network can take their place.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use slotcast_center::LiveView;
 use slotcast_center::ingest::{PublishRefused, authorize_publish};
+use slotcast_center::{LiveView, RecordingInfo};
 use slotcast_domain::{ChannelId, Clock, ProgramStats, ReservationId};
 use slotcast_store::Store;
 use slotcast_stream::{Grant, PublishAuthority, RecordingState, Refusal, StreamNode};
@@ -76,8 +76,9 @@ impl slotcast_center::StreamStats for NodeStats {
         self.0.revoke(reservation);
     }
 
-    fn recording(&self, reservation: ReservationId) -> Option<PathBuf> {
-        let path = self.0.config().recording_path(reservation);
-        path.is_file().then_some(path)
+    fn recording(&self, reservation: ReservationId) -> Option<RecordingInfo> {
+        self.0
+            .recording(reservation)
+            .map(|bytes| RecordingInfo { bytes })
     }
 }

@@ -244,6 +244,8 @@ pub fn stream_config(cfg: &Config) -> StreamConfig {
         rtmp_listen: cfg.rtmp.listen,
         public_url: cfg.public_url.clone(),
         write_interval: Duration::from_millis(cfg.delivery.write_interval_ms.into()),
+        linger_after_end: Duration::from_secs(cfg.delivery.linger_seconds.into()),
+        vod_idle: Duration::from_secs(cfg.delivery.replay_idle_seconds.into()),
         ..StreamConfig::under(&cfg.data_dir)
     }
 }
@@ -258,6 +260,7 @@ async fn channel_infos(store: &dyn Store) -> Result<Vec<ChannelInfo>, String> {
             id: c.id,
             name: c.name,
             capacity: c.capacity,
+            bitrate_kbps: c.bitrate_kbps,
         })
         .collect())
 }

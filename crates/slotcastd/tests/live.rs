@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use slotcast_domain::jiff::SignedDuration;
 use slotcast_domain::{Clock, ReservationId, Timestamp};
 use slotcast_media::flv::{FlvReader, TagKind, avc_dimensions, video_info};
-use slotcast_testkit::media::{frames, publisher, tool};
+use slotcast_testkit::media::{frames, publisher_sized, tool};
 use slotcast_testkit::{ManualClock, TempDir};
 use slotcastd::config::Config;
 use slotcastd::server::{self, Running};
@@ -76,6 +76,14 @@ struct World {
     dir: TempDir,
     channel: String,
     http: reqwest::Client,
+    _pg: Option<slotcast_testkit::pg::TempPg>,
+}
+
+/// The database a world runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Db {
+    Sqlite,
+    Postgres,
 }
 
 /// A confirmed booking.
@@ -95,9 +103,18 @@ struct Booking {
 /// slots and a connect window of start − 60 s … end + 60 s; `None` when ffmpeg is missing
 /// (outside CI).
 async fn world(channel: &str) -> Option<World> {
+    world_on(channel, Db::Sqlite).await
+}
+
+/// [`world`] on `db` (PostgreSQL: a database of its own on `SLOTCAST_TEST_PG`).
+async fn world_on(channel: &str, db: Db) -> Option<World> {
     if !tool("ffmpeg") || !tool("ffprobe") {
         return None;
     }
+    let pg = match db {
+        Db::Sqlite => None,
+        Db::Postgres => Some(slotcast_testkit::pg::TempPg::create().await?),
+    };
     let dir = TempDir::new("live");
     // Through the operator's route (environment overrides), so the configuration is
     // validated as the server's own would be.
@@ -118,7 +135,12 @@ async fn world(channel: &str) -> Option<World> {
             ),
         ),
     ]
-    .map(|(k, v)| (format!("SLOTCAST__{k}"), v));
+    .map(|(k, v)| (format!("SLOTCAST__{k}"), v))
+    .into_iter()
+    .chain(
+        pg.as_ref()
+            .map(|pg| ("SLOTCAST__DATABASE__URL".to_owned(), pg.url.clone())),
+    );
     let cfg = Config::load(None, env).expect("a valid configuration");
     let sc = server::stream_config(&cfg);
     let spec = slotcast_stream::filler::FillerSpec {
@@ -142,6 +164,7 @@ async fn world(channel: &str) -> Option<World> {
         dir,
         channel: channel.into(),
         http: reqwest::Client::new(),
+        _pg: pg,
     })
 }
 
@@ -229,8 +252,15 @@ impl World {
     /// server wrote and confirms.
     async fn booked(&self, visibility: &str) -> Booking {
         let owner = self.member("caster@example.org", true).await;
-        let mut body = json!({"channel": self.channel, "start": "2026-11-21T12:30:00Z", "slots": 1,
-            "visibility": visibility, "title": format!("Show on {}", self.channel)});
+        self.booked_as(&owner, "2026-11-21T12:30:00Z", 1, visibility)
+            .await
+    }
+
+    /// `owner` books `slots` slots from `start` and confirms with the e-mailed key.
+    async fn booked_as(&self, owner: &str, start: &str, slots: u32, visibility: &str) -> Booking {
+        let owner = owner.to_owned();
+        let mut body = json!({"channel": self.channel, "start": start, "slots": slots,
+            "visibility": visibility, "title": format!("Show on {} at {start}", self.channel)});
         if visibility != "public" {
             body["viewer_password"] = json!(PASSWORD);
         }
@@ -301,7 +331,12 @@ impl World {
 
     /// ffmpeg publishing a 320x240, 25 fps test pattern and a tone with `key`.
     fn publish(&self, key: &str, secs: u32) -> Proc {
-        let child = publisher(&format!("rtmp://{}/live/{key}", self.run.rtmp), secs)
+        self.publish_sized(key, secs, PROGRAM)
+    }
+
+    /// [`World::publish`] at another picture size.
+    fn publish_sized(&self, key: &str, secs: u32, dims: (u32, u32)) -> Proc {
+        let child = publisher_sized(&format!("rtmp://{}/live/{key}", self.run.rtmp), secs, dims)
             .stderr(Stdio::null())
             .spawn()
             .expect("ffmpeg runs");
@@ -398,6 +433,24 @@ impl World {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// The media playlist an HLS entry playlist (`index.m3u8?token=`) names: a play
+    /// session's URL.
+    async fn variant(&self, entry: &str) -> String {
+        let res = self.http.get(entry).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{entry}");
+        let text = res.text().await.unwrap();
+        assert!(text.contains("#EXT-X-STREAM-INF:BANDWIDTH="), "{text}");
+        let uri = text
+            .lines()
+            .find(|l| !l.is_empty() && !l.starts_with('#'))
+            .unwrap_or_else(|| panic!("no variant in {text}"));
+        reqwest::Url::parse(entry)
+            .unwrap()
+            .join(uri)
+            .unwrap()
+            .to_string()
     }
 
     /// The totals the scheduler stored at completion.
@@ -662,7 +715,9 @@ async fn preview_before_the_start_then_live_statistics_for_the_owner_and_channel
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let body: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!(body["error"]["code"], "wrong_kind", "{body}");
     // All the while (three seconds of preview), the early viewer saw no program.
     {
         let seen = early.seen.lock().unwrap();
@@ -857,23 +912,46 @@ async fn after_the_end_the_recording_replays_downloads_and_the_totals_are_kept()
         hls.contains(&format!("/vod/{}/index.m3u8?token=", b.slug)),
         "{hls}"
     );
-    let playlist = w.http.get(&hls).send().await.unwrap();
+    // The entry opens a replay session; the media playlist is served within it.
+    let media = w.variant(&hls).await;
+    assert!(media.contains("/media.m3u8?session="), "{media}");
+    let playlist = w.http.get(&media).send().await.unwrap();
     assert_eq!(playlist.status(), StatusCode::OK);
     let playlist = playlist.text().await.unwrap();
     assert!(playlist.contains("#EXT-X-PLAYLIST-TYPE:VOD"), "{playlist}");
     assert!(playlist.contains("#EXT-X-ENDLIST"), "{playlist}");
+    assert!(playlist.contains("recording.mp4?session="), "{playlist}");
     let p = probe(hls.clone()).await;
     assert!(program_probe(&p), "the replay decodes: {p}");
     let no_token = hls.split('?').next().unwrap();
     let r = w.http.get(no_token).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
-    // The original, for the broadcaster only, whole and in ranges.
-    let path = format!("/api/v1/reservations/{}/recording", b.id);
+    // The original, for the broadcaster only, whole and in ranges: the center sends the
+    // owner to the stream node with a replay grant.
+    let api_path = format!("/api/v1/reservations/{}/recording", b.id);
     assert_eq!(
-        w.get(&path, Some(&other)).await.status,
+        w.get(&api_path, Some(&other)).await.status,
         StatusCode::NOT_FOUND
     );
+    let to_node = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(w.url(&api_path))
+        .bearer_auth(&b.owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(to_node.status(), StatusCode::SEE_OTHER);
+    let location = to_node.headers()["location"].to_str().unwrap();
+    assert!(
+        location.contains(&format!("/vod/{}/recording.mp4?token=", b.slug))
+            && location.ends_with("&download=1"),
+        "{location}"
+    );
+    let download_url = w.local(location);
+    let path = download_url.strip_prefix(&w.url("")).unwrap().to_owned();
     let res = w
         .http
         .get(w.url(&path))
@@ -1128,4 +1206,265 @@ async fn a_viewer_waiting_before_the_start_counts_as_a_unique_viewer() {
         (2, 2),
         "{stats:?}"
     );
+}
+
+/// An LL-HLS player in a play session: every 300 ms it reloads the media playlist and
+/// fetches the newest part it lists, recording every answer's status.
+struct HlsPlayer {
+    statuses: Arc<Mutex<Vec<u16>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for HlsPlayer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl HlsPlayer {
+    fn start(http: reqwest::Client, media: String) -> HlsPlayer {
+        let statuses = Arc::new(Mutex::new(Vec::new()));
+        let out = statuses.clone();
+        let task = tokio::spawn(async move {
+            let base = reqwest::Url::parse(&media).unwrap();
+            loop {
+                let res = http.get(&media).send().await.unwrap();
+                out.lock().unwrap().push(res.status().as_u16());
+                let text = res.text().await.unwrap_or_default();
+                let part = text
+                    .lines()
+                    .rev()
+                    .filter_map(|l| l.strip_prefix("#EXT-X-PART:"))
+                    .find_map(|l| l.split("URI=\"").nth(1)?.split('"').next())
+                    .map(str::to_owned);
+                if let Some(part) = part {
+                    let url = base.join(&part).unwrap();
+                    let res = http.get(url).send().await.unwrap();
+                    let ok = res.status().as_u16();
+                    let _ = res.bytes().await;
+                    out.lock().unwrap().push(ok);
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        });
+        HlsPlayer { statuses, task }
+    }
+
+    /// The statuses answered since the last call.
+    fn take(&self) -> Vec<u16> {
+        std::mem::take(&mut *self.statuses.lock().unwrap())
+    }
+}
+
+/// Waits until the node has the publisher of `b` with a picture.
+async fn until_node_publishing(w: &World, b: &Booking) {
+    until("the publisher at the node", || {
+        w.run
+            .node
+            .live(ReservationId(b.id))
+            .is_some_and(|s| s.publishing && s.width.is_some())
+    })
+    .await;
+}
+
+/// Issue 9: a play grant is for one program. Public A is followed on the same channel by
+/// secret B (at another picture size): A's viewer never receives a frame of B and is
+/// closed when B begins; during B, A's live token is refused on every protocol, and so
+/// is A's LL-HLS session; B's viewer who came during A got nothing of A; a replay token
+/// does not play live and a live token does not open the replay.
+async fn a_live_grant_plays_its_own_program_and_no_other(db: Db) {
+    const SECRET_B: (u32, u32) = (480, 270);
+    let name = match db {
+        Db::Sqlite => "onlyown-lite",
+        Db::Postgres => "onlyown-pg",
+    };
+    let Some(w) = world_on(name, db).await else {
+        return;
+    };
+    let owner = w.member("caster@example.org", true).await;
+    let a = w
+        .booked_as(&owner, "2026-11-21T12:30:00Z", 1, "public")
+        .await;
+    let b = w
+        .booked_as(&owner, "2026-11-21T12:35:00Z", 1, "secret")
+        .await;
+    assert_eq!(a.end, b.start);
+    w.set(a.start - SignedDuration::from_secs(50));
+    let _pa = w.publish(&a.key, 120);
+    until_node_publishing(&w, &a).await;
+    // Late in A, with B's connect window open.
+    w.set(b.start - SignedDuration::from_secs(40));
+    until("A on air", || {
+        w.run
+            .node
+            .live(ReservationId(a.id))
+            .is_some_and(|s| s.on_air)
+    })
+    .await;
+    let grant_a = w.play(&a, None).await;
+    assert_eq!(grant_a.status, StatusCode::OK, "{:?}", grant_a.body);
+    let url_a = |kind: &str| w.local(grant_a.body["urls"][kind].as_str().unwrap());
+    let viewer_a = watch(&w.http, &url_a("flv")).await;
+    viewer_a.until_showing(PROGRAM, "A").await;
+    let hls_a = w.variant(&url_a("hls")).await;
+    let r = w.http.get(&hls_a).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("#EXT-X-PART:"));
+
+    // B's broadcaster connects (its preview only); a viewer of B arrives during A and
+    // gets nothing of A.
+    let _pb = w.publish_sized(&b.key, 120, SECRET_B);
+    until_node_publishing(&w, &b).await;
+    let grant_b = w.play(&b, Some(PASSWORD)).await;
+    assert_eq!(grant_b.status, StatusCode::OK, "{:?}", grant_b.body);
+    let viewer_b = watch(
+        &w.http,
+        &w.local(grant_b.body["urls"]["flv"].as_str().unwrap()),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(viewer_b.last(), None, "B's viewer saw nothing of A");
+    assert_eq!(viewer_b.frames(), 0);
+
+    // A ends, B begins at once.
+    w.set(b.start);
+    viewer_b.until_showing(SECRET_B, "B").await;
+    until("A's viewer closed", || viewer_a.seen.lock().unwrap().closed).await;
+    let seen_a = viewer_a.seen.lock().unwrap().dims.clone();
+    assert!(
+        !seen_a.contains(&SECRET_B),
+        "A's viewer got B's picture: {seen_a:?}"
+    );
+    assert_eq!(seen_a.last(), Some(&PROGRAM), "{seen_a:?}");
+
+    // Eight seconds into B: A's live token is refused on every protocol, A's HLS
+    // session too.
+    w.set(b.start + SignedDuration::from_secs(8));
+    for kind in ["flv", "mse", "hls"] {
+        let r = w.http.get(url_a(kind)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{kind}");
+        let body: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+        assert_eq!(body["error"]["code"], "program_ended", "{kind}: {body}");
+    }
+    let r = w.http.get(&hls_a).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let p = probe(url_a("flv")).await;
+    assert_eq!(frames(&p), 0, "ffprobe got nothing with A's token: {p}");
+
+    // A completes: its replay is granted; a replay token is no live token, a live token
+    // no replay token.
+    w.set(a.connect_to);
+    w.until_status(&a, "completed").await;
+    let replay = w.play(&a, None).await;
+    assert_eq!(replay.status, StatusCode::OK, "{:?}", replay.body);
+    assert_eq!(replay.body["kind"], "replay");
+    let replay_token = replay.body["token"].as_str().unwrap();
+    let live_with_replay = w.url(&format!("/live/{}.flv?token={replay_token}", w.channel));
+    let r = w.http.get(&live_with_replay).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&r.bytes().await.unwrap()).unwrap()["error"]["code"],
+        "wrong_kind"
+    );
+    let live_token = grant_a.body["token"].as_str().unwrap();
+    let vod_with_live = w.url(&format!("/vod/{}/index.m3u8?token={live_token}", a.slug));
+    let r = w.http.get(&vod_with_live).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&r.bytes().await.unwrap()).unwrap()["error"]["code"],
+        "wrong_kind"
+    );
+    let media = w
+        .variant(&w.local(replay.body["urls"]["hls"].as_str().unwrap()))
+        .await;
+    assert_eq!(
+        w.http.get(&media).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    // B plays on for its viewer.
+    let before = viewer_b.frames();
+    until("B's viewer goes on", || viewer_b.frames() > before + 10).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_live_grant_plays_its_own_program_and_no_other() {
+    a_live_grant_plays_its_own_program_and_no_other(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_live_grant_plays_its_own_program_and_no_other() {
+    a_live_grant_plays_its_own_program_and_no_other(Db::Postgres).await;
+}
+
+/// Issue 9: an LL-HLS viewer and an HTTP-FLV viewer watch a ten-minute program to its end
+/// on the one five-minute token they got at the start (the service clock runs ten
+/// minutes while they play); both are closed after the end; an HLS viewer who stops
+/// polling frees its seat within three target durations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hls_and_flv_viewers_play_a_long_program_to_its_end_on_one_token() {
+    let Some(w) = world("long").await else {
+        return;
+    };
+    let owner = w.member("caster@example.org", true).await;
+    let b = w
+        .booked_as(&owner, "2026-11-21T12:30:00Z", 2, "public")
+        .await;
+    assert_eq!(b.end, b.start + SignedDuration::from_mins(10));
+    w.set(b.start - SignedDuration::from_secs(50));
+    let _p = w.publish(&b.key, 120);
+    until_node_publishing(&w, &b).await;
+    w.set(b.start);
+    let grant = w.play(&b, None).await;
+    assert_eq!(grant.status, StatusCode::OK, "{:?}", grant.body);
+    let expires: Timestamp = grant.body["expires_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(expires, b.start + SignedDuration::from_mins(5));
+    let flv = watch(
+        &w.http,
+        &w.local(grant.body["urls"]["flv"].as_str().unwrap()),
+    )
+    .await;
+    flv.until_showing(PROGRAM, "the program").await;
+    let media = w
+        .variant(&w.local(grant.body["urls"]["hls"].as_str().unwrap()))
+        .await;
+    let hls = HlsPlayer::start(w.http.clone(), media.clone());
+    w.until_metric("slotcast_channel_viewers", 1.0).await;
+    // Nine and a half minutes of service time in 30-second steps.
+    for step in 1..=19 {
+        w.set(b.start + SignedDuration::from_secs(30 * step));
+        let frames = flv.frames();
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let got = hls.take();
+        assert!(
+            !got.is_empty() && got.iter().all(|&s| s == 200),
+            "at +{} s the HLS player got {got:?}",
+            30 * step
+        );
+        assert!(
+            flv.frames() > frames,
+            "HTTP-FLV plays on at +{} s",
+            30 * step
+        );
+        assert!(!flv.seen.lock().unwrap().closed);
+    }
+    // A second HLS viewer (a fresh grant) who stops polling frees its seat.
+    let other = w.play(&b, None).await;
+    let entry = w.local(other.body["urls"]["hls"].as_str().unwrap());
+    let _ = w.variant(&entry).await;
+    w.until_metric("slotcast_channel_viewers", 2.0).await;
+    let stopped = Instant::now();
+    w.until_metric("slotcast_channel_viewers", 1.0).await;
+    assert!(
+        stopped.elapsed() < Duration::from_secs(9),
+        "{:?}",
+        stopped.elapsed()
+    );
+    // After the end and the linger, both players are closed: the HLS session is told
+    // the program ended, then is gone.
+    w.set(b.end + SignedDuration::from_secs(20));
+    until("the FLV viewer closed", || flv.seen.lock().unwrap().closed).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(hls.take().contains(&403));
+    let r = w.http.get(&media).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use slotcast_domain::{ProgramStats, ReservationId};
 use slotcast_media::admission::{Admission, Admitted};
-use slotcast_media::feed::{Feed, FeedConfig, FlvEncoder, Mp4Encoder};
+use slotcast_media::feed::{Feed, FeedConfig, FlvEncoder, Mp4Encoder, SHARED};
 use slotcast_media::filler::FillerPlayer;
 use slotcast_media::flv::{FlvError, Tag, parse_flv};
 use slotcast_media::hls::{Lookup, Packager, PackagerConfig};
@@ -34,8 +34,14 @@ use tokio::sync::{Notify, mpsc, watch};
 use crate::record::Recorder;
 use crate::{ChannelInfo, Grant, LiveStats, RecordingState, StreamNode};
 
-/// LL-HLS seats expire after this long without a request (≈ 3 target durations).
-const HLS_IDLE: Duration = Duration::from_secs(6);
+/// The label of a program's media in the feeds and the packager (see
+/// [`slotcast_media::feed`]): never [`SHARED`], the filler's.
+pub(crate) fn label_of(reservation: ReservationId) -> u64 {
+    u64::try_from(reservation.0)
+        .ok()
+        .filter(|&l| l != SHARED)
+        .unwrap_or(u64::MAX)
+}
 
 /// What feeds the channel's hub.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,6 +262,9 @@ pub(crate) struct Core {
     /// Audio tags encoded since feed readers were last woken.
     audio_run: u32,
     source: Source,
+    /// What the current source shows: [`SHARED`] (filler) or a program's label (its
+    /// publisher, or the slate in its window).
+    label: u64,
     /// Programs holding a grant: the one on air, the one that just ended (its publisher
     /// may stay until the cut) and the next one (previewing before its start).
     programs: Vec<Program>,
@@ -317,11 +326,22 @@ impl Core {
         self.hls.version() != hls_version
     }
 
-    fn switch(&mut self, to: Source) {
+    /// Switches to source `to`, which shows `label`. What the encoders hold back of the
+    /// old source goes out under the old label first, so that no viewer of one program
+    /// gets a frame of another.
+    fn switch(&mut self, to: Source, label: u64) {
         if self.source != to {
-            tracing::debug!(from = ?self.source, ?to, "source switch");
+            tracing::debug!(from = ?self.source, ?to, label, "source switch");
             self.source = to;
             self.hub.handle_source_change();
+        }
+        if self.label != label {
+            self.mp4
+                .flush(&mut self.live.mp4.write().expect("feed lock"));
+            self.live.flv.write().expect("feed lock").set_label(label);
+            self.live.mp4.write().expect("feed lock").set_label(label);
+            self.hls.set_label(label);
+            self.label = label;
         }
     }
 }
@@ -430,7 +450,7 @@ impl Channel {
             node: Arc::downgrade(&node),
             core: Mutex::new(Core {
                 hub,
-                admission: Admission::new(info.capacity as usize, HLS_IDLE),
+                admission: Admission::new(info.capacity as usize, node.config.hls_idle()),
                 hls: packager,
                 hls_viewer,
                 live_viewer,
@@ -439,6 +459,7 @@ impl Channel {
                 mp4: Mp4Encoder::new(),
                 audio_run: 0,
                 source: Source::Nothing,
+                label: SHARED,
                 programs: Vec::new(),
             }),
             info: RwLock::new(info),
@@ -538,6 +559,28 @@ impl Channel {
             self.tick();
         }
         Ok(admitted)
+    }
+
+    /// Whether the recording of `reservation` is being written here.
+    pub(crate) fn recording(&self, reservation: ReservationId) -> bool {
+        let core = self.core.lock().expect("channel lock");
+        core.programs
+            .iter()
+            .any(|p| p.grant.reservation == reservation && p.recorder.is_some())
+    }
+
+    /// The LL-HLS variant: peak bandwidth (bit/s, from the ingest rate, with headroom) and
+    /// codecs, as far as known.
+    pub(crate) fn hls_variant(&self) -> (u64, Option<String>) {
+        let core = self.core.lock().expect("channel lock");
+        let kbps = core
+            .programs
+            .iter()
+            .map(|p| p.meter.bitrate_kbps)
+            .max()
+            .unwrap_or(0)
+            .max(self.info.read().expect("info lock").bitrate_kbps);
+        (u64::from(kbps) * 1200, core.hls.fragmenter().codecs())
     }
 
     /// The broadcaster's preview of `reservation`, if it is publishing here.
@@ -749,6 +792,7 @@ fn step(ch: &Arc<Channel>, node: &StreamNode) -> tokio::time::Instant {
     // Account the time since the last sample before anything changes.
     Channel::with_tally(&mut core, |t, n, air| t.sample(now, n, air));
     let mut want = Source::Filler;
+    let mut want_label = SHARED;
     let mut start_recording = None;
     let bytes_out = ch.bytes_out.load(Ordering::Relaxed);
     let mut i = 0;
@@ -792,6 +836,7 @@ fn step(ch: &Arc<Channel>, node: &StreamNode) -> tokio::time::Instant {
             Some(x) => Source::Publisher(x.session),
             None => Source::Slate,
         };
+        want_label = label_of(g.reservation);
         if p.tally.is_none() && !p.ended {
             p.tally = Some(Tally::new(now, bytes_out, admission.sessions()));
             // After the switch below, so that it starts with the program's keyframe.
@@ -804,7 +849,7 @@ fn step(ch: &Arc<Channel>, node: &StreamNode) -> tokio::time::Instant {
     }
     let before = core.source;
     let mut hls_changed = false;
-    core.switch(want);
+    core.switch(want, want_label);
     if before != want
         && let Source::Publisher(session) = want
     {

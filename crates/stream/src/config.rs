@@ -36,6 +36,11 @@ pub struct StreamConfig {
     /// meanwhile in one write: fewer, larger writes for up to this much more latency.
     /// Zero: at every video frame.
     pub write_interval: Duration,
+    /// A live viewer who stays past its program's end sees the filler this long, then is
+    /// closed (at once if another program follows).
+    pub linger_after_end: Duration,
+    /// A replay session ends after this long without a request (a player may pause).
+    pub vod_idle: Duration,
 }
 
 impl Default for StreamConfig {
@@ -54,6 +59,8 @@ impl Default for StreamConfig {
             hls_segment_ms: 2000,
             max_recording_bytes: 8 << 30,
             write_interval: Duration::from_millis(100),
+            linger_after_end: Duration::from_secs(15),
+            vod_idle: Duration::from_secs(3600),
         }
     }
 }
@@ -67,6 +74,17 @@ impl StreamConfig {
             recordings_dir: data_dir.join("recordings"),
             ..StreamConfig::default()
         }
+    }
+
+    /// [`StreamConfig::linger_after_end`] on the wall clock.
+    pub fn linger(&self) -> slotcast_domain::jiff::SignedDuration {
+        slotcast_domain::jiff::SignedDuration::try_from(self.linger_after_end).unwrap_or_default()
+    }
+
+    /// A live LL-HLS session (and its seat) ends after this long without a request:
+    /// three segment targets.
+    pub fn hls_idle(&self) -> Duration {
+        Duration::from_millis(3 * u64::from(self.hls_segment_ms.max(1000)))
     }
 
     /// The recording file of a reservation.

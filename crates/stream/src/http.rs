@@ -1,16 +1,26 @@
-//! HTTP delivery of live channels, all behind a valid play token:
+//! HTTP delivery, at the paths of [`slotcast_domain::playback`]; every viewer is admitted
+//! by a play token of the right kind (see [`slotcast_domain::token`]) and then plays in a
+//! play session ([`crate::session`]):
 //!
 //! - `GET /live/<channel>.flv?token=` — HTTP-FLV (VLC, ffplay, flv.js);
 //! - `GET /live/<channel>.mp4?token=` — an fMP4 stream (init segment, then one fragment per
 //!   video frame) for the first-party MSE player;
-//! - `GET /live/<channel>/index.m3u8?token=` and the parts, segments and init segments it
-//!   names — LL-HLS with blocking playlist reload and preload hints;
-//! - `GET /preview/<reservation>.flv?token=` — the broadcaster's preview (a preview token
-//!   from the center), which carries the publisher's media before the start too.
+//! - `GET /live/<channel>/index.m3u8?token=` — LL-HLS: a multivariant playlist naming
+//!   `media.m3u8?session=…`, whose parts, segments and init segments carry the session,
+//!   with blocking playlist reload and preload hints;
+//! - `GET /vod/<slug>/index.m3u8?token=` and `…/recording.mp4?token=` — a replay: HLS VOD
+//!   by byte ranges of the recording, or the recording itself (`&download=1`: as an
+//!   attachment);
+//! - `GET /preview/<reservation>.flv?token=` — the broadcaster's preview, which carries the
+//!   publisher's media before the start too.
 //!
-//! Capacity is counted per play-token session across all of them: a connection holds its
-//! seat while open; an HLS viewer holds it while it keeps fetching. Errors have the shape of
-//! the REST API: `{"error": {"code", "message"}}`.
+//! A live token admits only for its program: its viewers read the channel's shared filler
+//! and their program's media, never another program's (the feeds and the packager label
+//! everything they hold). A live token is refused from its program's end on; a viewer who
+//! stays past the end sees the filler for [`linger`](crate::StreamConfig::linger) and is
+//! then closed, at once if another program follows. Capacity is counted per grant across
+//! all protocols: a connection holds its seat while open, an HLS session while it keeps
+//! polling. Errors have the REST API's shape ([`PlayError`]).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -19,16 +29,24 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::{Bytes, BytesMut};
-use slotcast_domain::token::{self, PlayClaims, TokenError};
-use slotcast_media::feed::{Cursor, FlvViewer, Read};
-use slotcast_media::hls::{Lookup, Readiness, Resource, parse_blocking_request, parse_resource};
+use slotcast_domain::playback::{self, query_param};
+use slotcast_domain::token::{self, PlayClaims, PlayKind};
+use slotcast_domain::{ChannelId, Timestamp};
+use slotcast_media::feed::{Cursor, FlvViewer, Read, SHARED};
+use slotcast_media::hls::{
+    Lookup, Readiness, Resource, multivariant_playlist, parse_blocking_request, parse_resource,
+    vod_playlist,
+};
 
 use crate::StreamNode;
 use crate::channel::{Channel, Output};
+use crate::error::PlayError;
+use crate::session::Session;
+use crate::vod;
 
 /// Bytes gathered into one body chunk at most.
 const CHUNK: usize = 256 << 10;
@@ -38,75 +56,66 @@ const BLOCK: Duration = Duration::from_secs(6);
 /// The delivery routes, to be merged into the server's router.
 pub fn router(node: Arc<StreamNode>) -> Router {
     Router::new()
-        .route("/live/{file}", get(live_file))
-        .route("/live/{channel}/{file}", get(hls))
-        .route("/preview/{file}", get(preview))
+        .route(playback::LIVE_FILE_ROUTE, get(live_file))
+        .route(playback::LIVE_HLS_ROUTE, get(hls))
+        .route(playback::VOD_ROUTE, get(vod_file))
+        .route(playback::PREVIEW_ROUTE, get(preview))
         .with_state(node)
 }
 
-/// An error in the REST API's shape.
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    let body = serde_json::json!({"error": {"code": code, "message": message.into()}});
-    (status, axum::Json(body)).into_response()
+type Answer = Result<Response, PlayError>;
+
+/// The claims of the query's token, if it verifies and grants `want`.
+fn admit(node: &StreamNode, query: Option<&str>, want: PlayKind) -> Result<PlayClaims, PlayError> {
+    let raw = query_param(query, "token").ok_or(PlayError::TokenRequired)?;
+    let claims = token::verify(&node.token_key, raw, node.now())?;
+    if claims.kind != want {
+        return Err(PlayError::WrongKind {
+            got: claims.kind,
+            want,
+        });
+    }
+    Ok(claims)
 }
 
-fn token_of(query: Option<&str>) -> Option<&str> {
-    query?
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("token="))
-}
-
-/// Checks the token against `secret` and that it is for `channel`.
-fn authorize(
-    node: &StreamNode,
-    secret: &[u8; 32],
-    query: Option<&str>,
-) -> Result<PlayClaims, Box<Response>> {
-    let Some(raw) = token_of(query) else {
-        return Err(Box::new(error(
-            StatusCode::UNAUTHORIZED,
-            "token_required",
-            "a play token is required: get one from POST /api/v1/programs/{slug}/play",
-        )));
-    };
-    token::verify(secret, raw, node.now()).map_err(|e| {
-        let code = match e {
-            TokenError::Expired { .. } => "token_expired",
-            _ => "token_invalid",
-        };
-        Box::new(error(StatusCode::UNAUTHORIZED, code, e.to_string()))
-    })
-}
-
-fn channel_for(
-    node: &StreamNode,
-    claims: &PlayClaims,
-    name: &str,
-) -> Result<Arc<Channel>, Box<Response>> {
-    match node.channel(claims.channel) {
+/// The channel `name`, if it is the one `id` names.
+fn channel_for(node: &StreamNode, id: ChannelId, name: &str) -> Result<Arc<Channel>, PlayError> {
+    match node.channel(id) {
         Some(ch) if ch.name() == name => Ok(ch),
-        Some(_) => Err(Box::new(error(
-            StatusCode::FORBIDDEN,
-            "wrong_channel",
-            "this play token is for another channel",
-        ))),
-        None => Err(Box::new(error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no channel `{name}` on this stream node"),
-        ))),
+        Some(_) => Err(PlayError::WrongChannel),
+        None => Err(PlayError::NotFound("channel")),
     }
 }
 
-fn full(e: slotcast_media::Full) -> Response {
-    error(
-        StatusCode::CONFLICT,
-        "channel_full",
-        format!(
-            "the channel is full ({} viewers); try again later",
-            e.capacity
-        ),
-    )
+/// A live token for channel `name` whose program has not ended.
+fn admit_live(
+    node: &StreamNode,
+    query: Option<&str>,
+    name: &str,
+) -> Result<(PlayClaims, Arc<Channel>), PlayError> {
+    let claims = admit(node, query, PlayKind::Live)?;
+    let ch = channel_for(node, claims.channel, name)?;
+    if node.now() >= claims.program_end {
+        return Err(PlayError::ProgramEnded);
+    }
+    Ok((claims, ch))
+}
+
+/// The session of the query, of kind `want`.
+fn session_of(
+    node: &StreamNode,
+    query: Option<&str>,
+    want: PlayKind,
+) -> Result<(String, Session), PlayError> {
+    let id = query_param(query, "session").ok_or(PlayError::SessionRequired)?;
+    let session = node.session(id)?;
+    if session.claims.kind != want {
+        return Err(PlayError::WrongKind {
+            got: session.claims.kind,
+            want,
+        });
+    }
+    Ok((id.to_owned(), session))
 }
 
 fn streaming(content_type: &'static str, body: Body) -> Response {
@@ -143,6 +152,12 @@ enum Format {
     Mp4,
 }
 
+/// When a live viewer is closed: its program's end plus the linger, on the node's clock.
+struct Until {
+    node: Arc<StreamNode>,
+    at: Timestamp,
+}
+
 /// One HTTP-FLV or fMP4 viewer: its cursor in the feed and what it holds while connected.
 struct Viewer<S> {
     out: Arc<Output>,
@@ -151,18 +166,25 @@ struct Viewer<S> {
     head: Option<Bytes>,
     /// Where bytes sent are counted (not for previews).
     channel: Option<Arc<Channel>>,
+    until: Option<Until>,
     /// Released (the admission seat freed) when the response body is dropped.
     _seat: S,
 }
 
 impl<S> Viewer<S> {
     /// The next body chunk: what the feed has beyond the cursor, waiting for it if needed;
-    /// `None` ends the response (dropped for lagging, or the preview ended).
+    /// `None` ends the response (dropped for lagging, its program over, or the preview
+    /// ended).
     async fn next(&mut self) -> Option<Bytes> {
         if let Some(head) = self.head.take() {
             return Some(head);
         }
         loop {
+            if let Some(u) = &self.until
+                && u.node.now() >= u.at
+            {
+                return None;
+            }
             let notified = self.out.wake.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
@@ -194,27 +216,40 @@ impl<S> Viewer<S> {
                     metrics::counter!("slotcast_stream_viewers_dropped_total").increment(1);
                     return None;
                 }
+                Read::Ended => return None,
                 Read::Wait if self.out.is_closed() => return None,
-                Read::Wait => notified.await,
+                Read::Wait => match &self.until {
+                    Some(u) => {
+                        let deadline = u.node.instant_of(u.at);
+                        tokio::select! {
+                            () = notified => {}
+                            () = tokio::time::sleep_until(deadline) => {}
+                        }
+                    }
+                    None => notified.await,
+                },
             }
         }
     }
 }
 
-/// Streams `out` in `format` until the viewer is dropped, the output closes or the client
-/// goes away.
+/// Streams `out` in `format` until the viewer is dropped or closed, the output closes or
+/// the client goes away.
 fn viewer_body<S: Send + 'static>(
     out: Arc<Output>,
     format: Format,
+    cursor: Cursor,
     seat: S,
     channel: Option<Arc<Channel>>,
+    until: Option<Until>,
 ) -> Body {
     let viewer = Viewer {
         out,
         head: matches!(format, Format::Flv(_)).then(FlvViewer::file_header),
         format,
-        cursor: Cursor::new(),
+        cursor,
         channel,
+        until,
         _seat: seat,
     };
     Body::from_stream(futures_util::stream::unfold(viewer, |mut v| async move {
@@ -227,109 +262,103 @@ async fn live_file(
     State(node): State<Arc<StreamNode>>,
     Path(file): Path<String>,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> Answer {
     let (name, format, content_type) = if let Some(name) = file.strip_suffix(".flv") {
         (name, Format::Flv(FlvViewer::new()), "video/x-flv")
     } else if let Some(name) = file.strip_suffix(".mp4") {
         (name, Format::Mp4, "video/mp4")
     } else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "play /live/<channel>.flv, /live/<channel>.mp4 or /live/<channel>/index.m3u8",
-        );
+        return Err(PlayError::NotFound("live stream"));
     };
-    let claims = match authorize(&node, &node.token_key, query.as_deref()) {
-        Ok(c) => c,
-        Err(r) => return *r,
+    let (claims, ch) = admit_live(&node, query.as_deref(), name)?;
+    let seat = ch.connect(claims.grant)?;
+    let until = Until {
+        at: claims.program_end + node.config.linger(),
+        node: node.clone(),
     };
-    let ch = match channel_for(&node, &claims, name) {
-        Ok(ch) => ch,
-        Err(r) => return *r,
-    };
-    let seat = match ch.connect(claims.session) {
-        Ok(seat) => seat,
-        Err(e) => return full(e),
-    };
-    streaming(
+    let cursor = Cursor::for_program(program_label(&claims));
+    Ok(streaming(
         content_type,
-        viewer_body(ch.live.clone(), format, seat, Some(ch)),
-    )
+        viewer_body(ch.live.clone(), format, cursor, seat, Some(ch), Some(until)),
+    ))
+}
+
+/// The feed and packager label of the claims' program.
+fn program_label(claims: &PlayClaims) -> u64 {
+    crate::channel::label_of(claims.reservation)
 }
 
 async fn preview(
     State(node): State<Arc<StreamNode>>,
     Path(file): Path<String>,
     RawQuery(query): RawQuery,
-) -> Response {
-    let secret = token::preview_secret(&node.token_key);
-    let claims = match authorize(&node, &secret, query.as_deref()) {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
+) -> Answer {
+    let claims = admit(&node, query.as_deref(), PlayKind::Preview)?;
     let wanted = file
         .strip_suffix(".flv")
         .and_then(|id| id.parse::<i64>().ok());
-    let Some(reservation) = claims.reservation.filter(|r| Some(r.0) == wanted) else {
-        return error(
-            StatusCode::FORBIDDEN,
-            "wrong_reservation",
-            "this preview token is for another reservation",
-        );
-    };
-    let Some(ch) = node.channel(claims.channel) else {
-        return error(StatusCode::NOT_FOUND, "not_found", "no such channel here");
-    };
-    let Some(out) = ch.preview(reservation) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "not_publishing",
-            "nothing is being published for this reservation",
-        );
-    };
-    streaming(
+    if wanted != Some(claims.reservation.0) {
+        return Err(PlayError::WrongProgram);
+    }
+    let ch = node
+        .channel(claims.channel)
+        .ok_or(PlayError::NotFound("channel"))?;
+    let out = ch
+        .preview(claims.reservation)
+        .ok_or(PlayError::NotPublishing)?;
+    Ok(streaming(
         "video/x-flv",
-        viewer_body(out, Format::Flv(FlvViewer::new()), (), None),
-    )
+        viewer_body(
+            out,
+            Format::Flv(FlvViewer::new()),
+            Cursor::new(),
+            (),
+            None,
+            None,
+        ),
+    ))
 }
 
 async fn hls(
     State(node): State<Arc<StreamNode>>,
     Path((name, file)): Path<(String, String)>,
     RawQuery(query): RawQuery,
-) -> Response {
-    let Some(resource) = parse_resource(&file) else {
-        return error(StatusCode::NOT_FOUND, "not_found", "no such HLS resource");
-    };
-    let claims = match authorize(&node, &node.token_key, query.as_deref()) {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
-    let ch = match channel_for(&node, &claims, &name) {
-        Ok(ch) => ch,
-        Err(r) => return *r,
-    };
-    if let Err(e) = ch.admit(claims.session) {
-        return full(e);
+) -> Answer {
+    let resource = parse_resource(&file).ok_or(PlayError::NotFound("HLS resource"))?;
+    let query = query.as_deref();
+    if resource == Resource::Entry {
+        let (claims, ch) = admit_live(&node, query, &name)?;
+        ch.admit(claims.grant)?;
+        let id = node.mint_session(claims, node.config.hls_idle())?;
+        let (bandwidth, codecs) = ch.hls_variant();
+        let media = format!("{}?session={id}", playback::MEDIA_PLAYLIST);
+        return Ok(vod::playlist(multivariant_playlist(
+            &media,
+            bandwidth,
+            codecs.as_deref(),
+        )));
     }
-    let token = token_of(query.as_deref()).unwrap_or_default().to_string();
+    let (id, session) = session_of(&node, query, PlayKind::Live)?;
+    let claims = session.claims;
+    let ch = channel_for(&node, claims.channel, &name)?;
+    if node.now() >= claims.program_end + node.config.linger() {
+        node.end_session(&id);
+        return Err(PlayError::ProgramEnded);
+    }
+    ch.admit(claims.grant)?;
+    let program = program_label(&claims);
     match resource {
+        Resource::Entry => unreachable!("answered above"),
         Resource::Playlist => {
-            let blocking = match parse_blocking_request(query.as_deref().unwrap_or_default()) {
-                Ok(b) => b,
-                Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", e.to_string()),
-            };
-            if let Some(req) = blocking {
+            if let Some(req) = parse_blocking_request(query.unwrap_or_default())
+                .map_err(|e| PlayError::BadRequest(e.to_string()))?
+            {
                 let ready = |ch: &Channel| {
                     ch.core.lock().expect("channel lock").hls.ready(&req) != Readiness::Wait
                 };
                 wait_data(&ch, ready).await;
                 if ch.core.lock().expect("channel lock").hls.ready(&req) == Readiness::TooFarAhead {
-                    return error(
-                        StatusCode::BAD_REQUEST,
-                        "too_far_ahead",
-                        "the requested media sequence is too far beyond the live edge",
-                    );
+                    return Err(PlayError::TooFarAhead);
                 }
             } else {
                 // A first request waits for the first part rather than listing nothing.
@@ -338,39 +367,60 @@ async fn hls(
                 })
                 .await;
             }
-            let body = ch
+            let (body, seen, ended) = {
+                let core = ch.core.lock().expect("channel lock");
+                let seen = session.seen_program || core.hls.has_label(program);
+                let edge = core.hls.edge_label();
+                let ended = seen && edge != SHARED && edge != program;
+                let body = core
+                    .hls
+                    .playlist_for(&format!("session={id}"), Some(program));
+                (body, seen, ended)
+            };
+            if ended {
+                node.end_session(&id);
+                return Err(PlayError::ProgramEnded);
+            }
+            if seen && !session.seen_program {
+                node.saw_program(&id);
+            }
+            ch.sent(body.len());
+            Ok(vod::playlist(body))
+        }
+        Resource::Init(n) => {
+            let init = ch
                 .core
                 .lock()
                 .expect("channel lock")
                 .hls
-                .playlist(&format!("token={token}"));
-            ch.sent(body.len());
-            let mut r = streaming("application/vnd.apple.mpegurl", Body::from(body));
-            r.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            r
+                .init_for(n, Some(program))
+                .ok_or(PlayError::NotFound("init segment"))?;
+            ch.sent(init.len());
+            Ok(streaming("video/mp4", Body::from(init)))
         }
-        Resource::Init(n) => {
-            let init = ch.core.lock().expect("channel lock").hls.init(n);
-            match init {
-                Some(b) => {
-                    ch.sent(b.len());
-                    streaming("video/mp4", Body::from(b))
-                }
-                None => error(StatusCode::NOT_FOUND, "not_found", "no such init segment"),
-            }
+        Resource::Part { msn, part } => {
+            media(&ch, program, msn, move |ch| ch.hls_part(msn, part)).await
         }
-        Resource::Part { msn, part } => media(&ch, move |ch| ch.hls_part(msn, part)).await,
-        Resource::Segment(msn) => media(&ch, move |ch| ch.hls_segment(msn)).await,
+        Resource::Segment(msn) => media(&ch, program, msn, move |ch| ch.hls_segment(msn)).await,
     }
 }
 
-/// Answers a part or segment request, waiting while it is being made.
-async fn media(ch: &Channel, lookup: impl Fn(&Channel) -> Lookup) -> Response {
+/// Answers a part or segment request of segment `msn`, waiting while it is being made;
+/// refused when it belongs to another program than `program`.
+async fn media(
+    ch: &Channel,
+    program: u64,
+    msn: u64,
+    lookup: impl Fn(&Channel) -> Lookup,
+) -> Answer {
     let mut found = lookup(ch);
     if found == Lookup::Wait {
         wait_data(ch, |ch| lookup(ch) != Lookup::Wait).await;
         found = lookup(ch);
+    }
+    let label = ch.core.lock().expect("channel lock").hls.label_of(msn);
+    if label.is_some_and(|l| l != SHARED && l != program) {
+        return Err(PlayError::NotThisProgram);
     }
     match found {
         Lookup::Ready(chunks) => {
@@ -382,13 +432,70 @@ async fn media(ch: &Channel, lookup: impl Fn(&Channel) -> Lookup) -> Response {
             let mut r = streaming("video/mp4", body);
             r.headers_mut()
                 .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-            r
+            Ok(r)
         }
-        Lookup::Wait => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
-            "not available yet; retry",
-        ),
-        Lookup::Gone => error(StatusCode::NOT_FOUND, "not_found", "no longer available"),
+        Lookup::Wait => Err(PlayError::NotReady),
+        Lookup::Gone => Err(PlayError::NotFound("part or segment")),
     }
+}
+
+/// A replay: the entry playlist and a token on the recording start a session; the media
+/// playlist and the recording's byte ranges are served within it.
+async fn vod_file(
+    State(node): State<Arc<StreamNode>>,
+    Path((_program, file)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Answer {
+    let query = query.as_deref();
+    let name = file.as_str();
+    if name != playback::ENTRY_PLAYLIST
+        && name != playback::MEDIA_PLAYLIST
+        && name != playback::RECORDING_FILE
+    {
+        return Err(PlayError::NotFound("replay resource"));
+    }
+    let download = query_param(query, "download") == Some("1");
+    if name == playback::MEDIA_PLAYLIST || query_param(query, "token").is_none() {
+        let (id, session) = session_of(&node, query, PlayKind::Replay)?;
+        let path = node.recording_file(session.claims.reservation)?;
+        if name == playback::MEDIA_PLAYLIST {
+            let index = vod::index(&path).await?;
+            let body = vod_playlist(&index, playback::RECORDING_FILE, &format!("session={id}"));
+            return Ok(vod::playlist(body));
+        }
+        if name == playback::ENTRY_PLAYLIST {
+            return Err(PlayError::TokenRequired);
+        }
+        let attachment = download.then(|| format!("slotcast-{}.mp4", session.claims.reservation.0));
+        return vod::send_file(&path, &headers, attachment).await;
+    }
+    // A token: admission to a new session.
+    let claims = admit(&node, query, PlayKind::Replay)?;
+    let path = node.recording_file(claims.reservation)?;
+    let id = node.mint_session(claims, node.config.vod_idle)?;
+    if name == playback::ENTRY_PLAYLIST {
+        let index = vod::index(&path).await?;
+        let duration_ms = index.duration_ms().max(1);
+        let bandwidth = index.valid_len().saturating_mul(8_000) / duration_ms;
+        let media = format!("{}?session={id}", playback::MEDIA_PLAYLIST);
+        return Ok(vod::playlist(multivariant_playlist(
+            &media, bandwidth, None,
+        )));
+    }
+    // The recording: players keep the URL they were redirected to for their next ranges.
+    let mut location = format!("{}?session={id}", playback::RECORDING_FILE);
+    if download {
+        location.push_str("&download=1");
+    }
+    let mut r = StatusCode::FOUND.into_response();
+    r.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(&location).expect("ascii"),
+    );
+    r.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    Ok(r)
 }

@@ -10,10 +10,12 @@
 //! fragmenter, packager, admission, filler player); this crate feeds them bytes, timers and
 //! sockets. It talks to the center only through [`PublishAuthority`] (may this key publish
 //! now?) and the signed play tokens of `slotcast_domain::token` (checked here without a
-//! database), and it answers the center through [`StreamNode`]'s queries (viewers, live
-//! statistics, program totals, cut a cancelled program), so that a network can later sit
-//! between the two. Wall-clock decisions (the booked window) use the injected
-//! [`Clock`]; media timing uses monotonic time.
+//! database, once per viewer: then the viewer plays in a [`session`]), and it answers the
+//! center through [`StreamNode`]'s queries (viewers, live statistics, program totals,
+//! recordings, cut a cancelled program) with plain values only, so that a network can sit
+//! between the two. It owns its files (recordings, filler) and serves the replays itself
+//! ([`vod`]). Wall-clock decisions (the booked window, a program's end) use the injected
+//! [`Clock`]; media timing uses monotonic time. Refusals to viewers are [`PlayError`]s.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -26,12 +28,16 @@ use slotcast_domain::{ChannelId, Clock, ProgramStats, ReservationId, Timestamp};
 
 pub mod channel;
 pub mod config;
+pub mod error;
 pub mod filler;
 pub mod http;
 pub mod record;
 pub mod rtmp;
+pub mod session;
+pub mod vod;
 
 pub use config::StreamConfig;
+pub use error::PlayError;
 
 use channel::Channel;
 
@@ -44,6 +50,8 @@ pub struct ChannelInfo {
     pub name: String,
     /// Viewers admitted at most.
     pub capacity: u32,
+    /// The channel's nominal bitrate (kbit/s), announced to HLS players.
+    pub bitrate_kbps: u32,
 }
 
 /// The center's yes to a publish: which program, on which channel, when.
@@ -166,6 +174,7 @@ pub struct StreamNode {
     /// Program totals measured at the end of each program, until the center takes them.
     finished: Mutex<BTreeMap<ReservationId, ProgramStats>>,
     key_failures: Mutex<KeyFailures>,
+    sessions: Mutex<session::Sessions>,
 }
 
 impl StreamNode {
@@ -188,6 +197,7 @@ impl StreamNode {
             token_key,
             channels: RwLock::new(HashMap::new()),
             finished: Mutex::new(BTreeMap::new()),
+            sessions: Mutex::new(session::Sessions::default()),
         })
     }
 
@@ -275,11 +285,68 @@ impl StreamNode {
     }
 
     /// The clock was changed (tests with a manual clock): every channel recomputes its
-    /// timers.
+    /// timers, and every live viewer its closing time.
     pub fn clock_changed(&self) {
         for c in self.all_channels() {
             c.tick();
+            c.live.wake.notify_waiters();
         }
+    }
+
+    /// The size of the finished recording of `reservation`, if there is one (not while it
+    /// is still being written).
+    pub fn recording(&self, reservation: ReservationId) -> Option<u64> {
+        let path = self.recording_file(reservation).ok()?;
+        std::fs::metadata(path).ok().map(|m| m.len())
+    }
+
+    /// The finished recording of `reservation`.
+    fn recording_file(&self, reservation: ReservationId) -> Result<std::path::PathBuf, PlayError> {
+        if self.all_channels().iter().any(|c| c.recording(reservation)) {
+            return Err(PlayError::RecordingInProgress);
+        }
+        let path = self.config.recording_path(reservation);
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(PlayError::NotFound("recording"))
+        }
+    }
+
+    fn mint_session(
+        &self,
+        claims: slotcast_domain::token::PlayClaims,
+        idle: Duration,
+    ) -> Result<String, PlayError> {
+        self.sessions
+            .lock()
+            .expect("sessions lock")
+            .mint(claims, idle, Instant::now())
+            .ok_or(PlayError::Busy)
+    }
+
+    fn session(&self, id: &str) -> Result<session::Session, PlayError> {
+        self.sessions
+            .lock()
+            .expect("sessions lock")
+            .touch(id, Instant::now())
+            .map(|s| s.clone())
+            .ok_or(PlayError::SessionExpired)
+    }
+
+    fn saw_program(&self, id: &str) {
+        if let Some(s) = self
+            .sessions
+            .lock()
+            .expect("sessions lock")
+            .touch(id, Instant::now())
+        {
+            s.seen_program = true;
+        }
+    }
+
+    fn end_session(&self, id: &str) {
+        self.sessions.lock().expect("sessions lock").end(id);
     }
 
     fn now(&self) -> Timestamp {

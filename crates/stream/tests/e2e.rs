@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use slotcast_domain::jiff::SignedDuration;
-use slotcast_domain::token::{self, PlayClaims};
+use slotcast_domain::token::{self, PlayClaims, PlayKind};
 use slotcast_domain::{ChannelId, Clock, ReservationId, Timestamp};
 use slotcast_media::flv::{FlvReader, TagKind, avc_dimensions, video_info};
 use slotcast_stream::{ChannelInfo, Grant, PublishAuthority, Refusal, StreamConfig, StreamNode};
@@ -91,6 +91,7 @@ async fn node(capacity: u32, pending: usize) -> Node {
         id: CH,
         name: "small".into(),
         capacity,
+        bitrate_kbps: 400,
     }]);
     let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let rtmp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -134,13 +135,21 @@ impl Node {
         self.node.clock_changed();
     }
 
-    fn url(&self, path: &str, session: u64) -> String {
+    /// `path` with a live token for program `program` (ending in a day) as grant `grant`.
+    fn url(&self, path: &str, program: i64, grant: u64) -> String {
+        self.url_until(path, program, grant, t0() + SignedDuration::from_hours(24))
+    }
+
+    /// `path` with a live token for program `program` ending at `end`.
+    fn url_until(&self, path: &str, program: i64, grant: u64, end: Timestamp) -> String {
         let token = token::sign(
             &TOKEN_KEY,
             &PlayClaims {
+                kind: PlayKind::Live,
                 channel: CH,
-                reservation: None,
-                session,
+                reservation: ReservationId(program),
+                grant,
+                program_end: end,
                 expires: t0() + SignedDuration::from_hours(24),
             },
         );
@@ -188,7 +197,7 @@ async fn publish_then_play_flv_fmp4_and_ll_hls_and_the_recording_decodes() {
     let mut publisher = n.publish("goodkey", 40);
     n.wait_live(7).await;
     // Before the start only the preview has the program; viewers get the filler (640x360).
-    let before = probe_async(n.url("/live/small.flv", 1), &[]).await;
+    let before = probe_async(n.url("/live/small.flv", 7, 1), &[]).await;
     assert!(
         before.starts_with("640,360"),
         "filler before the start: {before}"
@@ -204,7 +213,7 @@ async fn publish_then_play_flv_fmp4_and_ll_hls_and_the_recording_decodes() {
         ("/live/small.mp4", "fMP4"),
         ("/live/small/index.m3u8", "LL-HLS"),
     ] {
-        let p = probe_async(n.url(path, 2), &[]).await;
+        let p = probe_async(n.url(path, 7, 2), &[]).await;
         assert!(p.starts_with("320,240,"), "{label}: {p}");
         assert!(frames(&p) >= 25, "{label} decodes frames: {p}");
     }
@@ -287,7 +296,10 @@ async fn the_end_switches_viewers_to_filler_a_drop_shows_the_slate_and_the_publi
     n.grant("k", 11, start, 10);
     n.set_clock(start);
     let dims = Arc::new(Mutex::new(Vec::new()));
-    let resp = reqwest::get(n.url("/live/small.flv", 5)).await.unwrap();
+    let end = start + SignedDuration::from_mins(10);
+    let resp = reqwest::get(n.url_until("/live/small.flv", 11, 5, end))
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     tokio::spawn(watch_dims(resp, dims.clone()));
     // Nobody publishes yet: the slate (640x360) inside the window.
@@ -320,15 +332,22 @@ async fn the_end_switches_viewers_to_filler_a_drop_shows_the_slate_and_the_publi
         p.try_wait().unwrap().is_none(),
         "the publisher stays until end + 3 min"
     );
-    // End + 3 min: the publisher is cut; the viewer stays connected (filler).
-    n.set_clock(start + SignedDuration::from_mins(13));
-    let status = tokio::task::spawn_blocking(move || p.wait()).await.unwrap();
-    assert!(!status.unwrap().success(), "cut");
+    // Within the linger after the end, the viewer stays (filler).
+    n.set_clock(start + SignedDuration::from_mins(10) + SignedDuration::from_secs(10));
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
         !dims.lock().unwrap().contains(&(0, 0)),
         "viewer still connected"
     );
+    // End + 3 min: the publisher is cut, and the viewer, whose program is long over, is
+    // closed; its token admits nobody any more.
+    n.set_clock(start + SignedDuration::from_mins(13));
+    let status = tokio::task::spawn_blocking(move || p.wait()).await.unwrap();
+    assert!(!status.unwrap().success(), "cut");
+    until("the viewer closed", || {
+        dims.lock().unwrap().contains(&(0, 0))
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -345,7 +364,7 @@ async fn capacity_admits_exactly_c_across_protocols() {
     ];
     let mut tasks = Vec::new();
     for i in 0..8u64 {
-        let url = n.url(paths[i as usize % 3], 100 + i);
+        let url = n.url(paths[i as usize % 3], 1, 100 + i);
         let client = client.clone();
         tasks.push(tokio::spawn(async move {
             let r = client.get(url).send().await.unwrap();
@@ -385,13 +404,13 @@ async fn capacity_admits_exactly_c_across_protocols() {
     admitted.remove(leaving);
     until("the seat to be freed", || n.node.viewers(CH) == 2).await;
     let r = client
-        .get(n.url("/live/small.flv", 999))
+        .get(n.url("/live/small.flv", 1, 999))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
     let r = client
-        .get(n.url("/live/small.flv", 1000))
+        .get(n.url("/live/small.flv", 1, 1000))
         .send()
         .await
         .unwrap();

@@ -23,9 +23,15 @@ pub fn tool(name: &str) -> bool {
 /// ffmpeg publishing a 320x240, 25 fps test pattern (a keyframe a second) and a tone to
 /// `rtmp_url` in real time for `secs`; the caller picks what happens to stderr and spawns.
 pub fn publisher(rtmp_url: &str, secs: u32) -> Command {
+    publisher_sized(rtmp_url, secs, (320, 240))
+}
+
+/// [`publisher`] with another picture size (tests tell programs apart by it).
+pub fn publisher_sized(rtmp_url: &str, secs: u32, (width, height): (u32, u32)) -> Command {
     let mut c = Command::new("ffmpeg");
+    let source = format!("testsrc=size={width}x{height}:rate=25");
     c.args(["-hide_banner", "-loglevel", "error", "-re"])
-        .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
+        .args(["-f", "lavfi", "-i", &source])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
         .args(["-t", &secs.to_string()])
         .args([

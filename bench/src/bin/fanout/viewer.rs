@@ -455,6 +455,29 @@ async fn get_bytes(client: &reqwest::Client, url: &str) -> Result<Vec<u8>, Strin
 
 async fn ll_hls_inner(url: &str, stat: &Stat, clock: &Clock, probe: &Probe) -> Result<(), String> {
     let client = http_client();
+    // A multivariant playlist (slotcast's entry, which opens a play session): follow its
+    // one variant.
+    let entry = String::from_utf8_lossy(&get_bytes(&client, url).await?).into_owned();
+    let variant = entry
+        .contains("#EXT-X-STREAM-INF")
+        .then(|| {
+            entry
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with('#'))
+        })
+        .flatten();
+    let media;
+    let url = match variant {
+        Some(v) => {
+            media = reqwest::Url::parse(url)
+                .and_then(|b| b.join(v))
+                .map_err(|e| e.to_string())?
+                .to_string();
+            media.as_str()
+        }
+        None => url,
+    };
     let base = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
     // URIs without a query get the playlist's (its token).
     let resolve = |u: &str| {

@@ -1,21 +1,19 @@
 //! What the broadcaster sees of a running program (live statistics over SSE, the preview
-//! token), the recording download, and replays as HLS VOD.
+//! token) and the recording download (a replay grant for the owner: the stream node, which
+//! owns the recordings, serves the file).
 
 use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Json;
-use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use slotcast_domain::lifecycle::Status;
-use slotcast_domain::token::{self, PlayClaims};
-use slotcast_media::fmp4::scan_fragments;
-use slotcast_media::hls::vod_playlist;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use slotcast_domain::playback;
+use slotcast_domain::token::PlayKind;
 use utoipa::ToSchema;
 
 use super::reservations::owned;
@@ -23,7 +21,6 @@ use crate::api::views::ErrorBody;
 use crate::auth::Authed;
 use crate::error::{ApiError, ApiResult};
 use crate::scheduler::LiveView;
-use crate::secrets;
 use crate::state::AppState;
 
 /// One live statistics event.
@@ -110,129 +107,22 @@ pub async fn preview(
         ));
     }
     let expires = r.schedule.connect_to;
-    let token = token::sign(
-        &token::preview_secret(st.secrets.token_key()),
-        &PlayClaims {
-            channel: r.channel,
-            reservation: Some(r.id),
-            session: u64::from_be_bytes(secrets::random_bytes()),
-            expires,
-        },
-    );
+    let token = super::programs::play_token(&st, PlayKind::Preview, &r, expires);
     Ok(Json(PreviewView {
-        url: format!(
-            "{}/preview/{}.flv?token={token}",
-            st.settings.public_url, r.id
-        ),
+        url: playback::preview(&st.settings.public_url, r.id, &token),
         token,
         expires_at: format!("{expires:.3}"),
     }))
 }
 
-/// Streams a file, honouring one `Range: bytes=a-b` (for HLS byte ranges and seeking).
-async fn send_file(
-    path: &std::path::Path,
-    headers: &HeaderMap,
-    download_name: Option<String>,
-) -> ApiResult<Response> {
-    let mut file = tokio::fs::File::open(path)
-        .await
-        .map_err(|_| ApiError::not_found("recording"))?;
-    let len = file
-        .metadata()
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .len();
-    let range = headers
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| parse_range(v, len));
-    let (status, start, end) = match range {
-        None => (StatusCode::OK, 0, len),
-        Some(Some((a, b))) => (StatusCode::PARTIAL_CONTENT, a, b),
-        Some(None) => {
-            let mut r = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
-            r.headers_mut().insert(
-                header::CONTENT_RANGE,
-                HeaderValue::from_str(&format!("bytes */{len}")).expect("ascii"),
-            );
-            return Ok(r);
-        }
-    };
-    file.seek(std::io::SeekFrom::Start(start))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    let body = Body::from_stream(read_chunks::chunks(file.take(end - start)));
-    let mut r = Response::new(body);
-    *r.status_mut() = status;
-    let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
-    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
-    if status == StatusCode::PARTIAL_CONTENT {
-        h.insert(
-            header::CONTENT_RANGE,
-            HeaderValue::from_str(&format!("bytes {start}-{}/{len}", end - 1)).expect("ascii"),
-        );
-    }
-    if let Some(name) = download_name {
-        h.insert(
-            header::CONTENT_DISPOSITION,
-            HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")).expect("ascii"),
-        );
-    }
-    Ok(r)
-}
-
-/// `bytes=a-b`, `bytes=a-` or `bytes=-n` → the half-open range, `None` when unsatisfiable.
-fn parse_range(value: &str, len: u64) -> Option<(u64, u64)> {
-    let spec = value.strip_prefix("bytes=")?;
-    let (a, b) = spec.split_once('-')?;
-    let (start, end) = match (a.trim(), b.trim()) {
-        ("", n) => {
-            let n: u64 = n.parse().ok()?;
-            (len.saturating_sub(n), len)
-        }
-        (a, "") => (a.parse().ok()?, len),
-        (a, b) => (
-            a.parse().ok()?,
-            b.parse::<u64>().ok()?.saturating_add(1).min(len),
-        ),
-    };
-    (start < end && start < len).then_some((start, end))
-}
-
-/// Reading a file as a stream of chunks.
-mod read_chunks {
-    use bytes::Bytes;
-    use tokio::io::{AsyncRead, AsyncReadExt};
-
-    pub fn chunks<R: AsyncRead + Unpin + Send + 'static>(
-        reader: R,
-    ) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send {
-        futures_util::stream::unfold(reader, |mut reader| async move {
-            let mut buf = vec![0u8; 64 << 10];
-            match reader.read(&mut buf).await {
-                Ok(0) => None,
-                Ok(n) => {
-                    buf.truncate(n);
-                    Some((Ok(Bytes::from(buf)), reader))
-                }
-                Err(e) => Some((Err(e), reader)),
-            }
-        })
-    }
-}
-
 /// The broadcaster downloads the recording of their program.
 #[utoipa::path(get, path = "/api/v1/reservations/{id}/recording", tag = "reservations",
-    responses((status = 200, content_type = "video/mp4"), (status = 404, body = ErrorBody),
+    responses((status = 303, description = "to the stream node's download URL of the recording (a replay token valid for a few minutes)"), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)))]
 pub async fn recording(
     State(st): State<AppState>,
     Authed(m): Authed,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> ApiResult<Response> {
     let r = owned(&st, &m, &id).await?;
     if r.status.holds_slots() {
@@ -241,90 +131,20 @@ pub async fn recording(
             "the recording can be downloaded once the program has ended",
         ));
     }
-    let path = st
-        .stats
-        .recording(r.id)
-        .ok_or_else(|| ApiError::not_found("recording"))?;
-    send_file(&path, &headers, Some(format!("slotcast-{}.mp4", r.id))).await
-}
-
-/// The recording of `slug` if the token (from the play endpoint) is for it.
-async fn vod_file(st: &AppState, slug: &str, query: Option<&str>) -> ApiResult<std::path::PathBuf> {
-    let raw = query
-        .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("token=")))
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "token_required",
-                "a play token is required",
-            )
-        })?;
-    let claims = token::verify(st.secrets.token_key(), raw, st.clock.now())
-        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "token_invalid", e.to_string()))?;
-    let r = st
-        .store
-        .reservation_by_slug(slug)
-        .await
-        .map_err(|_| ApiError::not_found("program"))?;
-    if claims.reservation != Some(r.id) {
-        return Err(ApiError::forbidden(
-            "wrong_program",
-            "this play token is for another program",
-        ));
+    if st.stats.recording(r.id).is_none() {
+        return Err(ApiError::not_found("recording"));
     }
-    st.stats
-        .recording(r.id)
-        .ok_or_else(|| ApiError::not_found("recording"))
-}
-
-/// HLS VOD playlist of a recorded program (byte ranges of the recording).
-pub async fn vod_playlist_handler(
-    State(st): State<AppState>,
-    Path(slug): Path<String>,
-    RawQuery(query): RawQuery,
-) -> ApiResult<Response> {
-    let path = vod_file(&st, &slug, query.as_deref()).await?;
-    let data = tokio::fs::read(&path)
-        .await
-        .map_err(|_| ApiError::not_found("recording"))?;
-    let index = scan_fragments(&data)
-        .map_err(|e| ApiError::internal(format!("recording {}: {e}", path.display())))?;
-    let token = query
-        .as_deref()
-        .and_then(|q| q.split('&').find(|p| p.starts_with("token=")))
-        .unwrap_or_default();
-    let body = vod_playlist(&index, "recording.mp4", token);
-    Ok((
-        [(header::CONTENT_TYPE, "application/vnd.apple.mpegurl")],
-        body,
-    )
-        .into_response())
-}
-
-/// The recording itself, with byte ranges, for the VOD playlist.
-pub async fn vod_media(
-    State(st): State<AppState>,
-    Path(slug): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    let path = vod_file(&st, &slug, query.as_deref()).await?;
-    send_file(&path, &headers, None).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_range;
-
-    #[test]
-    fn ranges() {
-        assert_eq!(parse_range("bytes=0-99", 1000), Some((0, 100)));
-        assert_eq!(parse_range("bytes=900-", 1000), Some((900, 1000)));
-        assert_eq!(parse_range("bytes=-100", 1000), Some((900, 1000)));
-        assert_eq!(parse_range("bytes=990-2000", 1000), Some((990, 1000)));
-        assert_eq!(parse_range("bytes=1000-", 1000), None);
-        assert_eq!(parse_range("bytes=5-1", 1000), None);
-        assert_eq!(parse_range("items=0-1", 1000), None);
-        assert_eq!(parse_range("bytes=x-1", 1000), None);
-    }
+    let token = super::programs::play_token(
+        &st,
+        PlayKind::Replay,
+        &r,
+        st.clock.now() + st.settings.play_token_ttl,
+    );
+    let url = playback::download(&st.settings.public_url, &r.slug, &token);
+    let mut res = StatusCode::SEE_OTHER.into_response();
+    res.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(&url).map_err(|e| ApiError::internal(e.to_string()))?,
+    );
+    Ok(res)
 }

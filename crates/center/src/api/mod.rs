@@ -76,8 +76,6 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::metrics::render))
-        .route("/vod/{slug}/index.m3u8", get(live::vod_playlist_handler))
-        .route("/vod/{slug}/recording.mp4", get(live::vod_media))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), server_time))
         .layer(axum::middleware::from_fn(crate::metrics::track))

@@ -14,9 +14,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
-use slotcast_domain::token::{self, PlayClaims};
+use slotcast_domain::playback;
+use slotcast_domain::token::{self, PlayClaims, PlayKind};
 use slotcast_domain::visibility::{PlayAccess, Viewer, play_access};
-use slotcast_domain::{ChannelId, ReservationId, Status, Timestamp};
+use slotcast_domain::{Status, Timestamp};
 use slotcast_store::{Channel, Member, Reservation, StorageError};
 use std::collections::HashMap;
 use subtle::ConstantTimeEq;
@@ -181,15 +182,18 @@ pub struct PlayBody {
 /// Where to play, with a short-lived token.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PlayView {
-    /// Signed play token.
+    /// `live` or `replay`.
+    pub kind: String,
+    /// Signed play token, for this program only.
     pub token: String,
-    /// When it stops being accepted for new connections.
+    /// Until when it admits a viewer; an admitted viewer plays on in its play session (a
+    /// connection, or an HLS session kept while the player polls) to the program's end.
     pub expires_at: String,
     /// Playback URLs.
     pub urls: PlayUrls,
 }
 
-/// Playback URLs of the channel, or of the recording for a replay.
+/// Playback URLs of the program, live or its recording for a replay.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PlayUrls {
     /// Low-latency fMP4 stream for the browser player (MSE); for a replay, the recording
@@ -277,54 +281,58 @@ pub async fn play(
         ));
     }
     let expires = now + st.settings.play_token_ttl;
-    let token = play_token(&st, channel.id, r.id, expires);
-    let base = format!("{}/live/{}", st.settings.public_url, channel.name);
-    Ok(Json(PlayView {
-        urls: PlayUrls {
-            mse: format!("{base}.mp4?token={token}"),
-            hls: format!("{base}/index.m3u8?token={token}"),
-            flv: format!("{base}.flv?token={token}"),
-        },
-        token,
-        expires_at: ts(expires),
-    }))
+    let token = play_token(&st, PlayKind::Live, &r, expires);
+    let urls = playback::live(&st.settings.public_url, &channel.name, &token);
+    Ok(Json(grant_view(PlayKind::Live, token, expires, urls)))
 }
 
-/// A play token of a new viewing session of `reservation` on `channel`.
-fn play_token(
+fn grant_view(
+    kind: PlayKind,
+    token: String,
+    expires: Timestamp,
+    urls: playback::PlayUrls,
+) -> PlayView {
+    PlayView {
+        kind: kind.to_string(),
+        token,
+        expires_at: ts(expires),
+        urls: PlayUrls {
+            mse: urls.mse,
+            hls: urls.hls,
+            flv: urls.flv,
+        },
+    }
+}
+
+/// A signed token of `kind` for program `r`, admitting until `expires`, with a new grant
+/// (one viewer seat).
+pub(crate) fn play_token(
     st: &Center,
-    channel: ChannelId,
-    reservation: ReservationId,
+    kind: PlayKind,
+    r: &Reservation,
     expires: Timestamp,
 ) -> String {
     token::sign(
         st.secrets.token_key(),
         &PlayClaims {
-            channel,
-            reservation: Some(reservation),
-            session: u64::from_be_bytes(secrets::random_bytes()),
+            kind,
+            channel: r.channel,
+            reservation: r.id,
+            grant: u64::from_be_bytes(secrets::random_bytes()),
+            program_end: r.schedule.end,
             expires,
         },
     )
 }
 
-/// The play grant of a replay: a token for this program's recording, valid long enough to
-/// watch it whole (each playlist and byte-range request checks it), and the VOD URLs. A
-/// replay takes no seat on the channel.
+/// The play grant of a replay: a token for this program's recording and the VOD URLs.
+/// A replay takes no seat on the channel; the stream node keeps the player in a replay
+/// session once the token admitted it.
 fn replay(st: &Center, r: &Reservation, now: Timestamp) -> PlayView {
-    let expires =
-        now + st.settings.play_token_ttl + r.schedule.start.duration_until(r.schedule.end);
-    let token = play_token(st, r.channel, r.id, expires);
-    let base = format!("{}/vod/{}", st.settings.public_url, r.slug);
-    PlayView {
-        urls: PlayUrls {
-            mse: format!("{base}/recording.mp4?token={token}"),
-            hls: format!("{base}/index.m3u8?token={token}"),
-            flv: format!("{base}/recording.mp4?token={token}"),
-        },
-        token,
-        expires_at: ts(expires),
-    }
+    let expires = now + st.settings.play_token_ttl;
+    let token = play_token(st, PlayKind::Replay, r, expires);
+    let urls = playback::replay(&st.settings.public_url, &r.slug, &token);
+    grant_view(PlayKind::Replay, token, expires, urls)
 }
 
 /// iCalendar of the listed programs from yesterday to 30 days ahead (no secret programs,

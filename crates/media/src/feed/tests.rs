@@ -45,6 +45,71 @@ fn a_new_viewer_waits_for_a_sync_point_then_starts_at_the_latest_with_its_prefix
     assert_eq!(read_all(&feed, &mut late, 1 << 20).1, "[H3]K3");
 }
 
+/// Filler (shared), then program 1, then program 2 back to back, then filler.
+#[test]
+fn a_program_viewer_reads_shared_units_and_its_program_only() {
+    let mut feed = Feed::new(FeedConfig::default());
+    let mut one = Cursor::for_program(1);
+    let mut two = Cursor::for_program(2);
+    let mut all = Cursor::new();
+    feed.push_sync(0, b("Hf"), b("F0"));
+    feed.push(10, b("f"));
+    assert_eq!(read_all(&feed, &mut one, 1 << 20).1, "[Hf]F0f");
+    assert_eq!(read_all(&feed, &mut two, 1 << 20).1, "[Hf]F0f");
+    feed.set_label(1);
+    feed.push_sync(20, b("H1"), b("A0"));
+    feed.push(30, b("a"));
+    // Program 1's viewer gets it; program 2's skips it and waits.
+    assert_eq!(
+        read_all(&feed, &mut one, 1 << 20),
+        (Read::Sent, "A0a".into())
+    );
+    assert_eq!(
+        read_all(&feed, &mut two, 1 << 20),
+        (Read::Wait, String::new())
+    );
+    feed.push_sync(40, b("H1"), b("A1"));
+    assert_eq!(
+        read_all(&feed, &mut two, 1 << 20),
+        (Read::Wait, String::new())
+    );
+    // A new viewer of program 2 does not start at program 1's keyframe either.
+    let mut late_two = Cursor::for_program(2);
+    assert_eq!(
+        read_all(&feed, &mut late_two, 1 << 20),
+        (Read::Wait, String::new())
+    );
+    feed.set_label(2);
+    feed.push(45, b("x"));
+    feed.push_sync(50, b("H2"), b("B0"));
+    feed.push(60, b("b"));
+    // Program 1's viewer ends at the first unit of program 2, with program 1's last
+    // units sent first.
+    assert_eq!(
+        read_all(&feed, &mut one, 1 << 20),
+        (Read::Sent, "A1".into())
+    );
+    assert_eq!(
+        read_all(&feed, &mut one, 1 << 20),
+        (Read::Ended, String::new())
+    );
+    assert_eq!(
+        read_all(&feed, &mut one, 1 << 20),
+        (Read::Ended, String::new())
+    );
+    // Program 2's viewers join at its first keyframe, headers first; never "x" before it.
+    assert_eq!(
+        read_all(&feed, &mut two, 1 << 20),
+        (Read::Sent, "[H2]B0b".into())
+    );
+    assert_eq!(read_all(&feed, &mut late_two, 1 << 20).1, "[H2]B0b");
+    feed.set_label(SHARED);
+    feed.push_sync(70, b("Hf"), b("F1"));
+    assert_eq!(read_all(&feed, &mut two, 1 << 20).1, "F1");
+    // A cursor for everything reads it all.
+    assert_eq!(read_all(&feed, &mut all, 1 << 20).1, "[Hf]F1");
+}
+
 #[test]
 fn a_read_stops_near_max_but_always_makes_progress() {
     let mut feed = Feed::new(FeedConfig::default());

@@ -15,13 +15,19 @@
 //!
 //! | name | what |
 //! |---|---|
-//! | `index.m3u8` | the media playlist |
+//! | `index.m3u8` | the entry: a multivariant playlist naming `media.m3u8` ([`multivariant_playlist`]) |
+//! | `media.m3u8` | the media playlist |
 //! | `init-<n>.mp4` | init segment version `n` (0, 1, … — a new one after each codec change) |
 //! | `seg-<msn>.mp4` | complete segment with media sequence number `msn` |
 //! | `part-<msn>.<i>.mp4` | part `i` (0-based) of segment `msn` |
 //!
 //! Numbers are plain decimal without leading zeros; [`parse_resource`] accepts exactly
-//! these names. Every URI in a playlist carries the caller's query suffix (the play token).
+//! these names. Every URI in a playlist carries the caller's query suffix (the viewer's
+//! play session).
+//!
+//! Media is labelled with what it shows ([`Packager::set_label`]: the channel's filler, or
+//! a program), and [`Packager::playlist_for`] lists only what one program's viewers may
+//! see.
 //!
 //! `EXT-X-TARGETDURATION` is the segment target rounded up, raised (never lowered) if a
 //! longer segment was made (a source with keyframes further apart, or none). Parts are
@@ -45,7 +51,7 @@ mod request;
 mod tests;
 
 pub use packager::{Lookup, Packager, PackagerConfig, PackagerStats, Readiness};
-pub use playlist::vod_playlist;
+pub use playlist::{multivariant_playlist, vod_playlist};
 pub use request::{BlockingRequest, Resource, parse_blocking_request, parse_resource};
 
 /// Why an HLS request could not be understood. The I/O edge answers 400 Bad Request.

@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use super::BlockingRequest;
 use super::playlist::{rounded_secs, secs, with_query};
+pub use crate::feed::SHARED;
 use crate::flv::Tag;
 use crate::fmp4::{Fragment, Fragmenter, FragmenterConfig, Output};
 
@@ -90,6 +91,8 @@ struct Part {
 #[derive(Clone, Debug)]
 struct Segment {
     msn: u64,
+    /// What it shows: [`SHARED`] (filler, slates) or a program (see [`Packager::set_label`]).
+    label: u64,
     init: u32,
     discontinuity: bool,
     parts: Vec<Part>,
@@ -124,6 +127,7 @@ pub struct Packager {
     target_duration: u64,
     ended: bool,
     stats: PackagerStats,
+    label: u64,
 }
 
 impl Packager {
@@ -149,6 +153,7 @@ impl Packager {
             target_duration,
             ended: false,
             stats: PackagerStats::default(),
+            label: SHARED,
         }
     }
 
@@ -193,6 +198,52 @@ impl Packager {
             .sum::<usize>()
             + self.inits.iter().map(|(_, b)| b.len()).sum::<usize>()
             + self.fragmenter.pending_bytes()
+    }
+
+    /// What the media taken from now on belongs to: [`SHARED`] or a program's id. What the
+    /// fragmenter holds back is cut off first, so a segment never mixes two labels.
+    pub fn set_label(&mut self, label: u64) {
+        if label == self.label {
+            return;
+        }
+        self.fragmenter.flush();
+        self.drain();
+        self.close_segment();
+        self.label = label;
+        self.version += 1;
+    }
+
+    /// The label of segment `msn`, while it is in the window or in progress.
+    pub fn label_of(&self, msn: u64) -> Option<u64> {
+        self.segments
+            .iter()
+            .chain(self.current.iter())
+            .find(|s| s.msn == msn)
+            .map(|s| s.label)
+    }
+
+    /// Whether a segment labelled `label` is in the window or in progress.
+    pub fn has_label(&self, label: u64) -> bool {
+        self.segments
+            .iter()
+            .chain(self.current.iter())
+            .any(|s| s.label == label)
+    }
+
+    /// The label of the segment in progress (or of what comes next).
+    pub fn edge_label(&self) -> u64 {
+        self.current.as_ref().map_or(self.label, |s| s.label)
+    }
+
+    /// Whether init segment `n` belongs to media an audience (see [`Packager::playlist_for`])
+    /// may see.
+    pub fn init_for(&self, n: u32, audience: Option<u64>) -> Option<Bytes> {
+        let visible = self
+            .segments
+            .iter()
+            .chain(self.current.iter())
+            .any(|s| s.init == n && may_see(audience, s.label));
+        if visible { self.init(n) } else { None }
     }
 
     /// Takes one tag of the channel (as a hub viewer receives it).
@@ -244,6 +295,7 @@ impl Packager {
             self.close_segment();
             self.current = Some(Segment {
                 msn: self.next_msn,
+                label: self.label,
                 init,
                 discontinuity: f.discontinuity,
                 parts: Vec::new(),
@@ -415,7 +467,29 @@ impl Packager {
     /// `?`). Before the first part it lists no segment; the I/O edge may rather wait with
     /// [`Packager::ready`] for `_HLS_msn=0&_HLS_part=0`.
     pub fn playlist(&self, query: &str) -> String {
+        self.playlist_for(query, None)
+    }
+
+    /// The media playlist as `audience` may see it: `None` sees everything; `Some(p)` sees
+    /// shared segments and program `p`'s, and the list starts after the newest segment of
+    /// another program (with no preload hint while another program is being made), so
+    /// neither the names nor the bytes of another program reach it.
+    pub fn playlist_for(&self, query: &str, audience: Option<u64>) -> String {
         let c = &self.config;
+        let all: Vec<&Segment> = self.segments.iter().chain(self.current.iter()).collect();
+        let skip = all
+            .iter()
+            .rposition(|s| !may_see(audience, s.label))
+            .map_or(0, |i| i + 1);
+        let skipped_discontinuities = all[..skip.min(self.segments.len())]
+            .iter()
+            .filter(|s| s.discontinuity)
+            .count() as u64;
+        let segments = &all[skip.min(self.segments.len())..self.segments.len()];
+        let current = self
+            .current
+            .as_ref()
+            .filter(|_| skip <= self.segments.len());
         let mut out = String::new();
         let _ = writeln!(out, "#EXTM3U");
         let _ = writeln!(out, "#EXT-X-VERSION:9");
@@ -430,23 +504,23 @@ impl Packager {
             "#EXT-X-PART-INF:PART-TARGET={}",
             secs(u64::from(c.part_ms))
         );
-        let first_msn = self
-            .segments
-            .front()
-            .or(self.current.as_ref())
+        let first_msn = segments
+            .first()
+            .copied()
+            .or(current)
             .map_or(self.next_msn, |s| s.msn);
         let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{first_msn}");
         let _ = writeln!(
             out,
             "#EXT-X-DISCONTINUITY-SEQUENCE:{}",
-            self.discontinuity_sequence
+            self.discontinuity_sequence + skipped_discontinuities
         );
         // Parts are listed for the segments ending within three target durations of the
         // live edge, and for the segment in progress.
         let parts_window_ms = 3 * 1000 * self.target_duration;
-        let mut from_edge_ms = self.current.as_ref().map_or(0, |c| c.duration_ms);
-        let mut list_parts = vec![false; self.segments.len()];
-        for (i, s) in self.segments.iter().enumerate().rev() {
+        let mut from_edge_ms = current.map_or(0, |c| c.duration_ms);
+        let mut list_parts = vec![false; segments.len()];
+        for (i, s) in segments.iter().enumerate().rev() {
             list_parts[i] = from_edge_ms < parts_window_ms;
             from_edge_ms += s.duration_ms;
         }
@@ -480,7 +554,7 @@ impl Packager {
                 );
             }
         };
-        for (s, &with_parts) in self.segments.iter().zip(&list_parts) {
+        for (s, &with_parts) in segments.iter().zip(&list_parts) {
             head(&mut out, s);
             if with_parts {
                 parts(&mut out, s);
@@ -488,17 +562,22 @@ impl Packager {
             let _ = writeln!(out, "#EXTINF:{},", secs(s.duration_ms));
             let _ = writeln!(out, "{}", with_query(&format!("seg-{}.mp4", s.msn), query));
         }
-        if let Some(s) = &self.current {
+        if let Some(s) = current {
             head(&mut out, s);
             parts(&mut out, s);
         }
         if self.ended {
             let _ = writeln!(out, "#EXT-X-ENDLIST");
-        } else {
+        } else if may_see(audience, self.edge_label()) {
             let (msn, n) = self.edge();
             let uri = with_query(&format!("part-{msn}.{n}.mp4"), query);
             let _ = writeln!(out, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{uri}\"");
         }
         out
     }
+}
+
+/// Whether `audience` (`None`: everyone) may see media labelled `label`.
+fn may_see(audience: Option<u64>, label: u64) -> bool {
+    label == SHARED || audience.is_none_or(|a| a == label)
 }

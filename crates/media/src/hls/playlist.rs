@@ -38,6 +38,22 @@ fn escape_into(out: &mut String, s: &str) {
     }
 }
 
+/// The entry playlist of a live channel or a replay: one variant, `media_uri` (already
+/// carrying its query), with its peak bandwidth and, when known, its codecs. Players then
+/// reload `media_uri` only, so what it carries (a play session) is what keeps them playing.
+pub fn multivariant_playlist(media_uri: &str, bandwidth_bps: u64, codecs: Option<&str>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "#EXTM3U");
+    let _ = writeln!(out, "#EXT-X-INDEPENDENT-SEGMENTS");
+    let _ = write!(out, "#EXT-X-STREAM-INF:BANDWIDTH={}", bandwidth_bps.max(1));
+    if let Some(c) = codecs.filter(|c| c.bytes().all(|b| b.is_ascii_graphic() && b != b'"')) {
+        let _ = write!(out, ",CODECS=\"{c}\"");
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{}", with_query(media_uri, ""));
+    out
+}
+
 /// An HLS VOD playlist serving the recording `file_uri` (indexed as `index`) by byte
 /// ranges: one `EXT-X-MAP` per init segment and one `EXT-X-BYTERANGE` per segment of
 /// [`FileIndex::segments`], a discontinuity where the init segment changes, and

@@ -6,7 +6,10 @@ use super::HlsError;
 /// A resource of one channel's LL-HLS tree (see the [module](super) documentation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Resource {
-    /// `index.m3u8`.
+    /// `index.m3u8`: the entry (multivariant) playlist, where a play token is exchanged
+    /// for a session.
+    Entry,
+    /// `media.m3u8`: the media playlist.
     Playlist,
     /// `init-<n>.mp4`.
     Init(u32),
@@ -25,7 +28,8 @@ impl Resource {
     /// The resource's name, as [`parse_resource`] accepts it.
     pub fn name(&self) -> String {
         match self {
-            Resource::Playlist => "index.m3u8".to_owned(),
+            Resource::Entry => "index.m3u8".to_owned(),
+            Resource::Playlist => "media.m3u8".to_owned(),
             Resource::Init(n) => format!("init-{n}.mp4"),
             Resource::Part { msn, part } => format!("part-{msn}.{part}.mp4"),
             Resource::Segment(msn) => format!("seg-{msn}.mp4"),
@@ -48,8 +52,10 @@ fn canonical<T: std::str::FromStr>(s: &str) -> Option<T> {
 /// Parses the last path component of a request (without the query) into a [`Resource`].
 /// Only the exact names the packager writes are accepted.
 pub fn parse_resource(name: &str) -> Option<Resource> {
-    if name == "index.m3u8" {
-        return Some(Resource::Playlist);
+    match name {
+        "index.m3u8" => return Some(Resource::Entry),
+        "media.m3u8" => return Some(Resource::Playlist),
+        _ => {}
     }
     let stem = name.strip_suffix(".mp4")?;
     if let Some(n) = stem.strip_prefix("init-") {

@@ -281,6 +281,67 @@ seg-1.mp4?t=1
     assert!(list.contains("part-11.0.mp4"));
 }
 
+/// Filler (shared), then program 7, then program 8 back to back: each program's
+/// audience sees shared segments and its own, never a name of the other's.
+#[test]
+fn each_audience_sees_the_shared_segments_and_its_program_only() {
+    let filler = av_stream(0, 2_000, 1000, true);
+    let mut seven = av_stream(2_040, 6_000, 1000, true);
+    seven[0].discontinuity = true;
+    let mut eight = av_stream(6_040, 9_000, 1000, true);
+    eight[1] = Tag::audio(6_040, aac_header_48k());
+    eight[0].discontinuity = true;
+    let mut p = Packager::new(PackagerConfig::default());
+    for t in &filler {
+        p.handle_tag(t);
+    }
+    p.set_label(7);
+    for t in &seven {
+        p.handle_tag(t);
+    }
+    // While 7 is being made, 8's audience sees nothing (the list starts after 7's newest
+    // segment) and no preload hint; everyone sees the filler before 7.
+    let for_eight = p.playlist_for("", Some(8));
+    assert!(!for_eight.contains("#EXTINF"), "{for_eight}");
+    assert!(!for_eight.contains("#EXT-X-PART:"), "{for_eight}");
+    assert!(!for_eight.contains("PRELOAD-HINT"), "{for_eight}");
+    assert!(p.playlist_for("", Some(7)).contains("seg-0.mp4"));
+    let seg_of_seven = (0..10).find(|&m| p.label_of(m) == Some(7)).unwrap();
+    assert!(!for_eight.contains(&format!("seg-{seg_of_seven}.mp4")));
+    assert!(!for_eight.contains(&format!("part-{seg_of_seven}.")));
+    let for_seven = p.playlist_for("", Some(7));
+    assert!(for_seven.contains(&format!("part-{seg_of_seven}.0.mp4")));
+    assert!(for_seven.contains("PRELOAD-HINT"));
+    p.set_label(8);
+    for t in &eight {
+        p.handle_tag(t);
+    }
+    // Now 8's list starts after the last segment of 7; 7's audience gets neither 8's
+    // segments nor a hint into them.
+    let for_eight = p.playlist_for("", Some(8));
+    let for_seven = p.playlist_for("", Some(7));
+    let first_of_eight = (0..20).find(|&m| p.label_of(m) == Some(8)).unwrap();
+    assert!(
+        for_eight.contains(&format!("#EXT-X-MEDIA-SEQUENCE:{first_of_eight}\n")),
+        "{for_eight}"
+    );
+    assert!(
+        for_eight.contains("#EXT-X-DISCONTINUITY-SEQUENCE:1\n"),
+        "{for_eight}"
+    );
+    assert!(!for_seven.contains("PRELOAD-HINT"), "{for_seven}");
+    assert!(
+        !for_seven.contains(&format!("-{first_of_eight}.")),
+        "{for_seven}"
+    );
+    assert_eq!(p.edge_label(), 8);
+    // Init segments follow the same rule; everyone sees everything without an audience.
+    let init_of_eight = p.playlist("").matches("#EXT-X-MAP").count() as u32 - 1;
+    assert!(p.init_for(init_of_eight, Some(8)).is_some());
+    assert!(p.init_for(init_of_eight, Some(7)).is_none());
+    assert!(p.playlist("").contains(&format!("seg-{seg_of_seven}.mp4")));
+}
+
 #[test]
 fn memory_stays_bounded_over_a_long_stream() {
     use crate::fmp4::tests::{aac_frame, aac_header_44k, avc_frame, avc_header};
@@ -401,7 +462,8 @@ fn blocking_request_parser_rejects_malformed_queries() {
 #[test]
 fn resource_names_parse_strictly() {
     let cases = [
-        ("index.m3u8", Some(Resource::Playlist)),
+        ("index.m3u8", Some(Resource::Entry)),
+        ("media.m3u8", Some(Resource::Playlist)),
         ("init-0.mp4", Some(Resource::Init(0))),
         ("init-12.mp4", Some(Resource::Init(12))),
         ("seg-0.mp4", Some(Resource::Segment(0))),
@@ -462,9 +524,10 @@ proptest! {
     }
 
     #[test]
-    fn resource_names_round_trip(msn in any::<u64>(), part in any::<u32>(), which in 0u8..4) {
+    fn resource_names_round_trip(msn in any::<u64>(), part in any::<u32>(), which in 0u8..5) {
         let r = match which {
             0 => Resource::Playlist,
+            4 => Resource::Entry,
             1 => Resource::Init(part),
             2 => Resource::Segment(msn),
             _ => Resource::Part { msn, part },
