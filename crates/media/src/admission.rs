@@ -131,6 +131,11 @@ impl Admission {
         self.sessions.keys().copied()
     }
 
+    /// The seats held, with the instant each was taken.
+    pub fn seats(&self) -> impl Iterator<Item = (u64, Instant)> + '_ {
+        self.sessions.iter().map(|(&id, s)| (id, s.admitted_at))
+    }
+
     /// Whether `session` holds a seat (as of the last call that took `now`).
     pub fn contains(&self, session: u64) -> bool {
         self.sessions.contains_key(&session)

@@ -31,26 +31,9 @@ use slotcast_media::hub::{Hub, HubConfig, HubEvent, ViewerId};
 use slotcast_media::{Full, TagKind};
 use tokio::sync::{Notify, mpsc, watch};
 
+use crate::director::{self, ProgramState, Source, Step};
 use crate::record::Recorder;
 use crate::{ChannelInfo, Grant, LiveStats, RecordingState, StreamNode};
-
-/// The label of a program's media in the feeds and the packager (see
-/// [`slotcast_media::feed`]): never [`SHARED`], the filler's.
-pub(crate) fn label_of(reservation: ReservationId) -> u64 {
-    u64::try_from(reservation.0)
-        .ok()
-        .filter(|&l| l != SHARED)
-        .unwrap_or(u64::MAX)
-}
-
-/// What feeds the channel's hub.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Source {
-    Nothing,
-    Filler,
-    Slate,
-    Publisher(u64),
-}
 
 /// Ingest rate over a sliding second.
 #[derive(Debug, Default)]
@@ -84,12 +67,15 @@ impl Meter {
     }
 }
 
-/// Totals of the program on air, measured between its start and its end.
+/// Totals of the program on air, measured between its start and its end. Viewer time
+/// is what the admission counter records of each seat (taken, last seen) within the
+/// program's window; the peak and the time on air are sampled at every change.
 #[derive(Debug)]
 struct Tally {
     peak: usize,
     sessions: HashSet<u64>,
     viewer_ms: u128,
+    started: Instant,
     last_sample: Instant,
     bytes_at_start: u64,
     on_air_ms: u128,
@@ -104,16 +90,16 @@ impl Tally {
             peak: 0,
             sessions: watching.take(MAX_TALLIED_SESSIONS).collect(),
             viewer_ms: 0,
+            started: now,
             last_sample: now,
             bytes_at_start: bytes_out,
             on_air_ms: 0,
         }
     }
 
-    /// Accounts the time since the last sample at the viewer count and air state it had.
+    /// Accounts the time since the last sample at the air state it had, and the peak.
     fn sample(&mut self, now: Instant, viewers: usize, on_air: bool) {
         let dt = now.saturating_duration_since(self.last_sample).as_millis();
-        self.viewer_ms += dt * viewers as u128;
         if on_air {
             self.on_air_ms += dt;
         }
@@ -127,7 +113,24 @@ impl Tally {
         }
     }
 
-    fn finish(&self, bytes_out: u64) -> ProgramStats {
+    /// A seat taken at `from` and last seen at `to` ended: its time within the program.
+    fn watched(&mut self, from: Instant, to: Instant) {
+        self.viewer_ms += to
+            .saturating_duration_since(from.max(self.started))
+            .as_millis();
+    }
+
+    /// The totals at `now`, with the seats still held (`taken` instants) watching until
+    /// now.
+    fn finish(
+        mut self,
+        now: Instant,
+        taken: impl Iterator<Item = Instant>,
+        bytes_out: u64,
+    ) -> ProgramStats {
+        for from in taken {
+            self.watched(from, now);
+        }
         ProgramStats {
             peak_viewers: self.peak as u32,
             unique_viewers: self.sessions.len() as u32,
@@ -227,6 +230,7 @@ struct Program {
     tally: Option<Tally>,
     recorder: Option<Recorder>,
     recording: RecordingState,
+    begun: bool,
     ended: bool,
     /// The publisher's latest metadata and sequence headers: the hub gets them again when
     /// it switches to this publisher (they were sent while the filler was on).
@@ -270,6 +274,20 @@ pub(crate) struct Core {
     programs: Vec<Program>,
 }
 
+impl Program {
+    fn state(&self) -> ProgramState {
+        ProgramState {
+            reservation: self.grant.reservation,
+            start: self.grant.start,
+            end: self.grant.end,
+            cut_at: self.grant.cut_at,
+            publisher: self.publisher.as_ref().map(|p| p.session),
+            begun: self.begun,
+            ended: self.ended,
+        }
+    }
+}
+
 impl Core {
     fn program(&mut self, id: ReservationId) -> Option<&mut Program> {
         self.programs.iter_mut().find(|p| p.grant.reservation == id)
@@ -281,6 +299,34 @@ impl Core {
             .iter()
             .position(|p| p.grant.reservation == id)?;
         Some(self.programs.remove(i))
+    }
+
+    /// Brings the running tallies up to `now`: the seats that ended meanwhile, the time on
+    /// air and the peak.
+    fn tally(&mut self, now: Instant) {
+        let viewers = self.admission.len();
+        let on_air = matches!(self.source, Source::Publisher(_));
+        while let Some(seat) = self.admission.poll_ended() {
+            for t in self.programs.iter_mut().filter_map(|p| p.tally.as_mut()) {
+                t.watched(seat.admitted_at, seat.last_seen);
+            }
+        }
+        for t in self.programs.iter_mut().filter_map(|p| p.tally.as_mut()) {
+            t.sample(now, viewers, on_air);
+        }
+    }
+
+    /// `session` was admitted at `now`: a viewer of the running programs.
+    fn admitted(&mut self, session: u64, now: Instant) {
+        for t in self.programs.iter_mut().filter_map(|p| p.tally.as_mut()) {
+            t.admitted(session);
+        }
+        self.tally(now);
+    }
+
+    /// The totals of `tally` at `now`.
+    fn totals(&self, tally: Tally, now: Instant, bytes_out: u64) -> ProgramStats {
+        tally.finish(now, self.admission.seats().map(|(_, at)| at), bytes_out)
     }
 }
 
@@ -362,8 +408,10 @@ pub(crate) struct Seat {
 
 impl Drop for Seat {
     fn drop(&mut self) {
+        let now = Instant::now();
         let mut core = self.channel.core.lock().expect("channel lock");
-        core.admission.disconnect(self.session, Instant::now());
+        core.admission.disconnect(self.session, now);
+        core.tally(now);
         self.channel.publish_viewers(&core);
     }
 }
@@ -516,26 +564,13 @@ impl Channel {
         let _ = self.ctl.send(Ctl::Revoke(reservation));
     }
 
-    fn with_tally(core: &mut Core, mut f: impl FnMut(&mut Tally, usize, bool)) {
-        let viewers = core.admission.len();
-        let on_air = matches!(core.source, Source::Publisher(_));
-        for p in &mut core.programs {
-            if let Some(t) = p.tally.as_mut() {
-                f(t, viewers, on_air);
-            }
-        }
-    }
-
     /// A seat for a connection-based viewer of `session`, or `Full`.
     pub(crate) fn connect(self: &Arc<Self>, session: u64) -> Result<Seat, Full> {
         let now = Instant::now();
         let mut core = self.core.lock().expect("channel lock");
-        Self::with_tally(&mut core, |t, n, air| t.sample(now, n, air));
+        core.tally(now);
         core.admission.connect(session, now)?;
-        Self::with_tally(&mut core, |t, n, air| {
-            t.admitted(session);
-            t.sample(now, n, air);
-        });
+        core.admitted(session, now);
         self.publish_viewers(&core);
         Ok(Seat {
             channel: self.clone(),
@@ -547,12 +582,9 @@ impl Channel {
     pub(crate) fn admit(&self, session: u64) -> Result<Admitted, Full> {
         let now = Instant::now();
         let mut core = self.core.lock().expect("channel lock");
-        Self::with_tally(&mut core, |t, n, air| t.sample(now, n, air));
+        core.tally(now);
         let admitted = core.admission.admit(session, now)?;
-        Self::with_tally(&mut core, |t, n, air| {
-            t.admitted(session);
-            t.sample(now, n, air);
-        });
+        core.admitted(session, now);
         self.publish_viewers(&core);
         if admitted == Admitted::New {
             // The director sleeps until the next seat expiry.
@@ -661,6 +693,7 @@ impl Channel {
                     tally: None,
                     recorder: None,
                     recording: RecordingState::Idle,
+                    begun: false,
                     ended: false,
                     headers: Default::default(),
                 });
@@ -728,7 +761,7 @@ impl Channel {
             rec.finish(&mut core.hub);
         }
         if let (Some(t), Some(node)) = (p.tally.take(), self.node.upgrade()) {
-            let stats = t.finish(self.bytes_out.load(Ordering::Relaxed));
+            let stats = core.totals(t, Instant::now(), self.bytes_out.load(Ordering::Relaxed));
             tracing::info!(reservation = %p.grant.reservation, ?stats, "program ended");
             node.program_finished(p.grant.reservation, stats);
         }
@@ -775,81 +808,67 @@ fn revoke(ch: &Channel, id: ReservationId) {
     }
 }
 
-/// Applies the window at the node's clock; returns when to wake next.
+/// Applies the director's [`Plan`](director::Plan) at the node's clock; returns when to
+/// wake next.
 fn step(ch: &Arc<Channel>, node: &StreamNode) -> tokio::time::Instant {
     let now_wall = node.now();
     let now = Instant::now();
-    let far = tokio::time::Instant::now() + Duration::from_secs(3600);
-    let mut wake = far;
+    let mut wake = tokio::time::Instant::now() + Duration::from_secs(3600);
     let mut core = ch.core.lock().expect("channel lock");
     if core.admission.expire(now) > 0 {
         ch.publish_viewers(&core);
     }
-    while core.admission.poll_ended().is_some() {}
     if let Some(t) = core.admission.poll_timeout() {
         wake = wake.min(tokio::time::Instant::from_std(t));
     }
     // Account the time since the last sample before anything changes.
-    Channel::with_tally(&mut core, |t, n, air| t.sample(now, n, air));
-    let mut want = Source::Filler;
-    let mut want_label = SHARED;
-    let mut start_recording = None;
+    core.tally(now);
+    let states: Vec<ProgramState> = core.programs.iter().map(Program::state).collect();
+    let slate = !ch.slate.lock().expect("slate").is_empty();
+    let plan = director::plan(now_wall, &states, slate, core.source);
+    if let Some(at) = plan.wake {
+        wake = wake.min(node.instant_of(at));
+    }
     let bytes_out = ch.bytes_out.load(Ordering::Relaxed);
-    let mut i = 0;
-    while i < core.programs.len() {
-        let g = core.programs[i].grant.clone();
-        if now_wall >= g.cut_at {
-            let p = core.programs.remove(i);
-            ch.finish_program(&mut core, p);
-            continue;
-        }
-        let Core {
-            programs,
-            hub,
-            admission,
-            ..
-        } = &mut *core;
-        let p = &mut programs[i];
-        i += 1;
-        if now_wall < g.start {
-            wake = wake.min(node.instant_of(g.start));
-            continue;
-        }
-        if now_wall >= g.end {
-            wake = wake.min(node.instant_of(g.cut_at));
-            if !p.ended {
+    let mut start_recording = None;
+    for step in plan.steps {
+        match step {
+            Step::Finish(id) => {
+                if let Some(p) = core.take_program(id) {
+                    ch.finish_program(&mut core, p);
+                }
+            }
+            Step::End(id) => {
                 // Account up to the end, then stop the recording and the tally.
+                let Core { programs, hub, .. } = &mut *core;
+                let Some(p) = programs.iter_mut().find(|p| p.grant.reservation == id) else {
+                    continue;
+                };
                 p.ended = true;
                 if let Some(mut rec) = p.recorder.take() {
                     rec.finish(hub);
                     p.recording = rec.state();
                 }
                 if let Some(t) = p.tally.take() {
-                    node.program_finished(g.reservation, t.finish(bytes_out));
+                    let stats = core.totals(t, now, bytes_out);
+                    node.program_finished(id, stats);
                 }
             }
-            continue;
-        }
-        // On air: start to end.
-        wake = wake.min(node.instant_of(g.end));
-        want = match &p.publisher {
-            Some(x) => Source::Publisher(x.session),
-            None => Source::Slate,
-        };
-        want_label = label_of(g.reservation);
-        if p.tally.is_none() && !p.ended {
-            p.tally = Some(Tally::new(now, bytes_out, admission.sessions()));
-            // After the switch below, so that it starts with the program's keyframe.
-            start_recording = Some(g.reservation);
+            Step::Begin(id) => {
+                let watching: Vec<u64> = core.admission.sessions().collect();
+                if let Some(p) = core.program(id) {
+                    p.begun = true;
+                    p.tally = Some(Tally::new(now, bytes_out, watching.into_iter()));
+                    // After the switch below, so that it starts with the program's keyframe.
+                    start_recording = Some(id);
+                }
+            }
         }
     }
-    if want == Source::Slate && ch.slate.lock().expect("slate").is_empty() {
-        // Without a slate the last picture of the program stays until it comes back.
-        want = core.source;
-    }
+    let want = plan.source;
     let before = core.source;
     let mut hls_changed = false;
-    core.switch(want, want_label);
+    core.switch(want, plan.label);
     if before != want
         && let Source::Publisher(session) = want
     {

@@ -285,7 +285,7 @@ async fn live_file(
 
 /// The feed and packager label of the claims' program.
 fn program_label(claims: &PlayClaims) -> u64 {
-    crate::channel::label_of(claims.reservation)
+    crate::director::label_of(claims.reservation)
 }
 
 async fn preview(

@@ -28,6 +28,7 @@ use slotcast_domain::{ChannelId, Clock, ProgramStats, ReservationId, Timestamp};
 
 pub mod channel;
 pub mod config;
+mod director;
 pub mod error;
 pub mod filler;
 pub mod http;
