@@ -26,5 +26,7 @@ pub mod state;
 pub mod time;
 
 pub use api::router;
-pub use scheduler::{LiveView, NoStreamNode, Scheduler, StreamStats};
+pub use scheduler::{
+    HealthReport, LiveView, NoStreamNode, Scheduler, SchedulerHealth, StreamStats, TickError,
+};
 pub use state::{AppState, Center, ReadinessCheck, Settings, Throttle};
