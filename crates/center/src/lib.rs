@@ -26,5 +26,8 @@ pub mod state;
 pub mod time;
 
 pub use api::router;
-pub use scheduler::{LiveView, NoStreamNode, RecordingInfo, Scheduler, StreamStats};
+pub use scheduler::{
+    HealthReport, LiveView, NoStreamNode, RecordingInfo, Scheduler, SchedulerHealth, StreamStats,
+    TickError,
+};
 pub use state::{AppState, Center, ReadinessCheck, Settings, Throttle};

@@ -1,5 +1,6 @@
 //! Prometheus metrics: requests by route and status, bookings, confirmations, expiries,
-//! e-mails queued/sent/failed. One process-wide recorder, rendered at `/metrics`.
+//! e-mails queued/sent/failed, the scheduler's failed ticks and health. One process-wide
+//! recorder, rendered at `/metrics`.
 
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
@@ -53,4 +54,12 @@ pub fn event(name: &'static str) {
 /// Counts e-mails by outcome (`queued`, `sent`, `retried`, `failed`).
 pub fn emails(outcome: &'static str, n: u64) {
     metrics::counter!("slotcast_emails_total", "outcome" => outcome).increment(n);
+}
+
+/// Records the outcome of a scheduler tick: failed ticks are counted
+/// (`slotcast_scheduler_tick_failures_total`) and `slotcast_scheduler_healthy` is 1 after
+/// a good tick, 0 after a failed one.
+pub fn scheduler_tick(ok: bool) {
+    metrics::counter!("slotcast_scheduler_tick_failures_total").increment(u64::from(!ok));
+    metrics::gauge!("slotcast_scheduler_healthy").set(if ok { 1.0 } else { 0.0 });
 }

@@ -3,24 +3,143 @@
 //! offer, completion at the close of the connect window — so a restart loses nothing, and
 //! every job is idempotent: state changes are conditional updates, notices are recorded
 //! once with their e-mails in the same transaction.
+//!
+//! A tick that fails (the database is down, one reservation's job hits an error) is
+//! retried with backoff, never given up on; the outcome of every tick is kept in the
+//! center's [`SchedulerHealth`] for `/readyz` and `/metrics`. Program totals are peeked
+//! from the stream node and acknowledged only once the completion that stores them has
+//! been committed, so a failed completion loses nothing.
 
 use crate::api::reservations as rs;
 use crate::mail::{self, BroadcasterMail, ProgramStats};
 use crate::state::AppState;
 use slotcast_domain::lifecycle::{self, Event, InviteeNotice};
-use slotcast_domain::{Status, Timestamp};
+use slotcast_domain::{ReservationId, Status, Timestamp};
 use slotcast_store::{
     Actor, Conflict, DueField, Notice, Reservation, StorageError, TransitionCommand,
 };
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// Most reservations handled per kind of job per tick.
 const BATCH: u32 = 200;
 
+/// Longest wait between two attempts while ticks fail.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
 /// Runs the due jobs.
 #[derive(Debug, Clone)]
 pub struct Scheduler {
     center: AppState,
+}
+
+/// Why a tick did not finish cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum TickError {
+    /// The database could not be reached; the tick stopped there, since every other job
+    /// would have failed the same way.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The jobs of some reservations failed; every other due job was done.
+    #[error("{failed} scheduled job(s) failed; the first, {job}: {source}")]
+    Jobs {
+        /// How many jobs failed.
+        failed: usize,
+        /// The first that failed, e.g. `completion of reservation 42`.
+        job: String,
+        /// Its error.
+        #[source]
+        source: StorageError,
+    },
+}
+
+/// The failures of one tick that did not stop it.
+#[derive(Debug, Default)]
+struct Failures {
+    count: usize,
+    first: Option<(String, StorageError)>,
+}
+
+impl Failures {
+    /// Keeps `e` of `job` and lets the tick go on with the other reservations — unless
+    /// the database itself is unreachable: then the tick stops at once.
+    fn absorb(&mut self, job: impl FnOnce() -> String, e: StorageError) -> Result<(), TickError> {
+        if matches!(e, StorageError::Unavailable(_)) {
+            return Err(TickError::Storage(e));
+        }
+        self.count += 1;
+        if self.first.is_none() {
+            self.first = Some((job(), e));
+        }
+        Ok(())
+    }
+
+    fn finish(self, acted: usize) -> Result<usize, TickError> {
+        match self.first {
+            None => Ok(acted),
+            Some((job, source)) => Err(TickError::Jobs {
+                failed: self.count,
+                job,
+                source,
+            }),
+        }
+    }
+}
+
+/// How the scheduler's ticks are going, shared with `/readyz` and `/metrics`.
+#[derive(Debug, Default)]
+pub struct SchedulerHealth(Mutex<HealthReport>);
+
+/// A snapshot of [`SchedulerHealth`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HealthReport {
+    /// When a tick last finished without error.
+    pub last_success: Option<Timestamp>,
+    /// Failed ticks since the last good one.
+    pub consecutive_failures: u32,
+    /// Start of the first failed tick since the last good one; `None` while healthy.
+    pub failing_since: Option<Timestamp>,
+    /// The error of the last failed tick (for the log, never sent over HTTP).
+    pub last_error: Option<String>,
+}
+
+impl SchedulerHealth {
+    /// The current state.
+    pub fn report(&self) -> HealthReport {
+        self.0.lock().expect("scheduler health lock").clone()
+    }
+
+    /// Whether ticks are failing now.
+    pub fn failing(&self) -> bool {
+        self.report().failing_since.is_some()
+    }
+
+    /// A tick finished without error at `at`; returns the state before.
+    pub fn succeeded(&self, at: Timestamp) -> HealthReport {
+        let mut h = self.0.lock().expect("scheduler health lock");
+        let before = h.clone();
+        *h = HealthReport {
+            last_success: Some(at),
+            ..HealthReport::default()
+        };
+        before
+    }
+
+    /// A tick that started at `started` failed with `error`; returns the state before.
+    pub fn failed(&self, started: Timestamp, error: &str) -> HealthReport {
+        let mut h = self.0.lock().expect("scheduler health lock");
+        let before = h.clone();
+        h.consecutive_failures = h.consecutive_failures.saturating_add(1);
+        h.failing_since.get_or_insert(started);
+        h.last_error = Some(error.to_owned());
+        before
+    }
+}
+
+/// The wait after the `failures`-th failed tick in a row: 1 s, 2 s, 4 s … at most 30 s.
+pub fn backoff(failures: u32) -> Duration {
+    let exp = failures.saturating_sub(1).min(5);
+    Duration::from_secs(1 << exp).min(MAX_BACKOFF)
 }
 
 fn raced(e: &StorageError) -> bool {
@@ -36,26 +155,69 @@ impl Scheduler {
         Self { center }
     }
 
-    /// Runs every job that is due now; returns how many reservations were acted on.
-    pub async fn run_once(&self) -> Result<usize, StorageError> {
+    /// Runs every job that is due now; returns how many reservations were acted on. A job
+    /// that fails for one reservation does not keep the others from running (the first
+    /// such error is returned at the end); an unreachable database stops the tick at once.
+    pub async fn run_once(&self) -> Result<usize, TickError> {
         let now = self.center.clock.now();
+        let mut failures = Failures::default();
         let mut n = 0;
-        n += self.expire(now).await?;
-        n += self.notices(now).await?;
-        n += self.complete(now).await?;
-        Ok(n)
+        n += self.expire(now, &mut failures).await?;
+        n += self.notices(now, &mut failures).await?;
+        n += self.complete(now, &mut failures).await?;
+        failures.finish(n)
     }
 
-    /// Ticks every `every` until `shutdown` resolves.
+    /// One tick as [`Scheduler::run`] makes it: [`Scheduler::run_once`], with its
+    /// outcome recorded in the center's [`SchedulerHealth`], the metrics and the log. A
+    /// failure is logged when ticks start failing or the error changes, not on every
+    /// retry; the recovery is logged too.
+    pub async fn tick(&self) -> Result<usize, TickError> {
+        let health = &self.center.scheduler;
+        let started = self.center.clock.now();
+        let result = self.run_once().await;
+        match &result {
+            Ok(_) => {
+                let before = health.succeeded(self.center.clock.now());
+                crate::metrics::scheduler_tick(true);
+                if let Some(since) = before.failing_since {
+                    tracing::info!(
+                        failed_ticks = before.consecutive_failures,
+                        failing_since = %since,
+                        "scheduler recovered"
+                    );
+                }
+            }
+            Err(e) => {
+                let error = e.to_string();
+                let before = health.failed(started, &error);
+                crate::metrics::scheduler_tick(false);
+                let failures = before.consecutive_failures.saturating_add(1);
+                if before.failing_since.is_none() {
+                    tracing::error!(%error, "scheduler tick failed; retrying with backoff");
+                } else if before.last_error.as_deref() != Some(error.as_str()) {
+                    tracing::warn!(%error, failures, "scheduler tick still failing");
+                } else {
+                    tracing::debug!(failures, "scheduler tick still failing, same error");
+                }
+            }
+        }
+        result
+    }
+
+    /// Ticks every `every` until `shutdown` resolves. After a failed tick it waits
+    /// [`backoff`] (never less than `every`) instead, and goes back to `every` after a
+    /// good one: it never stops on an error.
     pub async fn run(self, every: Duration, shutdown: impl Future<Output = ()>) {
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
-            if let Err(e) = self.run_once().await {
-                tracing::error!(error = %e, "scheduler tick failed");
-            }
+            let wait = match self.tick().await {
+                Ok(_) => every,
+                Err(_) => backoff(self.center.scheduler.report().consecutive_failures).max(every),
+            };
             tokio::select! {
                 _ = &mut shutdown => break,
-                _ = tokio::time::sleep(every) => {}
+                _ = tokio::time::sleep(wait) => {}
             }
         }
     }
@@ -90,52 +252,77 @@ impl Scheduler {
         ))
     }
 
-    async fn expire(&self, now: Timestamp) -> Result<usize, StorageError> {
-        let st = &self.center;
-        let due = st
-            .store
+    /// The reservations in `status` due by `field`; an empty list (the failure kept)
+    /// when the listing fails for a reason other than an unreachable database.
+    async fn due(
+        &self,
+        status: Status,
+        field: DueField,
+        now: Timestamp,
+        failures: &mut Failures,
+    ) -> Result<Vec<Reservation>, TickError> {
+        match self.center.store.due(status, field, now, BATCH).await {
+            Ok(due) => Ok(due),
+            Err(e) => {
+                failures.absorb(
+                    || format!("listing {status} reservations due by {field:?}"),
+                    e,
+                )?;
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    async fn expire(&self, now: Timestamp, failures: &mut Failures) -> Result<usize, TickError> {
+        let due = self
             .due(
                 Status::AwaitingConfirmation,
                 DueField::ConfirmBy,
                 now,
-                BATCH,
+                failures,
             )
             .await?;
         let mut n = 0;
         for r in due {
-            let Ok(t) = lifecycle::expire(r.status, &r.schedule, now, r.invited_at_acceptance)
-            else {
-                continue;
-            };
-            let (m, channel) = self.parts(&r).await?;
-            let sequence = rs::next_sequence(st, r.id).await?;
-            let expired = Reservation {
-                updated_at: now,
-                ..r.clone()
-            };
-            let c = rs::ctx(st, &expired, &channel, &m, None, sequence);
-            let mut cmd = TransitionCommand::from_transition(
-                r.id,
-                &t,
-                now,
-                Actor::System,
-                "not confirmed before the deadline",
-            );
-            cmd.outbox
-                .push(mail::broadcaster_message(&c, BroadcasterMail::Expired));
-            if t.events
-                .contains(&Event::NotifyInvitees(InviteeNotice::Cancellation))
-            {
-                cmd.outbox
-                    .extend(mail::invitee_messages(&c, InviteeNotice::Cancellation, &[]));
+            match self.expire_one(&r, now).await {
+                Ok(done) => n += usize::from(done),
+                Err(e) => failures.absorb(|| format!("expiry of reservation {}", r.id), e)?,
             }
-            n += usize::from(self.apply(cmd, "expiries").await?);
         }
         Ok(n)
     }
 
-    async fn notices(&self, now: Timestamp) -> Result<usize, StorageError> {
+    async fn expire_one(&self, r: &Reservation, now: Timestamp) -> Result<bool, StorageError> {
         let st = &self.center;
+        let Ok(t) = lifecycle::expire(r.status, &r.schedule, now, r.invited_at_acceptance) else {
+            return Ok(false);
+        };
+        let (m, channel) = self.parts(r).await?;
+        let sequence = rs::next_sequence(st, r.id).await?;
+        let expired = Reservation {
+            updated_at: now,
+            ..r.clone()
+        };
+        let c = rs::ctx(st, &expired, &channel, &m, None, sequence);
+        let mut cmd = TransitionCommand::from_transition(
+            r.id,
+            &t,
+            now,
+            Actor::System,
+            "not confirmed before the deadline",
+        );
+        cmd.outbox
+            .push(mail::broadcaster_message(&c, BroadcasterMail::Expired));
+        if t.events
+            .contains(&Event::NotifyInvitees(InviteeNotice::Cancellation))
+        {
+            cmd.outbox
+                .extend(mail::invitee_messages(&c, InviteeNotice::Cancellation, &[]));
+        }
+        self.apply(cmd, "expiries").await
+    }
+
+    async fn notices(&self, now: Timestamp, failures: &mut Failures) -> Result<usize, TickError> {
         let mut n = 0;
         let jobs = [
             (Status::AwaitingConfirmation, Notice::ConfirmReminder),
@@ -144,42 +331,56 @@ impl Scheduler {
             (Status::Live, Notice::ExtensionOffer),
         ];
         for (status, notice) in jobs {
-            for r in st
-                .store
-                .due(status, DueField::Notice(notice), now, BATCH)
+            for r in self
+                .due(status, DueField::Notice(notice), now, failures)
                 .await?
             {
-                let (m, channel) = self.parts(&r).await?;
-                let c = rs::ctx(st, &r, &channel, &m, None, 0);
-                let message = match notice {
-                    Notice::ConfirmReminder => (now < r.schedule.confirm_by)
-                        .then(|| mail::broadcaster_message(&c, BroadcasterMail::ConfirmReminder)),
-                    Notice::StartReminder => (now < r.schedule.start)
-                        .then(|| mail::broadcaster_message(&c, BroadcasterMail::StartReminder)),
-                    Notice::ExtensionOffer => {
-                        let max = self.max_extension(&r, now).await?;
-                        (max > 0).then(|| {
-                            mail::broadcaster_message(
-                                &c,
-                                BroadcasterMail::ExtensionOffer {
-                                    max_extra_slots: max,
-                                },
-                            )
-                        })
+                match self.notice_one(&r, notice, now).await {
+                    Ok(done) => n += usize::from(done),
+                    Err(e) => {
+                        failures.absorb(|| format!("{notice:?} of reservation {}", r.id), e)?
                     }
-                };
-                let queued = u64::from(message.is_some());
-                if st
-                    .store
-                    .mark_notice(r.id, notice, now, message.into_iter().collect())
-                    .await?
-                {
-                    n += 1;
-                    crate::metrics::emails("queued", queued);
                 }
             }
         }
         Ok(n)
+    }
+
+    async fn notice_one(
+        &self,
+        r: &Reservation,
+        notice: Notice,
+        now: Timestamp,
+    ) -> Result<bool, StorageError> {
+        let st = &self.center;
+        let (m, channel) = self.parts(r).await?;
+        let c = rs::ctx(st, r, &channel, &m, None, 0);
+        let message = match notice {
+            Notice::ConfirmReminder => (now < r.schedule.confirm_by)
+                .then(|| mail::broadcaster_message(&c, BroadcasterMail::ConfirmReminder)),
+            Notice::StartReminder => (now < r.schedule.start)
+                .then(|| mail::broadcaster_message(&c, BroadcasterMail::StartReminder)),
+            Notice::ExtensionOffer => {
+                let max = self.max_extension(r, now).await?;
+                (max > 0).then(|| {
+                    mail::broadcaster_message(
+                        &c,
+                        BroadcasterMail::ExtensionOffer {
+                            max_extra_slots: max,
+                        },
+                    )
+                })
+            }
+        };
+        let queued = u64::from(message.is_some());
+        let marked = st
+            .store
+            .mark_notice(r.id, notice, now, message.into_iter().collect())
+            .await?;
+        if marked {
+            crate::metrics::emails("queued", queued);
+        }
+        Ok(marked)
     }
 
     /// How many slots the reservation could be extended by now (0: no offer).
@@ -201,37 +402,47 @@ impl Scheduler {
         Ok(best)
     }
 
-    async fn complete(&self, now: Timestamp) -> Result<usize, StorageError> {
-        let st = &self.center;
+    async fn complete(&self, now: Timestamp, failures: &mut Failures) -> Result<usize, TickError> {
         let mut n = 0;
         for status in [Status::Confirmed, Status::Live] {
-            for r in st
-                .store
-                .due(status, DueField::ConnectTo, now, BATCH)
-                .await?
-            {
-                let Ok(t) = lifecycle::complete(r.status, &r.schedule, now, false) else {
-                    continue;
-                };
-                let (m, channel) = self.parts(&r).await?;
-                let stats = st.stats.program_stats(r.id);
-                let c = rs::ctx(st, &r, &channel, &m, None, 0);
-                let mut cmd = TransitionCommand::from_transition(
-                    r.id,
-                    &t,
-                    now,
-                    Actor::System,
-                    "the connect window closed",
-                );
-                cmd.outbox.push(mail::broadcaster_message(
-                    &c,
-                    BroadcasterMail::Summary(stats),
-                ));
-                cmd.stats = Some(stats);
-                n += usize::from(self.apply(cmd, "completions").await?);
+            for r in self.due(status, DueField::ConnectTo, now, failures).await? {
+                match self.complete_one(&r, now).await {
+                    Ok(done) => n += usize::from(done),
+                    Err(e) => {
+                        failures.absorb(|| format!("completion of reservation {}", r.id), e)?
+                    }
+                }
             }
         }
         Ok(n)
+    }
+
+    async fn complete_one(&self, r: &Reservation, now: Timestamp) -> Result<bool, StorageError> {
+        let st = &self.center;
+        let Ok(t) = lifecycle::complete(r.status, &r.schedule, now, false) else {
+            return Ok(false);
+        };
+        let (m, channel) = self.parts(r).await?;
+        // A peek: the node keeps the totals until the completion below has stored them.
+        let stats = st.stats.program_stats(r.id).unwrap_or_default();
+        let c = rs::ctx(st, r, &channel, &m, None, 0);
+        let mut cmd = TransitionCommand::from_transition(
+            r.id,
+            &t,
+            now,
+            Actor::System,
+            "the connect window closed",
+        );
+        cmd.outbox.push(mail::broadcaster_message(
+            &c,
+            BroadcasterMail::Summary(stats),
+        ));
+        cmd.stats = Some(stats);
+        let completed = self.apply(cmd, "completions").await?;
+        // Stored with the completion — or another actor ended the reservation first and
+        // they are of no use any more: either way the node may forget them.
+        st.stats.ack_program_stats(r.id);
+        Ok(completed)
     }
 }
 
@@ -240,8 +451,12 @@ impl Scheduler {
 pub trait StreamStats: Send + Sync + std::fmt::Debug {
     /// Viewers currently admitted on a channel.
     fn viewers(&self, channel: slotcast_domain::ChannelId) -> u32;
-    /// Statistics of a program, for the end-of-program summary.
-    fn program_stats(&self, reservation: slotcast_domain::ReservationId) -> ProgramStats;
+    /// The totals of a program that ended, for the end-of-program summary, while the node
+    /// still holds them: a peek, they stay until [`StreamStats::ack_program_stats`].
+    /// `None` when the node measured nothing (the program never went on air).
+    fn program_stats(&self, reservation: ReservationId) -> Option<ProgramStats>;
+    /// The center stored the totals (or no longer needs them): the node may forget them.
+    fn ack_program_stats(&self, reservation: ReservationId);
     /// Live statistics of a program while the stream node has it.
     fn live(&self, reservation: slotcast_domain::ReservationId) -> Option<LiveView>;
     /// The program lost its right to publish (cancelled): cut it at once.
@@ -288,9 +503,11 @@ impl StreamStats for NoStreamNode {
         0
     }
 
-    fn program_stats(&self, _: slotcast_domain::ReservationId) -> ProgramStats {
-        ProgramStats::default()
+    fn program_stats(&self, _: ReservationId) -> Option<ProgramStats> {
+        None
     }
+
+    fn ack_program_stats(&self, _: ReservationId) {}
 
     fn live(&self, _: slotcast_domain::ReservationId) -> Option<LiveView> {
         None
@@ -300,5 +517,49 @@ impl StreamStats for NoStreamNode {
 
     fn recording(&self, _: slotcast_domain::ReservationId) -> Option<RecordingInfo> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_thirty_seconds() {
+        let waits: Vec<u64> = (1..=8).map(|n| backoff(n).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30, 30]);
+        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn health_keeps_the_first_failure_until_a_success() {
+        let h = SchedulerHealth::default();
+        let t = |s: &str| -> Timestamp { s.parse().unwrap() };
+        assert!(!h.failing());
+        h.failed(t("2026-06-01T08:00:00Z"), "database unavailable: a");
+        let before = h.failed(t("2026-06-01T08:00:01Z"), "database unavailable: b");
+        assert_eq!(before.consecutive_failures, 1);
+        let r = h.report();
+        assert_eq!(
+            (
+                r.consecutive_failures,
+                r.failing_since,
+                r.last_error.as_deref()
+            ),
+            (
+                2,
+                Some(t("2026-06-01T08:00:00Z")),
+                Some("database unavailable: b")
+            )
+        );
+        let before = h.succeeded(t("2026-06-01T08:00:05Z"));
+        assert_eq!(before, r);
+        assert_eq!(
+            h.report(),
+            HealthReport {
+                last_success: Some(t("2026-06-01T08:00:05Z")),
+                ..HealthReport::default()
+            }
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! What every request handler shares.
 
-use crate::scheduler::StreamStats;
+use crate::scheduler::{SchedulerHealth, StreamStats};
 use crate::secrets::Secrets;
 use crate::time::TimeService;
 use slotcast_domain::jiff::SignedDuration;
@@ -80,6 +80,8 @@ pub struct Center {
     pub stats: Arc<dyn StreamStats>,
     /// The mail transport's health, for `/readyz`.
     pub mail_check: Option<Arc<dyn ReadinessCheck>>,
+    /// How the scheduler's ticks are going (written by the scheduler, read by `/readyz`).
+    pub scheduler: SchedulerHealth,
 }
 
 /// Something `/readyz` asks.

@@ -49,8 +49,12 @@ impl slotcast_center::StreamStats for NodeStats {
         self.0.viewers(channel)
     }
 
-    fn program_stats(&self, reservation: ReservationId) -> ProgramStats {
-        self.0.take_program_stats(reservation).unwrap_or_default()
+    fn program_stats(&self, reservation: ReservationId) -> Option<ProgramStats> {
+        self.0.program_stats(reservation)
+    }
+
+    fn ack_program_stats(&self, reservation: ReservationId) {
+        self.0.ack_program_stats(reservation);
     }
 
     fn live(&self, reservation: ReservationId) -> Option<LiveView> {

@@ -190,6 +190,7 @@ pub async fn start(cfg: &Config, clock: Option<Arc<dyn Clock>>) -> Result<Runnin
         time,
         stats: Arc::new(crate::link::NodeStats(node.clone())),
         mail_check: Some(mail_check),
+        scheduler: slotcast_center::SchedulerHealth::default(),
     });
 
     let (stop, stop_rx) = watch::channel(false);

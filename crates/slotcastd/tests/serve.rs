@@ -96,7 +96,10 @@ fn serves_health_on_embedded_defaults_and_stops_on_signals() {
     let (status, _, body) = get(addr, "/readyz");
     assert_eq!(
         (status, body.as_str()),
-        (200, r#"{"database":"sqlite","mail":"ok","status":"ready"}"#)
+        (
+            200,
+            r#"{"database":"sqlite","mail":"ok","scheduler":"ok","status":"ready"}"#
+        )
     );
     stop(child, "-TERM");
     assert!(dir.path().join("data/slotcast.db").exists());
@@ -134,7 +137,7 @@ fn runs_on_postgres_when_the_url_says_so() {
         (status, body.as_str()),
         (
             200,
-            r#"{"database":"postgres","mail":"ok","status":"ready"}"#
+            r#"{"database":"postgres","mail":"ok","scheduler":"ok","status":"ready"}"#
         )
     );
     stop(child, "-TERM");

@@ -172,7 +172,7 @@ pub struct StreamNode {
     authority: Arc<dyn PublishAuthority>,
     token_key: [u8; 32],
     channels: RwLock<HashMap<ChannelId, Arc<Channel>>>,
-    /// Program totals measured at the end of each program, until the center takes them.
+    /// Program totals measured at the end of each program, until the center acknowledges them.
     finished: Mutex<BTreeMap<ReservationId, ProgramStats>>,
     key_failures: Mutex<KeyFailures>,
     sessions: Mutex<session::Sessions>,
@@ -259,18 +259,24 @@ impl StreamNode {
             .find_map(|c| c.live_stats(reservation))
     }
 
-    /// The totals of a program that ended (taken: the center keeps them).
-    pub fn take_program_stats(&self, reservation: ReservationId) -> Option<ProgramStats> {
+    /// The totals of a program that ended; they stay until the center acknowledges them.
+    pub fn program_stats(&self, reservation: ReservationId) -> Option<ProgramStats> {
+        let finished = self.finished.lock().expect("finished lock");
+        finished.get(&reservation).cloned()
+    }
+
+    /// The center stored a program's totals: forget them.
+    pub fn ack_program_stats(&self, reservation: ReservationId) {
         self.finished
             .lock()
             .expect("finished lock")
-            .remove(&reservation)
+            .remove(&reservation);
     }
 
     fn program_finished(&self, reservation: ReservationId, stats: ProgramStats) {
         let mut finished = self.finished.lock().expect("finished lock");
         if finished.len() >= 10_000 {
-            // The center takes totals within minutes; never grow without bound: the
+            // The center acknowledges totals within minutes; never grow without bound: the
             // oldest reservation's go first.
             finished.pop_first();
         }

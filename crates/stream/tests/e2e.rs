@@ -226,11 +226,15 @@ async fn publish_then_play_flv_fmp4_and_ll_hls_and_the_recording_decodes() {
     let p = probe_async(recording.display().to_string(), &[]).await;
     assert!(p.starts_with("320,240,"), "recording: {p}");
     assert!(frames(&p) >= 25, "recording frames: {p}");
-    let totals = n.node.take_program_stats(ReservationId(7)).expect("totals");
+    let totals = n.node.program_stats(ReservationId(7)).expect("totals");
     assert!(
         totals.unique_viewers >= 1 && totals.bytes_out > 0,
         "{totals:?}"
     );
+    // Kept until the center acknowledges them.
+    assert_eq!(n.node.program_stats(ReservationId(7)), Some(totals));
+    n.node.ack_program_stats(ReservationId(7));
+    assert_eq!(n.node.program_stats(ReservationId(7)), None);
     let _ = publisher.kill();
     let _ = publisher.wait();
 }

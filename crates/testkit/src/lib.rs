@@ -3,6 +3,7 @@
 //! - [`ManualClock`]: a [`Clock`](slotcast_domain::Clock) tests set and advance, so deadline
 //!   logic runs faster than real time and exactly at the instants that matter;
 //! - [`TempDir`] and [`pg::TempPg`]: throw-away SQLite directories and PostgreSQL databases;
+//!   [`pg::PgCluster`]: a private PostgreSQL server a test may stop and start (an outage);
 //! - [`real_part_missing`]: the one place that decides whether a test whose real part
 //!   (PostgreSQL, ffmpeg, …) is missing fails (in CI, `CI=true`) or is skipped loudly;
 //! - [`fixtures`]: members, channels and bookings built through the domain rules;

@@ -1,5 +1,6 @@
 //! The center in-process for tests: a real store (SQLite file or PostgreSQL database),
-//! a manual clock, the router driven with `oneshot`, and helpers to read the outbox.
+//! a manual clock, the router driven with `oneshot`, helpers to read the outbox, and a
+//! stand-in stream node ([`FakeNode`]) holding program totals until acknowledged.
 
 #![allow(dead_code)]
 
@@ -9,11 +10,14 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use serde_json::{Value, json};
 use slotcast_center::secrets::Secrets;
-use slotcast_center::{Center, NoStreamNode, Scheduler, Settings, Throttle};
+use slotcast_center::{
+    Center, NoStreamNode, Scheduler, SchedulerHealth, Settings, StreamStats, Throttle,
+};
 use slotcast_domain::jiff::SignedDuration;
-use slotcast_domain::{Clock, Policy, Timestamp};
+use slotcast_domain::{ChannelId, Clock, Policy, ProgramStats, ReservationId, Timestamp};
 use slotcast_store::{OutboxMessage, Store};
 use slotcast_testkit::{ManualClock, TempDir};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tower::ServiceExt;
@@ -81,31 +85,77 @@ pub async fn open_with(
     policy: Policy,
     time: Option<Arc<slotcast_center::time::TimeService>>,
 ) -> Option<App> {
-    let dir = TempDir::new("center");
-    let (store, pg): (Arc<dyn Store>, _) = match backend {
-        Backend::Sqlite => {
-            let url = format!("sqlite://{}/slotcast.db", dir.path().display());
-            (
-                Arc::new(
-                    slotcast_store_sqlite::SqliteStore::open(&url)
-                        .await
-                        .unwrap(),
-                ),
-                None,
-            )
+    let db = Db::fresh(backend).await?;
+    Some(open_on(db, now, policy, time, Arc::new(NoStreamNode)).await)
+}
+
+/// A store and what keeps it alive.
+pub struct Db {
+    pub store: Arc<dyn Store>,
+    dir: TempDir,
+    pg: Option<slotcast_testkit::pg::TempPg>,
+}
+
+impl Db {
+    /// A fresh SQLite file or PostgreSQL database; `None` when PostgreSQL is missing
+    /// outside CI.
+    pub async fn fresh(backend: Backend) -> Option<Db> {
+        let dir = TempDir::new("center");
+        let (store, pg): (Arc<dyn Store>, _) = match backend {
+            Backend::Sqlite => {
+                let url = format!("sqlite://{}/slotcast.db", dir.path().display());
+                (
+                    Arc::new(
+                        slotcast_store_sqlite::SqliteStore::open(&url)
+                            .await
+                            .unwrap(),
+                    ),
+                    None,
+                )
+            }
+            Backend::Postgres => {
+                let db = slotcast_testkit::pg::TempPg::create().await?;
+                (
+                    Arc::new(
+                        slotcast_store_postgres::PgStore::open(&db.url)
+                            .await
+                            .unwrap(),
+                    ),
+                    Some(db),
+                )
+            }
+        };
+        Some(Db { store, dir, pg })
+    }
+
+    /// A store the caller keeps alive.
+    pub fn of(store: Arc<dyn Store>) -> Db {
+        Db {
+            store,
+            dir: TempDir::new("center"),
+            pg: None,
         }
-        Backend::Postgres => {
-            let db = slotcast_testkit::pg::TempPg::create().await?;
-            (
-                Arc::new(
-                    slotcast_store_postgres::PgStore::open(&db.url)
-                        .await
-                        .unwrap(),
-                ),
-                Some(db),
-            )
+    }
+
+    /// The same database seen through `wrap` (a store that fails on purpose).
+    pub fn wrap(self, wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>) -> Db {
+        Db {
+            store: wrap(self.store),
+            ..self
         }
-    };
+    }
+}
+
+/// The center on `db` with a manual clock at `now`, two channels (`small`, `medium`) and
+/// `stats` as its stream node.
+pub async fn open_on(
+    db: Db,
+    now: &str,
+    policy: Policy,
+    time: Option<Arc<slotcast_center::time::TimeService>>,
+    stats: Arc<dyn StreamStats>,
+) -> App {
+    let Db { store, dir, pg } = db;
     let clock = Arc::new(ManualClock::new(now.parse().unwrap()));
     let tz = policy.time_zone.iana_name().unwrap_or("UTC").to_owned();
     let mut settings = Settings::new(PUBLIC_URL, &tz, policy);
@@ -123,13 +173,14 @@ pub async fn open_with(
         login_throttle: Throttle::new(10, SignedDuration::from_mins(15)),
         password_throttle: Throttle::new(20, SignedDuration::from_mins(15)),
         time,
-        stats: Arc::new(NoStreamNode),
+        stats,
         mail_check: None,
+        scheduler: SchedulerHealth::default(),
     });
     for (name, cap, tariff) in [("small", 10, 100), ("medium", 100, 300)] {
         slotcast_testkit::fixtures::channel(&*store, name, cap, tariff).await;
     }
-    Some(App {
+    App {
         router: slotcast_center::router(center.clone()),
         center,
         clock,
@@ -138,7 +189,56 @@ pub async fn open_with(
         _pg: pg,
         outbox_calls: std::sync::atomic::AtomicI64::new(0),
         peer: std::sync::Mutex::new(SocketAddr::from(([127, 0, 0, 1], 40000))),
-    })
+    }
+}
+
+/// A stream node that measured the totals it is given and keeps them until acknowledged.
+#[derive(Debug, Default)]
+pub struct FakeNode {
+    totals: std::sync::Mutex<HashMap<ReservationId, ProgramStats>>,
+    acks: std::sync::Mutex<Vec<ReservationId>>,
+}
+
+impl FakeNode {
+    /// The program `r` ended with `totals`.
+    pub fn finished(&self, r: ReservationId, totals: ProgramStats) {
+        self.totals.lock().unwrap().insert(r, totals);
+    }
+
+    /// The totals still held for `r`.
+    pub fn held(&self, r: ReservationId) -> Option<ProgramStats> {
+        self.totals.lock().unwrap().get(&r).copied()
+    }
+
+    /// The acknowledgements received, in order.
+    pub fn acks(&self) -> Vec<ReservationId> {
+        self.acks.lock().unwrap().clone()
+    }
+}
+
+impl StreamStats for FakeNode {
+    fn viewers(&self, _: ChannelId) -> u32 {
+        0
+    }
+
+    fn program_stats(&self, r: ReservationId) -> Option<ProgramStats> {
+        self.held(r)
+    }
+
+    fn ack_program_stats(&self, r: ReservationId) {
+        self.acks.lock().unwrap().push(r);
+        self.totals.lock().unwrap().remove(&r);
+    }
+
+    fn live(&self, _: ReservationId) -> Option<slotcast_center::LiveView> {
+        None
+    }
+
+    fn revoke(&self, _: ReservationId) {}
+
+    fn recording(&self, _: ReservationId) -> Option<slotcast_center::RecordingInfo> {
+        None
+    }
 }
 
 impl App {
