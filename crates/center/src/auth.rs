@@ -4,7 +4,7 @@
 //! `Content-Type: application/json`, which a foreign form cannot send, and a present
 //! `Origin` header must match `public_url`.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
@@ -60,8 +60,8 @@ async fn resolve(parts: &Parts, st: &AppState) -> Result<Option<Member>, ApiErro
         .get(header::ORIGIN)
         .and_then(|o| o.to_str().ok());
     if via_cookie && unsafe_method && origin.is_some_and(|o| o != st.settings.public_url) {
-        return Err(ApiError::forbidden(
-            "cross_origin",
+        return Err(ApiError::new(
+            ErrorCode::CrossOrigin,
             "requests from other sites cannot use your session",
         ));
     }
@@ -102,8 +102,8 @@ impl FromRequestParts<AppState> for Operator {
         let Authed(m) =
             <Authed as FromRequestParts<AppState>>::from_request_parts(parts, st).await?;
         if m.role != Role::Operator {
-            return Err(ApiError::forbidden(
-                "operator_only",
+            return Err(ApiError::new(
+                ErrorCode::OperatorOnly,
                 "only operators can do this",
             ));
         }

@@ -1,110 +1,203 @@
 //! The one place errors become HTTP answers:
 //! `{"error": {"code": "slot_taken", "message": "…", "fields": {"title": "…"}}}`.
-//! 5xx details are logged with the request, never sent.
+//!
+//! Every code is an [`ErrorCode`], and each code has one HTTP status. The use cases and the
+//! handlers build [`ApiError`]s without thinking of HTTP; storage, lifecycle and field
+//! errors convert here. Errors are logged once, by [`log_errors`] reading the response:
+//! 5xx with the detail that was kept from the client, 4xx briefly.
 
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use slotcast_domain::FieldErrors;
 use slotcast_domain::lifecycle::LifecycleError;
 use slotcast_store::{Conflict, StorageError};
 use std::collections::BTreeMap;
 
+macro_rules! codes {
+    ($($(#[$doc:meta])* $variant:ident = $text:literal => $status:ident,)*) => {
+        /// The error codes of the API (`shared/docs/api.md`), each with its HTTP status.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl ErrorCode {
+            /// Every code.
+            pub const ALL: &[ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The code as clients see it.
+            pub fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $text,)* }
+            }
+
+            /// The HTTP status it is answered with.
+            pub fn status(self) -> StatusCode {
+                match self { $(ErrorCode::$variant => StatusCode::$status,)* }
+            }
+        }
+    };
+}
+
+codes! {
+    /// The body is not valid JSON.
+    MalformedJson = "malformed_json" => BAD_REQUEST,
+    /// The body could not be read.
+    UnreadableBody = "unreadable_body" => BAD_REQUEST,
+    /// Not signed in.
+    Unauthenticated = "unauthenticated" => UNAUTHORIZED,
+    /// Wrong e-mail address or password.
+    InvalidCredentials = "invalid_credentials" => UNAUTHORIZED,
+    /// A cookie-authenticated request from another site.
+    CrossOrigin = "cross_origin" => FORBIDDEN,
+    /// Operators only.
+    OperatorOnly = "operator_only" => FORBIDDEN,
+    /// Premium members only.
+    PremiumRequired = "premium_required" => FORBIDDEN,
+    /// The reservation key is not this reservation's.
+    WrongKey = "wrong_key" => FORBIDDEN,
+    /// The program needs its viewer password.
+    PasswordRequired = "password_required" => FORBIDDEN,
+    /// A wrong password (viewer or current account password).
+    WrongPassword = "wrong_password" => FORBIDDEN,
+    /// No such thing, or not the caller's.
+    NotFound = "not_found" => NOT_FOUND,
+    /// A slot is taken.
+    SlotTaken = "slot_taken" => CONFLICT,
+    /// The monthly quota would be exceeded.
+    QuotaExceeded = "quota_exceeded" => CONFLICT,
+    /// Not allowed in the reservation's state.
+    WrongState = "wrong_state" => CONFLICT,
+    /// The confirm deadline passed.
+    DeadlinePassed = "deadline_passed" => CONFLICT,
+    /// The program is over.
+    Ended = "ended" => CONFLICT,
+    /// Not yet.
+    NotYet = "not_yet" => CONFLICT,
+    /// The e-mail address has an account.
+    EmailTaken = "email_taken" => CONFLICT,
+    /// Another channel has the name.
+    ChannelNameTaken = "channel_name_taken" => CONFLICT,
+    /// A random id collided; try again.
+    Retry = "retry" => CONFLICT,
+    /// The charge is not in a state that allows this.
+    ChargeState = "charge_state" => CONFLICT,
+    /// No extension is offered.
+    NotOffered = "not_offered" => CONFLICT,
+    /// The program is not on air yet.
+    NotOnAir = "not_on_air" => CONFLICT,
+    /// The channel is full.
+    ChannelFull = "channel_full" => CONFLICT,
+    /// The recording is still being written.
+    RecordingInProgress = "recording_in_progress" => CONFLICT,
+    /// The body is too large.
+    BodyTooLarge = "body_too_large" => PAYLOAD_TOO_LARGE,
+    /// Not JSON.
+    UnsupportedMediaType = "unsupported_media_type" => UNSUPPORTED_MEDIA_TYPE,
+    /// Some fields are not valid (`fields` says which and why).
+    InvalidFields = "invalid_fields" => UNPROCESSABLE_ENTITY,
+    /// Too many wrong reservation keys.
+    KeyLocked = "key_locked" => TOO_MANY_REQUESTS,
+    /// Too many failed attempts.
+    TooManyAttempts = "too_many_attempts" => TOO_MANY_REQUESTS,
+    /// Our fault; logged.
+    Internal = "internal" => INTERNAL_SERVER_ERROR,
+    /// A dependency (the database) is down.
+    Unavailable = "unavailable" => SERVICE_UNAVAILABLE,
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An error answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
-    /// HTTP status.
-    pub status: StatusCode,
-    /// Stable machine-readable code.
-    pub code: &'static str,
+    /// Stable machine-readable code; it decides the HTTP status.
+    pub code: ErrorCode,
     /// For a person.
     pub message: String,
     /// Per-field problems.
     pub fields: BTreeMap<String, String>,
     /// Seconds to wait (429).
     pub retry_after: Option<u64>,
+    /// What went wrong on our side: logged, never sent.
+    pub detail: Option<String>,
 }
 
 impl ApiError {
     /// An error with no field details.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
             code,
             message: message.into(),
             fields: BTreeMap::new(),
             retry_after: None,
+            detail: None,
         }
     }
 
-    /// 400: the request cannot be read.
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
+    /// The HTTP status of its code.
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
     }
 
     /// 401: who are you?
     pub fn unauthenticated() -> Self {
         Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
+            ErrorCode::Unauthenticated,
             "sign in first (session cookie or Authorization: Bearer token)",
         )
     }
 
-    /// 403.
-    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, code, message)
-    }
-
     /// 404 for `what` (also used where the thing exists but is not the caller's).
     pub fn not_found(what: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} not found"),
-        )
-    }
-
-    /// 409.
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, code, message)
+        Self::new(ErrorCode::NotFound, format!("{what} not found"))
     }
 
     /// 422 with one field problem.
     pub fn field(field: &str, message: impl Into<String>) -> Self {
-        let mut e = Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_fields",
-            "some fields are not valid",
-        );
+        let mut e = Self::new(ErrorCode::InvalidFields, "some fields are not valid");
         e.fields.insert(field.to_owned(), message.into());
         e
     }
 
     /// 429 with a wait.
-    pub fn too_many(code: &'static str, message: impl Into<String>, retry_after: u64) -> Self {
-        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, code, message);
+    pub fn too_many(code: ErrorCode, message: impl Into<String>, retry_after: u64) -> Self {
+        let mut e = Self::new(code, message);
         e.retry_after = Some(retry_after);
         e
     }
 
-    /// 500; `detail` is logged only.
+    /// 500; `detail` is logged, never sent.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %detail, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+        let mut e = Self::new(
+            ErrorCode::Internal,
             "something went wrong on our side; it has been logged",
-        )
+        );
+        e.detail = Some(detail.to_string());
+        e
     }
 }
 
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)?;
+        if let Some(d) = &self.detail {
+            write!(f, " ({d})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
 impl From<FieldErrors> for ApiError {
     fn from(f: FieldErrors) -> Self {
-        let mut e = Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_fields",
-            "some fields are not valid",
-        );
+        let mut e = Self::new(ErrorCode::InvalidFields, "some fields are not valid");
         e.fields = f.0;
         e
     }
@@ -115,13 +208,13 @@ impl From<StorageError> for ApiError {
         match e {
             StorageError::Conflict(c) => c.into(),
             StorageError::NotFound { what } => ApiError::not_found(&what),
-            StorageError::Unavailable(detail) => {
-                tracing::error!(error = %detail, "database unavailable");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
+            StorageError::Unavailable(_) => {
+                let mut err = ApiError::new(
+                    ErrorCode::Unavailable,
                     "the database is unavailable; try again shortly",
-                )
+                );
+                err.detail = Some(e.to_string());
+                err
             }
             other => ApiError::internal(other),
         }
@@ -131,42 +224,51 @@ impl From<StorageError> for ApiError {
 impl From<Conflict> for ApiError {
     fn from(c: Conflict) -> Self {
         let message = c.to_string();
-        match c {
-            Conflict::SlotTaken { .. } => ApiError::conflict("slot_taken", message),
-            Conflict::QuotaExceeded(_) => ApiError::conflict("quota_exceeded", message),
-            Conflict::WrongState { .. } => ApiError::conflict("wrong_state", message),
-            Conflict::DeadlinePassed { .. } => ApiError::conflict("deadline_passed", message),
-            Conflict::Ended { .. } => ApiError::conflict("ended", message),
-            Conflict::NotPremium => ApiError::forbidden("premium_required", message),
-            Conflict::EmailTaken => ApiError::conflict("email_taken", message),
-            Conflict::ChannelNameTaken(_) => ApiError::conflict("channel_name_taken", message),
-            Conflict::IdTaken => ApiError::conflict("retry", message),
-            Conflict::Charge(_) => ApiError::conflict("charge_state", message),
-        }
+        let code = match c {
+            Conflict::SlotTaken { .. } => ErrorCode::SlotTaken,
+            Conflict::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
+            Conflict::WrongState { .. } => ErrorCode::WrongState,
+            Conflict::DeadlinePassed { .. } => ErrorCode::DeadlinePassed,
+            Conflict::Ended { .. } => ErrorCode::Ended,
+            Conflict::NotPremium => ErrorCode::PremiumRequired,
+            Conflict::EmailTaken => ErrorCode::EmailTaken,
+            Conflict::ChannelNameTaken(_) => ErrorCode::ChannelNameTaken,
+            Conflict::IdTaken => ErrorCode::Retry,
+            Conflict::Charge(_) => ErrorCode::ChargeState,
+        };
+        ApiError::new(code, message)
     }
 }
 
 impl From<LifecycleError> for ApiError {
     fn from(e: LifecycleError) -> Self {
         let message = e.to_string();
-        match e {
-            LifecycleError::Illegal { .. } => ApiError::conflict("wrong_state", message),
-            LifecycleError::DeadlinePassed { .. } => ApiError::conflict("deadline_passed", message),
-            LifecycleError::WrongKey => ApiError::forbidden("wrong_key", message),
-            LifecycleError::NotDue { .. } => ApiError::conflict("not_yet", message),
-            LifecycleError::Ended { .. } => ApiError::conflict("ended", message),
-        }
+        let code = match e {
+            LifecycleError::Illegal { .. } => ErrorCode::WrongState,
+            LifecycleError::DeadlinePassed { .. } => ErrorCode::DeadlinePassed,
+            LifecycleError::WrongKey => ErrorCode::WrongKey,
+            LifecycleError::NotDue { .. } => ErrorCode::NotYet,
+            LifecycleError::Ended { .. } => ErrorCode::Ended,
+        };
+        ApiError::new(code, message)
     }
+}
+
+/// What [`log_errors`] finds on an error response.
+#[derive(Debug, Clone)]
+struct Logged {
+    code: ErrorCode,
+    detail: Option<String>,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = serde_json::json!({ "code": self.code, "message": self.message });
+        let mut error = serde_json::json!({ "code": self.code.as_str(), "message": self.message });
         if !self.fields.is_empty() {
             error["fields"] = serde_json::json!(self.fields);
         }
         let mut res = (
-            self.status,
+            self.code.status(),
             axum::Json(serde_json::json!({ "error": error })),
         )
             .into_response();
@@ -174,9 +276,59 @@ impl IntoResponse for ApiError {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
+        res.extensions_mut().insert(Logged {
+            code: self.code,
+            detail: self.detail,
+        });
         res
     }
 }
 
-/// Result of a handler.
+/// Logs each error answer once, with its request: server errors with the detail the
+/// client never sees, client errors at debug level.
+pub async fn log_errors(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let res = next.run(req).await;
+    if let Some(e) = res.extensions().get::<Logged>() {
+        let detail = e.detail.as_deref().unwrap_or("-");
+        if res.status().is_server_error() {
+            tracing::error!(%method, %path, code = %e.code, %detail, "request failed");
+        } else {
+            tracing::debug!(%method, %path, code = %e.code, "request refused");
+        }
+    }
+    res
+}
+
+/// Result of a handler or a use case.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_unique_snake_case_and_an_error_status() {
+        let mut seen = std::collections::HashSet::new();
+        for c in ErrorCode::ALL {
+            assert!(seen.insert(c.as_str()), "{c} twice");
+            assert!(
+                c.as_str()
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_')
+            );
+            assert!(c.status().is_client_error() || c.status().is_server_error());
+        }
+    }
+
+    #[tokio::test]
+    async fn the_detail_of_a_server_error_is_never_sent() {
+        let res = ApiError::internal("disk on fire at /secret/path").into_response();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(res.into_body(), 4096).await.unwrap();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(!text.contains("secret"), "{text}");
+        assert!(text.contains("\"code\":\"internal\""), "{text}");
+    }
+}

@@ -130,10 +130,13 @@ impl ReservationStore for FlakyStore {
             ));
         }
         if *self.broken.lock().unwrap() == Some(cmd.reservation) {
-            return Err(StorageError::Backend(format!(
-                "reservation {} is broken (injected by the test)",
-                cmd.reservation
-            )));
+            return Err(StorageError::Backend(
+                format!(
+                    "reservation {} is broken (injected by the test)",
+                    cmd.reservation
+                )
+                .into(),
+            ));
         }
         self.inner.transition(cmd).await
     }

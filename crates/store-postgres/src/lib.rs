@@ -49,7 +49,9 @@ impl PgStore {
             .connect_with(opts)
             .await
             .map_err(|e| {
-                StorageError::Unavailable(format!("cannot connect to PostgreSQL at {target}: {e}"))
+                StorageError::Unavailable(
+                    format!("cannot connect to PostgreSQL at {target}: {e}").into(),
+                )
             })?;
         sql_impl::migrate(&pool, MIGRATIONS).await?;
         Ok(Self { pool })

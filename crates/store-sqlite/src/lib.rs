@@ -60,10 +60,9 @@ impl SqliteStore {
             .connect_with(opts)
             .await
             .map_err(|e| {
-                StorageError::Unavailable(format!(
-                    "cannot open SQLite database {}: {e}",
-                    file.display()
-                ))
+                StorageError::Unavailable(
+                    format!("cannot open SQLite database {}: {e}", file.display()).into(),
+                )
             })?;
         sql_impl::migrate(&pool, MIGRATIONS).await?;
         Ok(Self { pool })

@@ -6,6 +6,10 @@ use slotcast_domain::quota::QuotaExceeded;
 use slotcast_domain::{ChannelId, Status, Timestamp};
 use thiserror::Error;
 
+/// The underlying failure of a storage error, kept as its [`source`](std::error::Error::source)
+/// so logs show the whole chain.
+pub type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// A storage failure.
 #[derive(Debug, Error)]
 pub enum StorageError {
@@ -20,7 +24,7 @@ pub enum StorageError {
     },
     /// The database cannot be reached or timed out.
     #[error("database unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Source),
     /// A stored value cannot be read back (a bug or a hand-edited database).
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -29,7 +33,7 @@ pub enum StorageError {
     Config(String),
     /// Any other database error.
     #[error("database error: {0}")]
-    Backend(String),
+    Backend(#[source] Source),
 }
 
 impl StorageError {

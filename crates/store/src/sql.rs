@@ -36,12 +36,20 @@ macro_rules! impl_sql_store {
             type Tx = sqlx::Transaction<'static, $db>;
 
             fn db_err(e: sqlx::Error) -> StorageError {
+                // PostgreSQL's connection exceptions (08…) and operator intervention
+                // (57P…: shutting down, terminating connections, starting up) mean the
+                // server is going or gone, not that the statement is wrong.
+                let server_going = e
+                    .as_database_error()
+                    .and_then(|d| d.code())
+                    .is_some_and(|c| c.starts_with("08") || c.starts_with("57P"));
                 match e {
                     sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
-                        StorageError::Unavailable(e.to_string())
+                        StorageError::Unavailable(e.into())
                     }
+                    _ if server_going => StorageError::Unavailable(e.into()),
                     sqlx::Error::RowNotFound => StorageError::not_found("record"),
-                    other => StorageError::Backend(other.to_string()),
+                    other => StorageError::Backend(other.into()),
                 }
             }
 
@@ -231,7 +239,7 @@ macro_rules! impl_sql_store {
                     sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
                         .execute(&mut *tx)
                         .await
-                        .map_err(|e| StorageError::Backend(format!("migration {version} ({name}): {e}")))?;
+                        .map_err(|e| StorageError::Backend(format!("migration {version} ({name}): {e}").into()))?;
                     sqlx::query("INSERT INTO slotcast_migrations (version, name, applied_at_ms) VALUES ($1, $2, $3)")
                         .bind(*version)
                         .bind(*name)

@@ -925,7 +925,9 @@ pub async fn agrees_with_the_domain_model(s: S) {
                         ))
                         .await
                         .map(|_| ()),
-                    Err(e) => Err(StorageError::Backend(format!("refused by the domain: {e}"))),
+                    Err(e) => Err(StorageError::Backend(
+                        format!("refused by the domain: {e}").into(),
+                    )),
                 };
                 assert_eq!(
                     model.is_ok(),

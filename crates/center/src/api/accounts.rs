@@ -5,7 +5,7 @@
 use super::ApiJson;
 use super::views::{ErrorBody, MemberView, QuotaView};
 use crate::auth::{Authed, SESSION_COOKIE, cookie_token, peer_ip};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::secrets;
 use crate::state::AppState;
 use axum::Json;
@@ -245,7 +245,7 @@ pub async fn login(
     for key in std::iter::once(&account).chain(ip.as_ref()) {
         if let Err(wait) = st.login_throttle.check(key, now) {
             return Err(ApiError::too_many(
-                "too_many_attempts",
+                ErrorCode::TooManyAttempts,
                 "too many failed sign-ins; wait and try again",
                 wait,
             ));
@@ -270,8 +270,7 @@ pub async fn login(
             st.login_throttle.fail(ip, now);
         }
         return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
+            ErrorCode::InvalidCredentials,
             "wrong e-mail address or password",
         ));
     };
@@ -369,8 +368,8 @@ pub async fn change_password(
         return Err(errs.into());
     }
     if !verify(m.password_hash.clone(), b.current_password).await? {
-        return Err(ApiError::forbidden(
-            "wrong_password",
+        return Err(ApiError::new(
+            ErrorCode::WrongPassword,
             "the current password is not right",
         ));
     }

@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 use super::reservations::owned;
 use crate::api::views::ErrorBody;
 use crate::auth::Authed;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::scheduler::LiveView;
 use crate::state::AppState;
 
@@ -98,8 +98,8 @@ pub async fn preview(
 ) -> ApiResult<Json<PreviewView>> {
     let r = owned(&st, &m, &id).await?;
     if !matches!(r.status, Status::Confirmed | Status::Live) {
-        return Err(ApiError::conflict(
-            "wrong_state",
+        return Err(ApiError::new(
+            ErrorCode::WrongState,
             format!(
                 "only confirmed programs have a preview; this one is {}",
                 r.status
@@ -126,8 +126,8 @@ pub async fn recording(
 ) -> ApiResult<Response> {
     let r = owned(&st, &m, &id).await?;
     if r.status.holds_slots() {
-        return Err(ApiError::conflict(
-            "recording_in_progress",
+        return Err(ApiError::new(
+            ErrorCode::RecordingInProgress,
             "the recording can be downloaded once the program has ended",
         ));
     }

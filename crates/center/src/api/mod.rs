@@ -11,7 +11,7 @@ pub(crate) mod reservations;
 mod time;
 pub(crate) mod views;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
@@ -79,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), server_time))
         .layer(axum::middleware::from_fn(crate::metrics::track))
+        .layer(axum::middleware::from_fn(crate::error::log_errors))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
@@ -168,20 +169,18 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             });
         if !json {
             return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 "send JSON with Content-Type: application/json",
             ));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
+                    ErrorCode::BodyTooLarge,
                     format!("the body is larger than {BODY_LIMIT} bytes"),
                 )
             } else {
-                ApiError::bad_request("unreadable_body", e.body_text())
+                ApiError::new(ErrorCode::UnreadableBody, e.body_text())
             }
         })?;
         parse_json(&bytes).map(ApiJson)
@@ -194,8 +193,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let inner = e.inner();
         if inner.is_syntax() || inner.is_eof() {
-            ApiError::bad_request(
-                "malformed_json",
+            ApiError::new(
+                ErrorCode::MalformedJson,
                 format!("the body is not valid JSON: {inner}"),
             )
         } else {

@@ -6,7 +6,7 @@ use super::ApiJson;
 use super::channels::{DateQuery, day_bounds};
 use super::views::{ErrorBody, ts};
 use crate::auth::{Authed, peer_ip};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::secrets;
 use crate::state::{AppState, Center};
 use axum::Json;
@@ -233,7 +233,7 @@ pub async fn play(
         (Some(given), Some(real)) => {
             if let Err(wait) = st.password_throttle.check(&ip_key, now) {
                 return Err(ApiError::too_many(
-                    "too_many_attempts",
+                    ErrorCode::TooManyAttempts,
                     "too many wrong passwords; wait and try again",
                     wait,
                 ));
@@ -245,15 +245,15 @@ pub async fn play(
     match play_access(r.visibility, viewer, password_ok) {
         PlayAccess::Granted => {}
         PlayAccess::PasswordRequired => {
-            return Err(ApiError::forbidden(
-                "password_required",
+            return Err(ApiError::new(
+                ErrorCode::PasswordRequired,
                 "this program needs its viewer password",
             ));
         }
         PlayAccess::WrongPassword => {
             st.password_throttle.fail(&ip_key, now);
-            return Err(ApiError::forbidden(
-                "wrong_password",
+            return Err(ApiError::new(
+                ErrorCode::WrongPassword,
                 "the viewer password is not right",
             ));
         }
@@ -262,18 +262,18 @@ pub async fn play(
         if replayable(&st, &r) {
             return Ok(Json(replay(&st, &r, now)));
         }
-        return Err(ApiError::conflict("ended", "the program has ended"));
+        return Err(ApiError::new(ErrorCode::Ended, "the program has ended"));
     }
     if now < r.schedule.connect_from {
-        return Err(ApiError::conflict(
-            "not_on_air",
+        return Err(ApiError::new(
+            ErrorCode::NotOnAir,
             format!("the program starts at {}", r.schedule.start),
         ));
     }
     let channel = st.store.channel(r.channel).await?;
     if st.stats.viewers(channel.id) >= channel.capacity {
-        return Err(ApiError::conflict(
-            "channel_full",
+        return Err(ApiError::new(
+            ErrorCode::ChannelFull,
             format!(
                 "the channel is full ({} viewers); try again later",
                 channel.capacity

@@ -5,7 +5,7 @@
 use super::ApiJson;
 use super::views::{ErrorBody, MoneyView, ReservationView, TransitionView, WindowView, ts};
 use crate::auth::{Authed, peer_ip};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::mail::{self, BroadcasterMail, MailContext};
 use crate::profile;
 use crate::secrets;
@@ -84,8 +84,8 @@ struct Planned {
 
 async fn plan(st: &Center, m: &Member, b: ReservationBody) -> ApiResult<Planned> {
     if m.tier != Tier::Premium {
-        return Err(ApiError::forbidden(
-            "premium_required",
+        return Err(ApiError::new(
+            ErrorCode::PremiumRequired,
             "only premium members can book airtime",
         ));
     }
@@ -448,7 +448,7 @@ async fn check_key(
     if let Some(until) = r.key_locked_until.filter(|u| *u > now) {
         let wait = u64::try_from(until.duration_since(now).as_secs().max(1)).unwrap_or(1);
         return Err(ApiError::too_many(
-            "key_locked",
+            ErrorCode::KeyLocked,
             format!("too many wrong keys; try again after {until}"),
             wait,
         ));
@@ -470,8 +470,8 @@ async fn check_key(
         .settings
         .key_max_failures
         .saturating_sub(after.key_failures);
-    Err(ApiError::forbidden(
-        "wrong_key",
+    Err(ApiError::new(
+        ErrorCode::WrongKey,
         format!("the reservation key is not valid for this reservation ({left} tries left)"),
     ))
 }
@@ -562,8 +562,8 @@ pub async fn reissue_profile(
 ) -> ApiResult<Json<ConfirmView>> {
     let r = owned(&st, &m, &id).await?;
     if !matches!(r.status, Status::Confirmed | Status::Live) {
-        return Err(ApiError::conflict(
-            "wrong_state",
+        return Err(ApiError::new(
+            ErrorCode::WrongState,
             format!(
                 "profiles are issued for confirmed reservations; this one is {}",
                 r.status
@@ -911,13 +911,13 @@ pub async fn extend(
             lifecycle::ExtensionRefused::Lifecycle(l) => ApiError::from(l),
             lifecycle::ExtensionRefused::TooLong { .. } => ApiError::field("slots", e.to_string()),
             lifecycle::ExtensionRefused::Quota(q) => {
-                ApiError::conflict("quota_exceeded", q.to_string())
+                ApiError::new(ErrorCode::QuotaExceeded, q.to_string())
             }
             lifecycle::ExtensionRefused::SlotsTaken => {
-                ApiError::conflict("slot_taken", e.to_string())
+                ApiError::new(ErrorCode::SlotTaken, e.to_string())
             }
             lifecycle::ExtensionRefused::NotOffered { .. } => {
-                ApiError::conflict("not_offered", e.to_string())
+                ApiError::new(ErrorCode::NotOffered, e.to_string())
             }
         },
     )?;
