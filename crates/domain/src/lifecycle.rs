@@ -10,6 +10,7 @@
 //! ```
 
 use crate::charge::ChargeAction;
+use crate::ids::ReservationId;
 use crate::policy::{CancelCharge, Policy};
 use crate::quota::QuotaExceeded;
 use crate::schedule::Schedule;
@@ -290,28 +291,123 @@ pub fn cancel(
     })
 }
 
-/// The publisher connected with the key inside the connect window.
+/// What an accepted publish means for the reservation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Publish {
+    /// The first publish: the reservation goes from `confirmed` to `live`; the edge stores
+    /// this transition.
+    GoLive(Transition),
+    /// Already live (a reconnect within the window): nothing to store.
+    AlreadyLive,
+}
+
+/// Why a reservation may not publish now, without naming the reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum PublishDeniedReason {
+    /// Only confirmed (or already live) reservations publish.
+    #[error("is {status}: only confirmed reservations may publish")]
+    NotConfirmed {
+        /// The reservation's state.
+        status: Status,
+    },
+    /// The connect window has not opened yet.
+    #[error("may publish from {connect_from} until {connect_to}")]
+    TooEarly {
+        /// Opening of the connect window.
+        connect_from: Timestamp,
+        /// Closing of the connect window.
+        connect_to: Timestamp,
+    },
+    /// The connect window has closed.
+    #[error("may publish from {connect_from} until {connect_to}")]
+    WindowClosed {
+        /// Opening of the connect window.
+        connect_from: Timestamp,
+        /// Closing of the connect window.
+        connect_to: Timestamp,
+    },
+}
+
+/// A refused publish, worded for the publisher (the stream node passes the text on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("reservation {reservation} {reason}")]
+pub struct PublishDenied {
+    /// The reservation the key belongs to.
+    pub reservation: ReservationId,
+    /// Why.
+    pub reason: PublishDeniedReason,
+}
+
+/// The one rule of who may publish: the key's reservation `id` in `status` may publish at
+/// `now` if it is confirmed or already live and `now` is inside its connect window.
+///
+/// The state is checked before the window, so a cancelled booking is told it is cancelled
+/// rather than when its window would have been.
+pub fn may_publish(
+    id: ReservationId,
+    status: Status,
+    schedule: &Schedule,
+    now: Timestamp,
+) -> Result<Publish, PublishDenied> {
+    publish_rule(status, schedule, now).map_err(|reason| PublishDenied {
+        reservation: id,
+        reason,
+    })
+}
+
+fn publish_rule(
+    status: Status,
+    schedule: &Schedule,
+    now: Timestamp,
+) -> Result<Publish, PublishDeniedReason> {
+    if !matches!(status, Status::Confirmed | Status::Live) {
+        return Err(PublishDeniedReason::NotConfirmed { status });
+    }
+    let (connect_from, connect_to) = (schedule.connect_from, schedule.connect_to);
+    if now < connect_from {
+        return Err(PublishDeniedReason::TooEarly {
+            connect_from,
+            connect_to,
+        });
+    }
+    if now >= connect_to {
+        return Err(PublishDeniedReason::WindowClosed {
+            connect_from,
+            connect_to,
+        });
+    }
+    Ok(if status == Status::Live {
+        Publish::AlreadyLive
+    } else {
+        Publish::GoLive(Transition {
+            from: Some(status),
+            to: Status::Live,
+            events: Vec::new(),
+        })
+    })
+}
+
+/// The `confirmed → live` transition alone, for callers that drive a reservation live
+/// without a publisher (the store contract tests, the center's tests). It is
+/// [`may_publish`] with the refusals of the other transitions: `Illegal` unless confirmed
+/// (a live reservation cannot go live again), `NotDue` before the window, `Ended` after it.
 pub fn go_live(
     status: Status,
     schedule: &Schedule,
     now: Timestamp,
 ) -> Result<Transition, LifecycleError> {
-    if status != Status::Confirmed {
-        return Err(illegal(status, "go live with"));
+    match publish_rule(status, schedule, now) {
+        Ok(Publish::GoLive(t)) => Ok(t),
+        Ok(Publish::AlreadyLive) | Err(PublishDeniedReason::NotConfirmed { .. }) => {
+            Err(illegal(status, "go live with"))
+        }
+        Err(PublishDeniedReason::TooEarly { connect_from, .. }) => {
+            Err(LifecycleError::NotDue { due: connect_from })
+        }
+        Err(PublishDeniedReason::WindowClosed { .. }) => {
+            Err(LifecycleError::Ended { end: schedule.end })
+        }
     }
-    if now < schedule.connect_from {
-        return Err(LifecycleError::NotDue {
-            due: schedule.connect_from,
-        });
-    }
-    if now >= schedule.connect_to {
-        return Err(LifecycleError::Ended { end: schedule.end });
-    }
-    Ok(Transition {
-        from: Some(status),
-        to: Status::Live,
-        events: Vec::new(),
-    })
 }
 
 /// The connect window closed: the charge becomes final, or is waived if the channel did
@@ -553,19 +649,100 @@ mod tests {
     #[test]
     fn live_only_in_the_connect_window_and_completion_settles_the_charge() {
         let s = schedule();
-        assert!(go_live(Status::Confirmed, &s, ts("2026-05-02T11:54:59Z")).is_err());
+        assert_eq!(
+            go_live(Status::Confirmed, &s, ts("2026-05-02T11:54:59Z")),
+            Err(LifecycleError::NotDue {
+                due: s.connect_from
+            })
+        );
         assert_eq!(
             go_live(Status::Confirmed, &s, s.connect_from).unwrap().to,
             Status::Live
         );
-        assert!(go_live(Status::Confirmed, &s, s.connect_to).is_err());
-        assert!(go_live(Status::AwaitingConfirmation, &s, s.start).is_err());
+        assert_eq!(
+            go_live(Status::Confirmed, &s, s.connect_to),
+            Err(LifecycleError::Ended { end: s.end })
+        );
+        assert!(matches!(
+            go_live(Status::AwaitingConfirmation, &s, s.start),
+            Err(LifecycleError::Illegal { .. })
+        ));
+        assert!(matches!(
+            go_live(Status::Live, &s, s.start),
+            Err(LifecycleError::Illegal { .. })
+        ));
         assert!(complete(Status::Live, &s, s.end, false).is_err());
         let t = complete(Status::Live, &s, s.connect_to, false).unwrap();
         assert!(t.events.contains(&Event::Charge(ChargeAction::Finalize)));
         let t = complete(Status::Confirmed, &s, s.connect_to, true).unwrap();
         assert!(t.events.contains(&Event::Charge(ChargeAction::Waive)));
         assert!(complete(Status::Cancelled, &s, s.connect_to, false).is_err());
+    }
+
+    #[test]
+    fn publish_needs_a_confirmed_or_live_booking_inside_the_connect_window() {
+        let s = schedule();
+        let id = ReservationId(7);
+        let t = may_publish(id, Status::Confirmed, &s, s.connect_from).unwrap();
+        assert_eq!(
+            t,
+            Publish::GoLive(Transition {
+                from: Some(Status::Confirmed),
+                to: Status::Live,
+                events: Vec::new(),
+            })
+        );
+        let last = s.connect_to - jiff::SignedDuration::from_nanos(1);
+        assert!(matches!(
+            may_publish(id, Status::Confirmed, &s, last),
+            Ok(Publish::GoLive(_))
+        ));
+        assert_eq!(
+            may_publish(id, Status::Live, &s, s.start),
+            Ok(Publish::AlreadyLive)
+        );
+        let early = may_publish(id, Status::Confirmed, &s, ts("2026-05-02T11:54:59Z"));
+        assert!(matches!(
+            early,
+            Err(PublishDenied {
+                reason: PublishDeniedReason::TooEarly { .. },
+                ..
+            })
+        ));
+        assert_eq!(
+            early.unwrap_err().to_string(),
+            "reservation 7 may publish from 2026-05-02T11:55:00Z until 2026-05-02T12:33:00Z"
+        );
+        let late = may_publish(id, Status::Live, &s, s.connect_to).unwrap_err();
+        assert!(matches!(
+            late.reason,
+            PublishDeniedReason::WindowClosed { .. }
+        ));
+        assert_eq!(
+            late.to_string(),
+            "reservation 7 may publish from 2026-05-02T11:55:00Z until 2026-05-02T12:33:00Z"
+        );
+        for status in [
+            Status::AwaitingConfirmation,
+            Status::Completed,
+            Status::Cancelled,
+            Status::Expired,
+        ] {
+            let e = may_publish(id, status, &s, s.start).unwrap_err();
+            assert_eq!(e.reason, PublishDeniedReason::NotConfirmed { status });
+            assert_eq!(
+                e.to_string(),
+                format!("reservation 7 is {status}: only confirmed reservations may publish")
+            );
+        }
+        // The state is named even outside the window.
+        assert!(matches!(
+            may_publish(id, Status::Cancelled, &s, s.connect_to),
+            Err(PublishDenied {
+                reason: PublishDeniedReason::NotConfirmed { .. },
+                ..
+            })
+        ));
     }
 
     #[test]
