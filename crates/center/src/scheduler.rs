@@ -10,14 +10,10 @@
 //! from the stream node and acknowledged only once the completion that stores them has
 //! been committed, so a failed completion loses nothing.
 
-use crate::api::reservations as rs;
-use crate::mail::{self, BroadcasterMail, ProgramStats};
+use crate::ops;
 use crate::state::AppState;
-use slotcast_domain::lifecycle::{self, Event, InviteeNotice};
-use slotcast_domain::{ReservationId, Status, Timestamp};
-use slotcast_store::{
-    Actor, Conflict, DueField, Notice, Reservation, StorageError, TransitionCommand,
-};
+use slotcast_domain::{Status, Timestamp};
+use slotcast_store::{DueField, Notice, Reservation, StorageError};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -142,13 +138,6 @@ pub fn backoff(failures: u32) -> Duration {
     Duration::from_secs(1 << exp).min(MAX_BACKOFF)
 }
 
-fn raced(e: &StorageError) -> bool {
-    matches!(
-        e,
-        StorageError::Conflict(Conflict::WrongState { .. } | Conflict::DeadlinePassed { .. })
-    )
-}
-
 impl Scheduler {
     /// A scheduler over `center`.
     pub fn new(center: AppState) -> Self {
@@ -222,36 +211,6 @@ impl Scheduler {
         }
     }
 
-    /// Applies a state change; `false` when another actor changed the reservation first
-    /// (a confirmation racing the expiry, a cancellation racing the completion).
-    async fn apply(
-        &self,
-        cmd: TransitionCommand,
-        event: &'static str,
-    ) -> Result<bool, StorageError> {
-        let (id, to, queued) = (cmd.reservation, cmd.to, cmd.outbox.len() as u64);
-        match self.center.store.transition(cmd).await {
-            Ok(_) => {
-                crate::metrics::event(event);
-                crate::metrics::emails("queued", queued);
-                tracing::info!(reservation = %id, status = %to, "scheduled transition");
-                Ok(true)
-            }
-            Err(e) if raced(&e) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn parts(
-        &self,
-        r: &Reservation,
-    ) -> Result<(slotcast_store::Member, slotcast_store::Channel), StorageError> {
-        Ok((
-            self.center.store.member(r.member).await?,
-            self.center.store.channel(r.channel).await?,
-        ))
-    }
-
     /// The reservations in `status` due by `field`; an empty list (the failure kept)
     /// when the listing fails for a reason other than an unreachable database.
     async fn due(
@@ -284,42 +243,12 @@ impl Scheduler {
             .await?;
         let mut n = 0;
         for r in due {
-            match self.expire_one(&r, now).await {
+            match ops::jobs::expire(&self.center, &r, now).await {
                 Ok(done) => n += usize::from(done),
                 Err(e) => failures.absorb(|| format!("expiry of reservation {}", r.id), e)?,
             }
         }
         Ok(n)
-    }
-
-    async fn expire_one(&self, r: &Reservation, now: Timestamp) -> Result<bool, StorageError> {
-        let st = &self.center;
-        let Ok(t) = lifecycle::expire(r.status, &r.schedule, now, r.invited_at_acceptance) else {
-            return Ok(false);
-        };
-        let (m, channel) = self.parts(r).await?;
-        let sequence = rs::next_sequence(st, r.id).await?;
-        let expired = Reservation {
-            updated_at: now,
-            ..r.clone()
-        };
-        let c = rs::ctx(st, &expired, &channel, &m, None, sequence);
-        let mut cmd = TransitionCommand::from_transition(
-            r.id,
-            &t,
-            now,
-            Actor::System,
-            "not confirmed before the deadline",
-        );
-        cmd.outbox
-            .push(mail::broadcaster_message(&c, BroadcasterMail::Expired));
-        if t.events
-            .contains(&Event::NotifyInvitees(InviteeNotice::Cancellation))
-        {
-            cmd.outbox
-                .extend(mail::invitee_messages(&c, InviteeNotice::Cancellation, &[]));
-        }
-        self.apply(cmd, "expiries").await
     }
 
     async fn notices(&self, now: Timestamp, failures: &mut Failures) -> Result<usize, TickError> {
@@ -335,7 +264,7 @@ impl Scheduler {
                 .due(status, DueField::Notice(notice), now, failures)
                 .await?
             {
-                match self.notice_one(&r, notice, now).await {
+                match ops::jobs::notice(&self.center, &r, notice, now).await {
                     Ok(done) => n += usize::from(done),
                     Err(e) => {
                         failures.absorb(|| format!("{notice:?} of reservation {}", r.id), e)?
@@ -346,67 +275,11 @@ impl Scheduler {
         Ok(n)
     }
 
-    async fn notice_one(
-        &self,
-        r: &Reservation,
-        notice: Notice,
-        now: Timestamp,
-    ) -> Result<bool, StorageError> {
-        let st = &self.center;
-        let (m, channel) = self.parts(r).await?;
-        let c = rs::ctx(st, r, &channel, &m, None, 0);
-        let message = match notice {
-            Notice::ConfirmReminder => (now < r.schedule.confirm_by)
-                .then(|| mail::broadcaster_message(&c, BroadcasterMail::ConfirmReminder)),
-            Notice::StartReminder => (now < r.schedule.start)
-                .then(|| mail::broadcaster_message(&c, BroadcasterMail::StartReminder)),
-            Notice::ExtensionOffer => {
-                let max = self.max_extension(r, now).await?;
-                (max > 0).then(|| {
-                    mail::broadcaster_message(
-                        &c,
-                        BroadcasterMail::ExtensionOffer {
-                            max_extra_slots: max,
-                        },
-                    )
-                })
-            }
-        };
-        let queued = u64::from(message.is_some());
-        let marked = st
-            .store
-            .mark_notice(r.id, notice, now, message.into_iter().collect())
-            .await?;
-        if marked {
-            crate::metrics::emails("queued", queued);
-        }
-        Ok(marked)
-    }
-
-    /// How many slots the reservation could be extended by now (0: no offer).
-    async fn max_extension(&self, r: &Reservation, now: Timestamp) -> Result<u32, StorageError> {
-        let st = &self.center;
-        let policy = &st.settings.policy;
-        let mut best = 0;
-        for extra in 1..=policy.max_slots_per_reservation.saturating_sub(r.slots) {
-            let Ok((_, facts)) = rs::extension_facts(st, r, extra).await else {
-                break;
-            };
-            if lifecycle::check_extension(r.status, &r.schedule, r.slots, facts, now, policy)
-                .is_err()
-            {
-                break;
-            }
-            best = extra;
-        }
-        Ok(best)
-    }
-
     async fn complete(&self, now: Timestamp, failures: &mut Failures) -> Result<usize, TickError> {
         let mut n = 0;
         for status in [Status::Confirmed, Status::Live] {
             for r in self.due(status, DueField::ConnectTo, now, failures).await? {
-                match self.complete_one(&r, now).await {
+                match ops::jobs::complete(&self.center, &r, now).await {
                     Ok(done) => n += usize::from(done),
                     Err(e) => {
                         failures.absorb(|| format!("completion of reservation {}", r.id), e)?
@@ -415,108 +288,6 @@ impl Scheduler {
             }
         }
         Ok(n)
-    }
-
-    async fn complete_one(&self, r: &Reservation, now: Timestamp) -> Result<bool, StorageError> {
-        let st = &self.center;
-        let Ok(t) = lifecycle::complete(r.status, &r.schedule, now, false) else {
-            return Ok(false);
-        };
-        let (m, channel) = self.parts(r).await?;
-        // A peek: the node keeps the totals until the completion below has stored them.
-        let stats = st.stats.program_stats(r.id).unwrap_or_default();
-        let c = rs::ctx(st, r, &channel, &m, None, 0);
-        let mut cmd = TransitionCommand::from_transition(
-            r.id,
-            &t,
-            now,
-            Actor::System,
-            "the connect window closed",
-        );
-        cmd.outbox.push(mail::broadcaster_message(
-            &c,
-            BroadcasterMail::Summary(stats),
-        ));
-        cmd.stats = Some(stats);
-        let completed = self.apply(cmd, "completions").await?;
-        // Stored with the completion — or another actor ended the reservation first and
-        // they are of no use any more: either way the node may forget them.
-        st.stats.ack_program_stats(r.id);
-        Ok(completed)
-    }
-}
-
-/// What the center asks of the stream node about channels and programs. The center runs
-/// without a stream node in tests and before one connects: then nobody is watching.
-pub trait StreamStats: Send + Sync + std::fmt::Debug {
-    /// Viewers currently admitted on a channel.
-    fn viewers(&self, channel: slotcast_domain::ChannelId) -> u32;
-    /// The totals of a program that ended, for the end-of-program summary, while the node
-    /// still holds them: a peek, they stay until [`StreamStats::ack_program_stats`].
-    /// `None` when the node measured nothing (the program never went on air).
-    fn program_stats(&self, reservation: ReservationId) -> Option<ProgramStats>;
-    /// The center stored the totals (or no longer needs them): the node may forget them.
-    fn ack_program_stats(&self, reservation: ReservationId);
-    /// Live statistics of a program while the stream node has it.
-    fn live(&self, reservation: slotcast_domain::ReservationId) -> Option<LiveView>;
-    /// The program lost its right to publish (cancelled): cut it at once.
-    fn revoke(&self, reservation: slotcast_domain::ReservationId);
-    /// The finished recording of a program, if the stream node has one (the node owns the
-    /// file and serves it).
-    fn recording(&self, reservation: slotcast_domain::ReservationId) -> Option<RecordingInfo>;
-}
-
-/// A finished recording, as the stream node reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct RecordingInfo {
-    /// Its size.
-    pub bytes: u64,
-}
-
-/// Live statistics of a program, as the stream node measures them.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
-pub struct LiveView {
-    /// Whether the publisher's media reaches viewers now.
-    pub on_air: bool,
-    /// Whether a publisher is connected (before the start: preview only).
-    pub publishing: bool,
-    /// Viewers admitted on the channel.
-    pub viewers: u32,
-    /// Ingest bitrate.
-    pub bitrate_kbps: u32,
-    /// Picture width.
-    pub width: Option<u32>,
-    /// Picture height.
-    pub height: Option<u32>,
-    /// Frames per second.
-    pub fps: f32,
-    /// `idle`, `recording`, `done` or `failed: <reason>`.
-    pub recording: String,
-}
-
-/// No stream node attached: no viewers, no statistics.
-#[derive(Debug, Default)]
-pub struct NoStreamNode;
-
-impl StreamStats for NoStreamNode {
-    fn viewers(&self, _: slotcast_domain::ChannelId) -> u32 {
-        0
-    }
-
-    fn program_stats(&self, _: ReservationId) -> Option<ProgramStats> {
-        None
-    }
-
-    fn ack_program_stats(&self, _: ReservationId) {}
-
-    fn live(&self, _: slotcast_domain::ReservationId) -> Option<LiveView> {
-        None
-    }
-
-    fn revoke(&self, _: slotcast_domain::ReservationId) {}
-
-    fn recording(&self, _: slotcast_domain::ReservationId) -> Option<RecordingInfo> {
-        None
     }
 }
 

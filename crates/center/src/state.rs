@@ -1,6 +1,7 @@
 //! What every request handler shares.
 
-use crate::scheduler::{SchedulerHealth, StreamStats};
+use crate::port::StreamStats;
+use crate::scheduler::SchedulerHealth;
 use crate::secrets::Secrets;
 use crate::time::TimeService;
 use slotcast_domain::jiff::SignedDuration;

@@ -8,7 +8,7 @@ mod common;
 use axum::http::StatusCode;
 use common::{Backend, open};
 use serde_json::json;
-use slotcast_center::ingest::{PublishRefused, authorize_publish};
+use slotcast_center::ops::jobs::{PublishRefused, go_live};
 use slotcast_domain::jiff::SignedDuration;
 use slotcast_domain::{Policy, ReservationId, Status, Timestamp};
 
@@ -34,7 +34,7 @@ async fn only_a_confirmed_key_inside_its_window_publishes(b: Backend) {
     );
     let decide = |key: String| {
         let app = &app;
-        async move { authorize_publish(&*app.store, &*app.clock, &key).await }
+        async move { go_live(&*app.store, &*app.clock, &key).await }
     };
     let not_now = |r: Result<_, PublishRefused>| matches!(r, Err(PublishRefused::NotNow(_)));
     // Not confirmed yet: refused even in the window.

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use slotcast_center::ingest::{PublishRefused, authorize_publish};
+use slotcast_center::ops::jobs::{PublishRefused, go_live};
 use slotcast_center::{LiveView, RecordingInfo};
 use slotcast_domain::{ChannelId, Clock, ProgramStats, ReservationId};
 use slotcast_store::Store;
@@ -25,7 +25,7 @@ pub struct CenterAuthority {
 #[async_trait]
 impl PublishAuthority for CenterAuthority {
     async fn authorize(&self, key: &str) -> Result<Grant, Refusal> {
-        match authorize_publish(&*self.store, &*self.clock, key).await {
+        match go_live(&*self.store, &*self.clock, key).await {
             Ok(r) => Ok(Grant {
                 reservation: r.id,
                 channel: r.channel,

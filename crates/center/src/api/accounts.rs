@@ -59,81 +59,25 @@ impl std::fmt::Debug for PaymentBody {
     }
 }
 
-/// Card brand from the number's prefix.
-fn brand(digits: &str) -> &'static str {
-    let p = |n: usize| {
-        digits
-            .get(..n)
-            .and_then(|s| s.parse::<u32>().ok())
-            .unwrap_or(0)
-    };
-    match () {
-        _ if digits.starts_with('4') => "visa",
-        _ if (51..=55).contains(&p(2)) || (2221..=2720).contains(&p(4)) => "mastercard",
-        _ if p(2) == 34 || p(2) == 37 => "amex",
-        _ if p(4) == 6011 || p(2) == 65 => "discover",
-        _ if (3528..=3589).contains(&p(4)) => "jcb",
-        _ => "card",
-    }
-}
-
-/// The Luhn checksum.
-fn luhn(digits: &str) -> bool {
-    let sum: u32 = digits
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 1 {
-                let x = d * 2;
-                if x > 9 { x - 9 } else { x }
-            } else {
-                d
-            }
-        })
-        .sum();
-    sum.is_multiple_of(10)
-}
-
-fn validate_card(
+/// The card on file a registration gives: the domain's checks (digits, Luhn, expiry in
+/// the service's month); only brand, last four digits and expiry are kept.
+fn card_on_file(
     p: &PaymentBody,
     now_month: MonthKey,
     errs: &mut FieldErrors,
 ) -> Option<PaymentCard> {
-    let digits: String = p
-        .card_number
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-'))
-        .collect();
-    let mut ok = true;
-    if !(12..=19).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        errs.add("payment.card_number", "must be 12 to 19 digits");
-        ok = false;
-    } else if !luhn(&digits) {
-        errs.add(
-            "payment.card_number",
-            "is not a valid card number (check digit)",
-        );
-        ok = false;
-    }
-    if !(1..=12).contains(&p.exp_month) {
-        errs.add("payment.exp_month", "must be 1 to 12");
-        ok = false;
-    } else if !(2000..=2200).contains(&p.exp_year) {
-        errs.add("payment.exp_year", "must be a four-digit year");
-        ok = false;
-    } else if (p.exp_year as i16, p.exp_month as i8) < (now_month.year, now_month.month) {
-        errs.add("payment.exp_year", "the card has expired");
-        ok = false;
-    }
-    let holder = text(errs, "payment.holder", Some(&p.holder), 80, false, true);
-    (ok && holder.is_some()).then(|| PaymentCard {
-        brand: brand(&digits).to_owned(),
-        last4: digits[digits.len() - 4..].to_owned(),
+    let draft = slotcast_domain::CardDraft {
+        number: p.card_number.clone(),
         exp_month: p.exp_month,
         exp_year: p.exp_year,
-        holder: holder.expect("checked"),
+        holder: p.holder.clone(),
+    };
+    slotcast_domain::card::validate(&draft, now_month, errs, "payment").map(|c| PaymentCard {
+        brand: c.brand.to_owned(),
+        last4: c.last4,
+        exp_month: c.exp_month,
+        exp_year: c.exp_year,
+        holder: c.holder,
     })
 }
 
@@ -199,7 +143,7 @@ pub async fn register(
             errs.add("payment", "only premium members give a payment card");
             None
         }
-        (_, Some(p)) => validate_card(p, month, &mut errs),
+        (_, Some(p)) => card_on_file(p, month, &mut errs),
         (_, None) => None,
     };
     if !errs.is_empty() {
@@ -384,21 +328,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn luhn_and_brands() {
-        assert!(luhn("4242424242424242"));
-        assert!(!luhn("4242424242424241"));
-        assert!(luhn("5555555555554444"));
-        assert!(luhn("378282246310005"));
-        assert_eq!(brand("4242424242424242"), "visa");
-        assert_eq!(brand("5555555555554444"), "mastercard");
-        assert_eq!(brand("2223003122003222"), "mastercard");
-        assert_eq!(brand("378282246310005"), "amex");
-        assert_eq!(brand("6011111111111117"), "discover");
-        assert_eq!(brand("3530111333300000"), "jcb");
-    }
-
-    #[test]
-    fn cards_keep_only_brand_last4_expiry() {
+    fn a_card_on_file_keeps_only_brand_last4_expiry() {
         let m = MonthKey::parse("2026-06").unwrap();
         let mut errs = FieldErrors::default();
         let p = PaymentBody {
@@ -407,14 +337,14 @@ mod tests {
             exp_year: 2026,
             holder: "Ann Lee".into(),
         };
-        let c = validate_card(&p, m, &mut errs).unwrap();
+        let c = card_on_file(&p, m, &mut errs).unwrap();
         assert_eq!(
             (c.brand.as_str(), c.last4.as_str(), c.exp_month, c.exp_year),
             ("visa", "4242", 6, 2026)
         );
         assert_eq!(format!("{p:?}"), "PaymentBody(<redacted>)");
         let expired = PaymentBody { exp_month: 5, ..p };
-        assert!(validate_card(&expired, m, &mut errs).is_none());
+        assert!(card_on_file(&expired, m, &mut errs).is_none());
         assert_eq!(errs.0["payment.exp_year"], "the card has expired");
     }
 }

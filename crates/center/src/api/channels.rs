@@ -10,8 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use slotcast_domain::jiff::civil::Date;
-use slotcast_domain::request::text;
-use slotcast_domain::{ChannelId, Currency, FieldErrors, Money, Status, Timestamp};
+use slotcast_domain::{ChannelDraft, ChannelId, FieldErrors, Status, Timestamp};
 use slotcast_store::NewChannel;
 use std::collections::HashMap;
 use utoipa::{IntoParams, ToSchema};
@@ -47,35 +46,23 @@ pub struct ChannelBody {
     pub stream_node: Option<String>,
 }
 
+/// The domain's channel setting bounds, onto the store's record.
 fn validate(b: ChannelBody) -> Result<NewChannel, FieldErrors> {
-    let mut errs = FieldErrors::default();
-    let name = text(&mut errs, "name", Some(&b.name), 40, false, true);
-    if !(1..=1_000_000).contains(&b.capacity) {
-        errs.add("capacity", "must be 1 to 1000000");
-    }
-    if !(100..=100_000).contains(&b.bitrate_kbps) {
-        errs.add("bitrate_kbps", "must be 100 to 100000");
-    }
-    if !(0..=1_000_000_000).contains(&b.tariff_minor) {
-        errs.add("tariff_minor", "must be 0 to 1000000000");
-    }
-    let currency = Currency::parse(&b.currency)
-        .map_err(|e| errs.add("currency", e.to_string()))
-        .ok();
-    let node = text(
-        &mut errs,
-        "stream_node",
-        b.stream_node.as_deref().or(Some("local")),
-        40,
-        false,
-        true,
-    );
-    errs.into_result(|| NewChannel {
-        name: name.expect("checked"),
+    let s = ChannelDraft {
+        name: b.name,
         capacity: b.capacity,
         bitrate_kbps: b.bitrate_kbps,
-        tariff: Money::new(b.tariff_minor, currency.expect("checked")),
-        stream_node: node.expect("checked"),
+        tariff_minor: b.tariff_minor,
+        currency: b.currency,
+        stream_node: b.stream_node,
+    }
+    .validate()?;
+    Ok(NewChannel {
+        name: s.name,
+        capacity: s.capacity,
+        bitrate_kbps: s.bitrate_kbps,
+        tariff: s.tariff,
+        stream_node: s.stream_node,
     })
 }
 

@@ -11,16 +11,13 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use slotcast_domain::lifecycle::Status;
-use slotcast_domain::playback;
-use slotcast_domain::token::PlayKind;
 use utoipa::ToSchema;
 
 use super::reservations::owned;
 use crate::api::views::ErrorBody;
 use crate::auth::Authed;
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::scheduler::LiveView;
+use crate::error::{ApiError, ApiResult};
+use crate::port::LiveView;
 use crate::state::AppState;
 
 /// One live statistics event.
@@ -97,19 +94,9 @@ pub async fn preview(
     Path(id): Path<String>,
 ) -> ApiResult<Json<PreviewView>> {
     let r = owned(&st, &m, &id).await?;
-    if !matches!(r.status, Status::Confirmed | Status::Live) {
-        return Err(ApiError::new(
-            ErrorCode::WrongState,
-            format!(
-                "only confirmed programs have a preview; this one is {}",
-                r.status
-            ),
-        ));
-    }
-    let expires = r.schedule.connect_to;
-    let token = super::programs::play_token(&st, PlayKind::Preview, &r, expires);
+    let (token, expires, url) = crate::ops::play::preview(&st, &r)?;
     Ok(Json(PreviewView {
-        url: playback::preview(&st.settings.public_url, r.id, &token),
+        url,
         token,
         expires_at: format!("{expires:.3}"),
     }))
@@ -125,26 +112,11 @@ pub async fn recording(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let r = owned(&st, &m, &id).await?;
-    if r.status.holds_slots() {
-        return Err(ApiError::new(
-            ErrorCode::RecordingInProgress,
-            "the recording can be downloaded once the program has ended",
-        ));
-    }
-    if st.stats.recording(r.id).is_none() {
-        return Err(ApiError::not_found("recording"));
-    }
-    let token = super::programs::play_token(
-        &st,
-        PlayKind::Replay,
-        &r,
-        st.clock.now() + st.settings.play_token_ttl,
-    );
-    let url = playback::download(&st.settings.public_url, &r.slug, &token);
+    let url = crate::ops::play::download(&st, &r)?;
     let mut res = StatusCode::SEE_OTHER.into_response();
     res.headers_mut().insert(
         header::LOCATION,
-        HeaderValue::from_str(&url).map_err(|e| ApiError::internal(e.to_string()))?,
+        HeaderValue::from_str(&url).map_err(ApiError::internal)?,
     );
     Ok(res)
 }

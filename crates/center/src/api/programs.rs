@@ -6,21 +6,16 @@ use super::ApiJson;
 use super::channels::{DateQuery, day_bounds};
 use super::views::{ErrorBody, ts};
 use crate::auth::{Authed, peer_ip};
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::secrets;
+use crate::error::{ApiError, ApiResult};
+use crate::ops::play;
 use crate::state::{AppState, Center};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
-use slotcast_domain::playback;
-use slotcast_domain::token::{self, PlayClaims, PlayKind};
-use slotcast_domain::visibility::{PlayAccess, Viewer, play_access};
-use slotcast_domain::{Status, Timestamp};
-use slotcast_store::{Channel, Member, Reservation, StorageError};
+use slotcast_store::{Channel, Member, Reservation};
 use std::collections::HashMap;
-use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
 /// A program as viewers see it.
@@ -58,31 +53,6 @@ pub struct ProgramView {
     pub watch_url: String,
 }
 
-/// Whether viewers can see the program at all (established, not cancelled or expired).
-fn established(r: &Reservation) -> bool {
-    matches!(
-        r.status,
-        Status::Confirmed | Status::Live | Status::Completed
-    )
-}
-
-/// Whether a program can be replayed: it is over (completed) and its recording exists.
-fn replayable(st: &Center, r: &Reservation) -> bool {
-    r.status == Status::Completed && st.stats.recording(r.id).is_some()
-}
-
-fn state_of(r: &Reservation, now: Timestamp, replay: bool) -> &'static str {
-    if now < r.schedule.start {
-        "scheduled"
-    } else if now < r.schedule.end && r.status != Status::Completed {
-        "on_air"
-    } else if replay {
-        "on_demand"
-    } else {
-        "ended"
-    }
-}
-
 fn view(
     st: &Center,
     r: &Reservation,
@@ -104,26 +74,13 @@ fn view(
         channel: channel.name.clone(),
         start: ts(r.schedule.start),
         end: ts(r.schedule.end),
-        state: state_of(r, st.clock.now(), replayable(st, r)),
+        state: play::state(st, r).as_str(),
         admission: if full { "full" } else { "open" },
         broadcaster: broadcaster.display_name.clone(),
         email: r.program.show_email.then(|| broadcaster.email.to_string()),
         web_url: r.program.web_url.clone(),
         watch_url: format!("{}/programs/{}", st.settings.public_url, r.slug),
     })
-}
-
-/// Listed programs (public and password, established) overlapping `[from, to)`.
-pub(crate) async fn listed(
-    st: &Center,
-    from: Timestamp,
-    to: Timestamp,
-) -> ApiResult<Vec<Reservation>> {
-    let all = st.store.reservations_between(from, to).await?;
-    Ok(all
-        .into_iter()
-        .filter(|r| r.visibility.is_listed() && established(r))
-        .collect())
 }
 
 /// Programs of a day (public and password ones; never secret ones).
@@ -137,7 +94,7 @@ pub async fn by_date(
     let channels = st.store.channels().await?;
     let mut out = Vec::new();
     let mut members: HashMap<_, Member> = HashMap::new();
-    for r in listed(&st, from, to).await? {
+    for r in play::listed(&st, from, to).await? {
         // One lookup per broadcaster, not per program.
         if let std::collections::hash_map::Entry::Vacant(e) = members.entry(r.member) {
             e.insert(st.store.member(r.member).await?);
@@ -147,17 +104,6 @@ pub async fn by_date(
     Ok(Json(out))
 }
 
-async fn by_slug(st: &Center, slug: &str) -> ApiResult<Reservation> {
-    if slug.len() > 64 {
-        return Err(ApiError::not_found("program"));
-    }
-    match st.store.reservation_by_slug(slug).await {
-        Ok(r) if established(&r) => Ok(r),
-        Ok(_) | Err(StorageError::NotFound { .. }) => Err(ApiError::not_found("program")),
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// One program, by its slug (the only way to reach a secret program).
 #[utoipa::path(get, path = "/api/v1/programs/{slug}", tag = "programs",
     responses((status = 200, body = ProgramView), (status = 404, body = ErrorBody)))]
@@ -165,7 +111,7 @@ pub async fn one(
     State(st): State<AppState>,
     Path(slug): Path<String>,
 ) -> ApiResult<Json<ProgramView>> {
-    let r = by_slug(&st, &slug).await?;
+    let r = play::by_slug(&st, &slug).await?;
     let channels = st.store.channels().await?;
     let broadcaster = st.store.member(r.member).await?;
     Ok(Json(view(&st, &r, &channels, &broadcaster)?))
@@ -218,121 +164,30 @@ pub async fn play(
     ext: axum::http::Extensions,
     ApiJson(b): ApiJson<PlayBody>,
 ) -> ApiResult<Json<PlayView>> {
-    let r = by_slug(&st, &slug).await?;
-    let now = st.clock.now();
-    let ip_key = format!(
+    let r = play::by_slug(&st, &slug).await?;
+    let throttle_key = format!(
         "play:{}",
         peer_ip(&ext).map_or_else(|| "local".into(), |ip| ip.to_string())
     );
-    let viewer = if who.is_some_and(|Authed(m)| m.id == r.member) {
-        Viewer::Owner
-    } else {
-        Viewer::Other
-    };
-    let password_ok = match (&b.password, super::reservations::viewer_password(&st, &r)?) {
-        (Some(given), Some(real)) => {
-            if let Err(wait) = st.password_throttle.check(&ip_key, now) {
-                return Err(ApiError::too_many(
-                    ErrorCode::TooManyAttempts,
-                    "too many wrong passwords; wait and try again",
-                    wait,
-                ));
-            }
-            Some(bool::from(given.as_bytes().ct_eq(real.as_bytes())))
-        }
-        (Some(_), None) | (None, _) => None,
-    };
-    match play_access(r.visibility, viewer, password_ok) {
-        PlayAccess::Granted => {}
-        PlayAccess::PasswordRequired => {
-            return Err(ApiError::new(
-                ErrorCode::PasswordRequired,
-                "this program needs its viewer password",
-            ));
-        }
-        PlayAccess::WrongPassword => {
-            st.password_throttle.fail(&ip_key, now);
-            return Err(ApiError::new(
-                ErrorCode::WrongPassword,
-                "the viewer password is not right",
-            ));
-        }
-    }
-    if now >= r.schedule.end || r.status == Status::Completed {
-        if replayable(&st, &r) {
-            return Ok(Json(replay(&st, &r, now)));
-        }
-        return Err(ApiError::new(ErrorCode::Ended, "the program has ended"));
-    }
-    if now < r.schedule.connect_from {
-        return Err(ApiError::new(
-            ErrorCode::NotOnAir,
-            format!("the program starts at {}", r.schedule.start),
-        ));
-    }
-    let channel = st.store.channel(r.channel).await?;
-    if st.stats.viewers(channel.id) >= channel.capacity {
-        return Err(ApiError::new(
-            ErrorCode::ChannelFull,
-            format!(
-                "the channel is full ({} viewers); try again later",
-                channel.capacity
-            ),
-        ));
-    }
-    let expires = now + st.settings.play_token_ttl;
-    let token = play_token(&st, PlayKind::Live, &r, expires);
-    let urls = playback::live(&st.settings.public_url, &channel.name, &token);
-    Ok(Json(grant_view(PlayKind::Live, token, expires, urls)))
-}
-
-fn grant_view(
-    kind: PlayKind,
-    token: String,
-    expires: Timestamp,
-    urls: playback::PlayUrls,
-) -> PlayView {
-    PlayView {
-        kind: kind.to_string(),
-        token,
-        expires_at: ts(expires),
-        urls: PlayUrls {
-            mse: urls.mse,
-            hls: urls.hls,
-            flv: urls.flv,
-        },
-    }
-}
-
-/// A signed token of `kind` for program `r`, admitting until `expires`, with a new grant
-/// (one viewer seat).
-pub(crate) fn play_token(
-    st: &Center,
-    kind: PlayKind,
-    r: &Reservation,
-    expires: Timestamp,
-) -> String {
-    token::sign(
-        st.secrets.token_key(),
-        &PlayClaims {
-            kind,
-            channel: r.channel,
-            reservation: r.id,
-            grant: u64::from_be_bytes(secrets::random_bytes()),
-            program_end: r.schedule.end,
-            expires,
-        },
+    let viewer = who.map(|Authed(m)| m);
+    let g = play::grant(
+        &st,
+        viewer.as_ref(),
+        &r,
+        b.password.as_deref(),
+        &throttle_key,
     )
-}
-
-/// The play grant of a replay: a token for this program's recording and the VOD URLs.
-/// A replay takes no seat on the channel; the stream node keeps the player in a replay
-/// session once the token admitted it.
-fn replay(st: &Center, r: &Reservation, now: Timestamp) -> PlayView {
-    let expires = now + st.settings.play_token_ttl;
-    let token = play_token(st, PlayKind::Replay, r, expires);
-    let urls = playback::replay(&st.settings.public_url, &r.slug, &token);
-    grant_view(PlayKind::Replay, token, expires, urls)
+    .await?;
+    Ok(Json(PlayView {
+        kind: g.kind.to_string(),
+        token: g.token,
+        expires_at: ts(g.expires),
+        urls: PlayUrls {
+            mse: g.urls.mse,
+            hls: g.urls.hls,
+            flv: g.urls.flv,
+        },
+    }))
 }
 
 /// iCalendar of the listed programs from yesterday to 30 days ahead (no secret programs,
@@ -344,7 +199,7 @@ pub async fn guide_ics(State(st): State<AppState>) -> ApiResult<impl IntoRespons
     let to = now + slotcast_domain::jiff::SignedDuration::from_hours(24 * 30);
     let channels = st.store.channels().await?;
     let mut events = Vec::new();
-    for r in listed(&st, from, to).await? {
+    for r in play::listed(&st, from, to).await? {
         let channel = channels
             .iter()
             .find(|c| c.id == r.channel)

@@ -1,0 +1,251 @@
+//! What viewers may see and play: the listed programs (never a secret one), a program by
+//! its slug, its state, and the play grants — a live or replay token for one program after
+//! the password check, the broadcaster's preview and download. A grant is a signed,
+//! short-lived token naming the program and its kind ([`slotcast_domain::token`]) and
+//! the URLs of [`slotcast_domain::playback`].
+
+use super::viewer_password;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::secrets;
+use crate::state::Center;
+use slotcast_domain::playback::{self, PlayUrls};
+use slotcast_domain::token::{self, PlayClaims, PlayKind};
+use slotcast_domain::visibility::{PlayAccess, Viewer, play_access};
+use slotcast_domain::{Status, Timestamp};
+use slotcast_store::{Member, Reservation, StorageError};
+use subtle::ConstantTimeEq;
+
+/// Where a program stands for viewers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgramState {
+    /// Before its start.
+    Scheduled,
+    /// Between its start and its end.
+    OnAir,
+    /// Over, without a replay.
+    Ended,
+    /// Over, with its recording to replay.
+    OnDemand,
+}
+
+impl ProgramState {
+    /// As the API and the pages name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProgramState::Scheduled => "scheduled",
+            ProgramState::OnAir => "on_air",
+            ProgramState::Ended => "ended",
+            ProgramState::OnDemand => "on_demand",
+        }
+    }
+}
+
+/// Whether viewers can see the program at all (established, not cancelled or expired).
+fn established(r: &Reservation) -> bool {
+    matches!(
+        r.status,
+        Status::Confirmed | Status::Live | Status::Completed
+    )
+}
+
+/// Whether a program can be replayed: it is over (completed) and the stream node has its
+/// recording.
+fn replayable(c: &Center, r: &Reservation) -> bool {
+    r.status == Status::Completed && c.stats.recording(r.id).is_some()
+}
+
+/// The state of program `r` at the center's now.
+pub fn state(c: &Center, r: &Reservation) -> ProgramState {
+    let now = c.clock.now();
+    if now < r.schedule.start {
+        ProgramState::Scheduled
+    } else if now < r.schedule.end && r.status != Status::Completed {
+        ProgramState::OnAir
+    } else if replayable(c, r) {
+        ProgramState::OnDemand
+    } else {
+        ProgramState::Ended
+    }
+}
+
+/// Listed programs (public and password, established) overlapping `[from, to)`; never a
+/// secret one.
+pub async fn listed(c: &Center, from: Timestamp, to: Timestamp) -> ApiResult<Vec<Reservation>> {
+    let all = c.store.reservations_between(from, to).await?;
+    Ok(all
+        .into_iter()
+        .filter(|r| r.visibility.is_listed() && established(r))
+        .collect())
+}
+
+/// The program with this slug (the only way to reach a secret one), if viewers may see it.
+pub async fn by_slug(c: &Center, slug: &str) -> ApiResult<Reservation> {
+    if slug.len() > 64 {
+        return Err(ApiError::not_found("program"));
+    }
+    match c.store.reservation_by_slug(slug).await {
+        Ok(r) if established(&r) => Ok(r),
+        Ok(_) | Err(StorageError::NotFound { .. }) => Err(ApiError::not_found("program")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A play grant: a token for one program and kind, and where to play with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlayGrant {
+    /// Live, replay or preview.
+    pub kind: PlayKind,
+    /// The signed token.
+    pub token: String,
+    /// Until when it admits a viewer.
+    pub expires: Timestamp,
+    /// The playback URLs.
+    pub urls: PlayUrls,
+}
+
+/// A signed token of `kind` for program `r`, admitting until `expires`, with a new grant
+/// (one viewer seat).
+fn sign(c: &Center, kind: PlayKind, r: &Reservation, expires: Timestamp) -> String {
+    token::sign(
+        c.secrets.token_key(),
+        &PlayClaims {
+            kind,
+            channel: r.channel,
+            reservation: r.id,
+            grant: u64::from_be_bytes(secrets::random_bytes()),
+            program_end: r.schedule.end,
+            expires,
+        },
+    )
+}
+
+/// The play grant of program `r` for `viewer` (signed in or not) with `password`: the
+/// password check for protected programs (throttled per `throttle_key`, e.g. the
+/// address), then a live grant from its connect window to its end (if the channel has a
+/// free seat), or after the end a replay grant when it was recorded.
+pub async fn grant(
+    c: &Center,
+    viewer: Option<&Member>,
+    r: &Reservation,
+    password: Option<&str>,
+    throttle_key: &str,
+) -> ApiResult<PlayGrant> {
+    let now = c.clock.now();
+    let who = if viewer.is_some_and(|m| m.id == r.member) {
+        Viewer::Owner
+    } else {
+        Viewer::Other
+    };
+    let password_ok = match (password, viewer_password(c, r)?) {
+        (Some(given), Some(real)) => {
+            if let Err(wait) = c.password_throttle.check(throttle_key, now) {
+                return Err(ApiError::too_many(
+                    ErrorCode::TooManyAttempts,
+                    "too many wrong passwords; wait and try again",
+                    wait,
+                ));
+            }
+            Some(bool::from(given.as_bytes().ct_eq(real.as_bytes())))
+        }
+        (Some(_), None) | (None, _) => None,
+    };
+    match play_access(r.visibility, who, password_ok) {
+        PlayAccess::Granted => {}
+        PlayAccess::PasswordRequired => {
+            return Err(ApiError::new(
+                ErrorCode::PasswordRequired,
+                "this program needs its viewer password",
+            ));
+        }
+        PlayAccess::WrongPassword => {
+            c.password_throttle.fail(throttle_key, now);
+            return Err(ApiError::new(
+                ErrorCode::WrongPassword,
+                "the viewer password is not right",
+            ));
+        }
+    }
+    if now >= r.schedule.end || r.status == Status::Completed {
+        if replayable(c, r) {
+            return Ok(replay(c, r, now));
+        }
+        return Err(ApiError::new(ErrorCode::Ended, "the program has ended"));
+    }
+    if now < r.schedule.connect_from {
+        return Err(ApiError::new(
+            ErrorCode::NotOnAir,
+            format!("the program starts at {}", r.schedule.start),
+        ));
+    }
+    let channel = c.store.channel(r.channel).await?;
+    if c.stats.viewers(channel.id) >= channel.capacity {
+        return Err(ApiError::new(
+            ErrorCode::ChannelFull,
+            format!(
+                "the channel is full ({} viewers); try again later",
+                channel.capacity
+            ),
+        ));
+    }
+    let expires = now + c.settings.play_token_ttl;
+    let token = sign(c, PlayKind::Live, r, expires);
+    Ok(PlayGrant {
+        kind: PlayKind::Live,
+        urls: playback::live(&c.settings.public_url, &channel.name, &token),
+        token,
+        expires,
+    })
+}
+
+/// A replay grant of `r`. A replay takes no seat on the channel; the stream node keeps
+/// the player in a replay session once the token admitted it.
+fn replay(c: &Center, r: &Reservation, now: Timestamp) -> PlayGrant {
+    let expires = now + c.settings.play_token_ttl;
+    let token = sign(c, PlayKind::Replay, r, expires);
+    PlayGrant {
+        kind: PlayKind::Replay,
+        urls: playback::replay(&c.settings.public_url, &r.slug, &token),
+        token,
+        expires,
+    }
+}
+
+/// The broadcaster's preview of their confirmed or live program `r`: what the publisher
+/// sends, before the start too, until the connect window closes. Returns the token, its
+/// expiry and the HTTP-FLV URL.
+pub fn preview(c: &Center, r: &Reservation) -> ApiResult<(String, Timestamp, String)> {
+    if !matches!(r.status, Status::Confirmed | Status::Live) {
+        return Err(ApiError::new(
+            ErrorCode::WrongState,
+            format!(
+                "only confirmed programs have a preview; this one is {}",
+                r.status
+            ),
+        ));
+    }
+    let expires = r.schedule.connect_to;
+    let token = sign(c, PlayKind::Preview, r, expires);
+    let url = playback::preview(&c.settings.public_url, r.id, &token);
+    Ok((token, expires, url))
+}
+
+/// Where the broadcaster downloads the recording of their program `r` once it is over:
+/// a URL of the stream node (which owns the file) with a short replay grant.
+pub fn download(c: &Center, r: &Reservation) -> ApiResult<String> {
+    if r.status.holds_slots() {
+        return Err(ApiError::new(
+            ErrorCode::RecordingInProgress,
+            "the recording can be downloaded once the program has ended",
+        ));
+    }
+    if c.stats.recording(r.id).is_none() {
+        return Err(ApiError::not_found("recording"));
+    }
+    let token = sign(
+        c,
+        PlayKind::Replay,
+        r,
+        c.clock.now() + c.settings.play_token_ttl,
+    );
+    Ok(playback::download(&c.settings.public_url, &r.slug, &token))
+}

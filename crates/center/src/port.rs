@@ -1,0 +1,81 @@
+//! The center's side of the center–stream port: what the center asks of the stream node
+//! (viewers, live statistics, program totals, recordings) and tells it (cut a cancelled
+//! program). Only plain, serialisable values cross it — no paths, no shared state — so the
+//! same port works in one process (role `all`, wired in `slotcastd`) and over a network.
+
+use crate::mail::ProgramStats;
+use slotcast_domain::ReservationId;
+
+/// What the center asks of the stream node about channels and programs. The center runs
+/// without a stream node in tests and before one connects: then nobody is watching.
+pub trait StreamStats: Send + Sync + std::fmt::Debug {
+    /// Viewers currently admitted on a channel.
+    fn viewers(&self, channel: slotcast_domain::ChannelId) -> u32;
+    /// The totals of a program that ended, for the end-of-program summary, while the node
+    /// still holds them: a peek, they stay until [`StreamStats::ack_program_stats`].
+    /// `None` when the node measured nothing (the program never went on air).
+    fn program_stats(&self, reservation: ReservationId) -> Option<ProgramStats>;
+    /// The center stored the totals (or no longer needs them): the node may forget them.
+    fn ack_program_stats(&self, reservation: ReservationId);
+    /// Live statistics of a program while the stream node has it.
+    fn live(&self, reservation: slotcast_domain::ReservationId) -> Option<LiveView>;
+    /// The program lost its right to publish (cancelled): cut it at once.
+    fn revoke(&self, reservation: slotcast_domain::ReservationId);
+    /// The finished recording of a program, if the stream node has one (the node owns the
+    /// file and serves it).
+    fn recording(&self, reservation: slotcast_domain::ReservationId) -> Option<RecordingInfo>;
+}
+
+/// A finished recording, as the stream node reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RecordingInfo {
+    /// Its size.
+    pub bytes: u64,
+}
+
+/// Live statistics of a program, as the stream node measures them.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct LiveView {
+    /// Whether the publisher's media reaches viewers now.
+    pub on_air: bool,
+    /// Whether a publisher is connected (before the start: preview only).
+    pub publishing: bool,
+    /// Viewers admitted on the channel.
+    pub viewers: u32,
+    /// Ingest bitrate.
+    pub bitrate_kbps: u32,
+    /// Picture width.
+    pub width: Option<u32>,
+    /// Picture height.
+    pub height: Option<u32>,
+    /// Frames per second.
+    pub fps: f32,
+    /// `idle`, `recording`, `done` or `failed: <reason>`.
+    pub recording: String,
+}
+
+/// No stream node attached: no viewers, no statistics.
+#[derive(Debug, Default)]
+pub struct NoStreamNode;
+
+impl StreamStats for NoStreamNode {
+    fn viewers(&self, _: slotcast_domain::ChannelId) -> u32 {
+        0
+    }
+
+    fn program_stats(&self, _: ReservationId) -> Option<ProgramStats> {
+        None
+    }
+
+    fn ack_program_stats(&self, _: ReservationId) {}
+
+    fn live(&self, _: slotcast_domain::ReservationId) -> Option<LiveView> {
+        None
+    }
+
+    fn revoke(&self, _: slotcast_domain::ReservationId) {}
+
+    fn recording(&self, _: slotcast_domain::ReservationId) -> Option<RecordingInfo> {
+        None
+    }
+}
