@@ -362,7 +362,8 @@ pub async fn generate_filler(cfg: &Config, channel: Option<&str>) -> Result<Vec<
             slotcast_stream::filler::generate(&ffmpeg, &sc.filler_dir, &sc.slate_dir, &spec)
         })
         .await
-        .map_err(|e| e.to_string())??;
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
         made.push(format!(
             "{}: {} and {}",
             c.name,

@@ -32,6 +32,7 @@ use slotcast_media::{Full, TagKind};
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::director::{self, ProgramState, Source, Step};
+use crate::error::StreamError;
 use crate::record::Recorder;
 use crate::{ChannelInfo, Grant, LiveStats, RecordingState, StreamNode};
 
@@ -665,12 +666,12 @@ impl Channel {
         grant: &Grant,
         session: u64,
         cut: watch::Sender<Option<String>>,
-    ) -> Result<(), String> {
+    ) -> Result<(), StreamError> {
         let mut core = self.core.lock().expect("channel lock");
         let publisher = Publisher { session, cut };
         match core.program(grant.reservation) {
             Some(p) if p.publisher.is_some() => {
-                return Err("this program is already being published".into());
+                return Err(StreamError::AlreadyPublishing);
             }
             Some(p) => {
                 p.grant = grant.clone();
@@ -906,7 +907,7 @@ fn step(ch: &Arc<Channel>, node: &StreamNode) -> tokio::time::Instant {
                 Err(e) => {
                     tracing::error!(reservation = %id, error = %e, "recording not started");
                     metrics::counter!("slotcast_recording_failures_total").increment(1);
-                    p.recording = RecordingState::Failed(e);
+                    p.recording = RecordingState::Failed(e.to_string());
                 }
             }
         }

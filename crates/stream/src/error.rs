@@ -1,10 +1,74 @@
-//! Why the stream node refuses a viewer, mapped in one place to an HTTP status and the
-//! REST API's error shape `{"error": {"code", "message"}}`, so that players and the
-//! first-party pages read the node's errors exactly like the center's.
+//! The stream node's errors. [`PlayError`]: why it refuses a viewer, mapped in one place
+//! to an HTTP status and the REST API's error shape `{"error": {"code", "message"}}`, so
+//! that players and the first-party pages read the node's errors exactly like the
+//! center's. [`StreamError`]: why it refuses a publisher or cannot make a recording or
+//! filler.
+
+use std::path::PathBuf;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use slotcast_domain::ChannelId;
 use slotcast_domain::token::{PlayKind, TokenError};
+
+use crate::Refusal;
+
+/// A refused publish, or a failure of the node's own files and tools.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    /// The publish URL names another application than `live`.
+    #[error("unknown application `{0}`: publish to /live/<key>")]
+    UnknownApplication(String),
+    /// The address sent too many wrong keys.
+    #[error("too many wrong keys from this address; try again later")]
+    RateLimited,
+    /// The center refused the key.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The key's channel is served by another stream node.
+    #[error("channel {0} is not on this stream node")]
+    ChannelElsewhere(ChannelId),
+    /// A second publisher for the same program.
+    #[error("this program is already being published")]
+    AlreadyPublishing,
+    /// A file or directory of the node could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// Which.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A tool (ffmpeg) could not be run.
+    #[error("cannot run {}: {source}", program.display())]
+    Spawn {
+        /// The tool.
+        program: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// ffmpeg ran and failed.
+    #[error("ffmpeg failed ({status}) making {}", output.display())]
+    Ffmpeg {
+        /// Its exit status.
+        status: std::process::ExitStatus,
+        /// What it was making.
+        output: PathBuf,
+    },
+    /// A channel name that cannot be a directory name.
+    #[error("unusable channel name `{0}`")]
+    ChannelName(String),
+}
+
+impl StreamError {
+    /// An I/O failure on `path`.
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> StreamError {
+        let path = path.into();
+        move |source| StreamError::Io { path, source }
+    }
+}
 
 /// A refused playback request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

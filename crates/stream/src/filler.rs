@@ -10,6 +10,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::error::StreamError;
+
 /// The font used for captions when present (Debian's fonts-dejavu-core).
 const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
@@ -63,9 +65,9 @@ fn encode(
     audio: &str,
     spec: &FillerSpec,
     out: &Path,
-) -> Result<(), String> {
+) -> Result<(), StreamError> {
     let dir = out.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(StreamError::io(dir))?;
     let tmp = out.with_extension("flv.part");
     let audio_kbps = 96.min(spec.bitrate_kbps / 4).max(32);
     let video_kbps = spec.bitrate_kbps.saturating_sub(audio_kbps).max(100);
@@ -104,12 +106,18 @@ fn encode(
         .args(["-f", "flv"])
         .arg(&tmp)
         .status()
-        .map_err(|e| format!("cannot run {}: {e}", ffmpeg.display()))?;
+        .map_err(|source| StreamError::Spawn {
+            program: ffmpeg.to_owned(),
+            source,
+        })?;
     if !status.success() {
         let _ = std::fs::remove_file(&tmp);
-        return Err(format!("ffmpeg failed ({status}) making {}", out.display()));
+        return Err(StreamError::Ffmpeg {
+            status,
+            output: out.to_owned(),
+        });
     }
-    std::fs::rename(&tmp, out).map_err(|e| format!("{}: {e}", out.display()))
+    std::fs::rename(&tmp, out).map_err(StreamError::io(out))
 }
 
 /// Makes the test-card filler and the slate of one channel with `ffmpeg`.
@@ -118,12 +126,12 @@ pub fn generate(
     filler_dir: &Path,
     slate_dir: &Path,
     spec: &FillerSpec,
-) -> Result<Generated, String> {
+) -> Result<Generated, StreamError> {
     if spec.channel.is_empty()
         || spec.channel.contains(['/', '\\'])
         || spec.channel.starts_with('.')
     {
-        return Err(format!("unusable channel name `{}`", spec.channel));
+        return Err(StreamError::ChannelName(spec.channel.clone()));
     }
     let (w, h) = spec.size();
     let filler = filler_dir.join(&spec.channel).join("testcard.flv");

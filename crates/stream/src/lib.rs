@@ -38,7 +38,7 @@ pub mod session;
 pub mod vod;
 
 pub use config::StreamConfig;
-pub use error::PlayError;
+pub use error::{PlayError, StreamError};
 
 use channel::Channel;
 

@@ -16,6 +16,7 @@ use slotcast_media::hub::{Hub, ViewerId};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
+use crate::error::StreamError;
 use crate::{RecordingState, StreamConfig};
 
 /// Outputs (init segments and fragments, ≈ 2 s each) queued for the disk, at most.
@@ -39,11 +40,11 @@ impl Recorder {
         config: &StreamConfig,
         reservation: ReservationId,
         hub: &mut Hub,
-    ) -> Result<Recorder, String> {
+    ) -> Result<Recorder, StreamError> {
         let path = config.recording_path(reservation);
         std::fs::create_dir_all(&config.recordings_dir)
-            .map_err(|e| format!("{}: {e}", config.recordings_dir.display()))?;
-        let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(StreamError::io(&config.recordings_dir))?;
+        let file = std::fs::File::create(&path).map_err(StreamError::io(&path))?;
         let (tx, mut rx) = mpsc::channel::<Vec<Bytes>>(QUEUE);
         let failed = Arc::new(Mutex::new(None));
         let report = failed.clone();

@@ -23,6 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, oneshot, watch};
 
 use crate::channel::Channel;
+use crate::error::StreamError;
 use crate::{Refusal, StreamNode};
 
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
@@ -118,12 +119,10 @@ impl Handler {
         ServerSessionError::PublishBeforeConnect
     }
 
-    async fn decide(&mut self, app: &str, name: &str) -> Result<(), String> {
+    async fn decide(&mut self, app: &str, name: &str) -> Result<(), StreamError> {
         if app.trim_end_matches('/') != "live" {
             metrics::counter!("slotcast_rtmp_refused_total", "reason" => "app").increment(1);
-            return Err(format!(
-                "unknown application `{app}`: publish to /live/<key>"
-            ));
+            return Err(StreamError::UnknownApplication(app.to_owned()));
         }
         let key = name.split('?').next().unwrap_or_default();
         let now = Instant::now();
@@ -136,7 +135,7 @@ impl Handler {
         {
             metrics::counter!("slotcast_rtmp_refused_total", "reason" => "rate_limited")
                 .increment(1);
-            return Err("too many wrong keys from this address; try again later".into());
+            return Err(StreamError::RateLimited);
         }
         let grant = match self.node.authority.authorize(key).await {
             Ok(g) => g,
@@ -154,14 +153,11 @@ impl Handler {
                     Refusal::Unavailable(_) => "unavailable",
                 };
                 metrics::counter!("slotcast_rtmp_refused_total", "reason" => reason).increment(1);
-                return Err(refusal.to_string());
+                return Err(refusal.into());
             }
         };
         let Some(channel) = self.node.channel(grant.channel) else {
-            return Err(format!(
-                "channel {} is not on this stream node",
-                grant.channel
-            ));
+            return Err(StreamError::ChannelElsewhere(grant.channel));
         };
         channel.attach_publisher(&grant, self.session, self.cut.clone())?;
         tracing::info!(
@@ -190,7 +186,7 @@ impl SessionHandler for Handler {
         }
         self.decide(app_name, stream_name)
             .await
-            .map_err(|reason| self.refuse(reason))
+            .map_err(|reason| self.refuse(reason.to_string()))
     }
 
     async fn on_unpublish(&mut self, _stream_id: u32) -> Result<(), ServerSessionError> {

@@ -5,10 +5,10 @@
 //! conditional updates, notices are recorded once with their e-mails in one transaction,
 //! and a step another actor made first is no error.
 
-use super::{mail_context, next_sequence, parts};
+use super::{ending_mails, mail_context, parts};
 use crate::mail::{self, BroadcasterMail};
 use crate::state::Center;
-use slotcast_domain::lifecycle::{self, Event, InviteeNotice, Publish};
+use slotcast_domain::lifecycle::{self, Publish};
 use slotcast_domain::{Clock, ReservationKey, Timestamp};
 use slotcast_store::{
     Actor, Conflict, Notice, Reservation, StorageError, Store, TransitionCommand,
@@ -49,12 +49,6 @@ pub async fn expire(c: &Center, r: &Reservation, now: Timestamp) -> Result<bool,
         return Ok(false);
     };
     let (m, channel) = parts(c, r).await?;
-    let sequence = next_sequence(c, r.id).await?;
-    let expired = Reservation {
-        updated_at: now,
-        ..r.clone()
-    };
-    let ctx = mail_context(c, &expired, &channel, &m, None, sequence);
     let mut cmd = TransitionCommand::from_transition(
         r.id,
         &t,
@@ -62,17 +56,7 @@ pub async fn expire(c: &Center, r: &Reservation, now: Timestamp) -> Result<bool,
         Actor::System,
         "not confirmed before the deadline",
     );
-    cmd.outbox
-        .push(mail::broadcaster_message(&ctx, BroadcasterMail::Expired));
-    if t.events
-        .contains(&Event::NotifyInvitees(InviteeNotice::Cancellation))
-    {
-        cmd.outbox.extend(mail::invitee_messages(
-            &ctx,
-            InviteeNotice::Cancellation,
-            &[],
-        ));
-    }
+    cmd.outbox = ending_mails(c, r, (&m, &channel), &t, now, BroadcasterMail::Expired).await?;
     apply(c, cmd, "expiries").await
 }
 

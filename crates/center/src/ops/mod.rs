@@ -16,10 +16,11 @@ pub mod play;
 pub mod reservations;
 
 use crate::error::{ApiError, ApiResult};
-use crate::mail::MailContext;
+use crate::mail::{self, BroadcasterMail, MailContext};
 use crate::state::Center;
-use slotcast_domain::ReservationId;
-use slotcast_store::{Channel, Member, Reservation, StorageError};
+use slotcast_domain::lifecycle::{Event, InviteeNotice};
+use slotcast_domain::{ReservationId, Timestamp, Transition};
+use slotcast_store::{Channel, Member, NewMessage, Reservation, StorageError};
 
 /// What an e-mail about `r` needs to know.
 pub(crate) fn mail_context<'a>(
@@ -78,4 +79,34 @@ pub(crate) async fn parts(c: &Center, r: &Reservation) -> Result<(Member, Channe
         c.store.member(r.member).await?,
         c.store.channel(r.channel).await?,
     ))
+}
+
+/// The e-mails of a reservation that ends before its program (expired, cancelled): the
+/// broadcaster's `notice`, and the invitees' cancellation (with the next iCalendar
+/// SEQUENCE) when the transition `t` says they are told.
+pub(crate) async fn ending_mails(
+    c: &Center,
+    r: &Reservation,
+    (m, channel): (&Member, &Channel),
+    t: &Transition,
+    now: Timestamp,
+    notice: BroadcasterMail,
+) -> Result<Vec<NewMessage>, StorageError> {
+    let sequence = next_sequence(c, r.id).await?;
+    let ended = Reservation {
+        updated_at: now,
+        ..r.clone()
+    };
+    let ctx = mail_context(c, &ended, channel, m, None, sequence);
+    let mut out = vec![mail::broadcaster_message(&ctx, notice)];
+    if t.events
+        .contains(&Event::NotifyInvitees(InviteeNotice::Cancellation))
+    {
+        out.extend(mail::invitee_messages(
+            &ctx,
+            InviteeNotice::Cancellation,
+            &[],
+        ));
+    }
+    Ok(out)
 }

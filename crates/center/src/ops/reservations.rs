@@ -2,7 +2,7 @@
 //! connection profile, change, cancel, extend. Every decision is the domain's; the store
 //! applies it atomically together with the e-mails it causes.
 
-use super::{mail_context, next_sequence, viewer_password};
+use super::{ending_mails, mail_context, next_sequence, viewer_password};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::mail::{self, BroadcasterMail};
 use crate::profile;
@@ -477,12 +477,6 @@ pub async fn cancel(
         .contains(&Event::Charge(ChargeAction::Finalize))
         .then_some(r.fee);
     let channel = c.store.channel(r.channel).await?;
-    let sequence = next_sequence(c, r.id).await?;
-    let cancelled = Reservation {
-        updated_at: now,
-        ..r.clone()
-    };
-    let ctx = mail_context(c, &cancelled, &channel, m, None, sequence);
     let mut cmd = TransitionCommand::from_transition(
         r.id,
         &t,
@@ -490,19 +484,15 @@ pub async fn cancel(
         Actor::Member(m.id),
         "cancelled by the broadcaster",
     );
-    cmd.outbox.push(mail::broadcaster_message(
-        &ctx,
+    cmd.outbox = ending_mails(
+        c,
+        &r,
+        (m, &channel),
+        &t,
+        now,
         BroadcasterMail::Cancelled { charged },
-    ));
-    if t.events
-        .contains(&Event::NotifyInvitees(InviteeNotice::Cancellation))
-    {
-        cmd.outbox.extend(mail::invitee_messages(
-            &ctx,
-            InviteeNotice::Cancellation,
-            &[],
-        ));
-    }
+    )
+    .await?;
     let queued = cmd.outbox.len() as u64;
     let done = c.store.transition(cmd).await?;
     c.stats.revoke(done.id);
