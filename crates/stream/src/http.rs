@@ -448,54 +448,63 @@ async fn vod_file(
     headers: HeaderMap,
 ) -> Answer {
     let query = query.as_deref();
-    let name = file.as_str();
-    if name != playback::ENTRY_PLAYLIST
-        && name != playback::MEDIA_PLAYLIST
-        && name != playback::RECORDING_FILE
-    {
-        return Err(PlayError::NotFound("replay resource"));
-    }
     let download = query_param(query, "download") == Some("1");
-    if name == playback::MEDIA_PLAYLIST || query_param(query, "token").is_none() {
-        let (id, session) = session_of(&node, query, PlayKind::Replay)?;
-        let path = node.recording_file(session.claims.reservation)?;
-        if name == playback::MEDIA_PLAYLIST {
+    let with_token = query_param(query, "token").is_some();
+    match file.as_str() {
+        playback::ENTRY_PLAYLIST if with_token => {
+            let (id, path) = replay_session(&node, query)?;
             let index = vod::index(&path).await?;
+            let duration_ms = index.duration_ms().max(1);
+            let bandwidth = index.valid_len().saturating_mul(8_000) / duration_ms;
+            let media = format!("{}?session={id}", playback::MEDIA_PLAYLIST);
+            Ok(vod::playlist(multivariant_playlist(
+                &media, bandwidth, None,
+            )))
+        }
+        playback::ENTRY_PLAYLIST => Err(PlayError::TokenRequired),
+        playback::MEDIA_PLAYLIST => {
+            let (id, session) = session_of(&node, query, PlayKind::Replay)?;
+            let index = vod::index(&node.recording_file(session.claims.reservation)?).await?;
             let body = vod_playlist(&index, playback::RECORDING_FILE, &format!("session={id}"));
-            return Ok(vod::playlist(body));
+            Ok(vod::playlist(body))
         }
-        if name == playback::ENTRY_PLAYLIST {
-            return Err(PlayError::TokenRequired);
+        playback::RECORDING_FILE if with_token => {
+            // Players keep the URL they were redirected to for their next ranges.
+            let (id, _) = replay_session(&node, query)?;
+            let mut location = format!("{}?session={id}", playback::RECORDING_FILE);
+            if download {
+                location.push_str("&download=1");
+            }
+            let mut r = StatusCode::FOUND.into_response();
+            let h = r.headers_mut();
+            h.insert(
+                header::LOCATION,
+                HeaderValue::from_str(&location).expect("ascii"),
+            );
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            );
+            Ok(r)
         }
-        let attachment = download.then(|| format!("slotcast-{}.mp4", session.claims.reservation.0));
-        return vod::send_file(&path, &headers, attachment).await;
+        playback::RECORDING_FILE => {
+            let (_, session) = session_of(&node, query, PlayKind::Replay)?;
+            let reservation = session.claims.reservation;
+            let path = node.recording_file(reservation)?;
+            let attachment = download.then(|| format!("slotcast-{}.mp4", reservation.0));
+            vod::send_file(&path, &headers, attachment).await
+        }
+        _ => Err(PlayError::NotFound("replay resource")),
     }
-    // A token: admission to a new session.
-    let claims = admit(&node, query, PlayKind::Replay)?;
+}
+
+/// A replay token of the query admits to a new replay session: its id and the recording.
+fn replay_session(
+    node: &StreamNode,
+    query: Option<&str>,
+) -> Result<(String, std::path::PathBuf), PlayError> {
+    let claims = admit(node, query, PlayKind::Replay)?;
     let path = node.recording_file(claims.reservation)?;
     let id = node.mint_session(claims, node.config.vod_idle)?;
-    if name == playback::ENTRY_PLAYLIST {
-        let index = vod::index(&path).await?;
-        let duration_ms = index.duration_ms().max(1);
-        let bandwidth = index.valid_len().saturating_mul(8_000) / duration_ms;
-        let media = format!("{}?session={id}", playback::MEDIA_PLAYLIST);
-        return Ok(vod::playlist(multivariant_playlist(
-            &media, bandwidth, None,
-        )));
-    }
-    // The recording: players keep the URL they were redirected to for their next ranges.
-    let mut location = format!("{}?session={id}", playback::RECORDING_FILE);
-    if download {
-        location.push_str("&download=1");
-    }
-    let mut r = StatusCode::FOUND.into_response();
-    r.headers_mut().insert(
-        header::LOCATION,
-        HeaderValue::from_str(&location).expect("ascii"),
-    );
-    r.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    Ok(r)
+    Ok((id, path))
 }
