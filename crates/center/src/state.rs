@@ -75,6 +75,8 @@ pub struct Center {
     pub login_throttle: Throttle,
     /// Wrong viewer passwords per address.
     pub password_throttle: Throttle,
+    /// Registrations per address (each costs an argon2 hash).
+    pub signup_throttle: Throttle,
     /// The NTP-backed time service, when configured (for `/time`).
     pub time: Option<Arc<TimeService>>,
     /// Viewer counts and program statistics from the stream node.

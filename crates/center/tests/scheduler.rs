@@ -85,6 +85,14 @@ impl SessionStore for FlakyStore {
     async fn revoke_session(&self, token_hash: &[u8; 32], at: Timestamp) -> Result<()> {
         self.inner.revoke_session(token_hash, at).await
     }
+    async fn revoke_member_sessions(
+        &self,
+        member: slotcast_domain::MemberId,
+        keep: Option<&[u8; 32]>,
+        at: Timestamp,
+    ) -> Result<u64> {
+        self.inner.revoke_member_sessions(member, keep, at).await
+    }
 }
 
 #[async_trait]

@@ -47,7 +47,7 @@ pub use channel::{ChannelDraft, ChannelSettings};
 pub use charge::ChargeState;
 pub use clock::Clock;
 pub use email::EmailAddress;
-pub use ids::{ChannelId, MemberId, ReservationId};
+pub use ids::{ChannelId, MemberId, ReservationId, Slug};
 pub use key::{KeyHash, ReservationKey};
 pub use lifecycle::{
     Event, LifecycleError, Publish, PublishDenied, PublishDeniedReason, Status, Transition,

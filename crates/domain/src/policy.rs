@@ -2,8 +2,8 @@
 //! every domain decision.
 
 use crate::slot::SlotLength;
-use jiff::SignedDuration;
 use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
 
 /// What happens to the charge when a confirmed reservation is cancelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +43,19 @@ pub struct Policy {
     pub genres: Vec<String>,
     /// Charge for a cancellation after confirmation.
     pub cancel_charge: CancelCharge,
+    /// How far ahead bookings are taken, and availability and programs shown (default 90
+    /// days): beyond it nothing is bookable, so nobody can hold slots in every future month.
+    pub horizon_days: u32,
+}
+
+impl Policy {
+    /// The first instant beyond the booking horizon, seen at `now`.
+    pub fn horizon_end(&self, now: Timestamp) -> Timestamp {
+        now.saturating_add(SignedDuration::from_hours(
+            24 * i64::from(self.horizon_days),
+        ))
+        .unwrap_or(Timestamp::MAX)
+    }
 }
 
 impl Default for Policy {
@@ -61,6 +74,7 @@ impl Default for Policy {
             time_zone: TimeZone::UTC,
             genres: Vec::new(),
             cancel_charge: CancelCharge::Full,
+            horizon_days: 90,
         }
     }
 }

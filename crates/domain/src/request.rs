@@ -204,6 +204,12 @@ impl ReservationDraft {
         };
         let start = match self.start.trim().parse::<Timestamp>() {
             Ok(t) => Some(t),
+            // A well-formed instant too far for the calendar (year 9999) is just as far
+            // beyond the horizon as year 2099.
+            Err(_) if looks_like_far_future(self.start.trim()) => {
+                errs.add("start", beyond_horizon(policy, now));
+                None
+            }
             Err(_) => {
                 errs.add(
                     "start",
@@ -226,6 +232,9 @@ impl ReservationDraft {
             } else if *t <= now {
                 errs.add("start", "must be in the future");
                 false
+            } else if *t >= policy.horizon_end(now) {
+                errs.add("start", beyond_horizon(policy, now));
+                false
             } else {
                 true
             }
@@ -234,6 +243,25 @@ impl ReservationDraft {
             .map_err(|e| errs.add("start", e.to_string()))
             .ok()
     }
+}
+
+/// The refusal of an instant beyond the booking horizon.
+pub fn beyond_horizon(policy: &Policy, now: Timestamp) -> String {
+    format!(
+        "is beyond the booking horizon: bookings are taken up to {} days ahead (before {})",
+        policy.horizon_days,
+        policy.horizon_end(now)
+    )
+}
+
+/// Whether `s` is an RFC 3339 instant whose year is far in the future (`9999-…`), which
+/// the calendar may not represent.
+fn looks_like_far_future(s: &str) -> bool {
+    s.len() >= 20
+        && s.as_bytes()[4] == b'-'
+        && s.get(..4)
+            .and_then(|y| y.parse::<u32>().ok())
+            .is_some_and(|year| year >= 9000)
 }
 
 /// Checks a free-text field. `None` and blank optional fields are `None`.
@@ -261,7 +289,42 @@ pub fn text(
         errs.add(field, "contains control characters");
         return None;
     }
+    if let Some(c) = v.chars().find(|&c| deceptive(c)) {
+        errs.add(
+            field,
+            format!(
+                "contains an invisible or direction-changing character (U+{:04X}); remove it",
+                u32::from(c)
+            ),
+        );
+        return None;
+    }
     Some(v.to_owned())
+}
+
+/// Characters that make text show other than it reads: the bidirectional embeddings,
+/// overrides and isolates (U+202A–U+202E, U+2066–U+2069) and marks (U+200E, U+200F,
+/// U+061C), zero-width and invisible ones (U+200B, U+2060–U+2064, U+FEFF, U+180E, U+034F),
+/// line and paragraph separators (U+2028, U+2029) and the interlinear annotations
+/// (U+FFF9–U+FFFB). The zero-width (non-)joiners U+200C and U+200D stay allowed: scripts
+/// and emoji sequences need them.
+pub fn deceptive(c: char) -> bool {
+    matches!(
+        c,
+        '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{061C}'
+            | '\u{200B}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{FEFF}'
+            | '\u{180E}'
+            | '\u{034F}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{FFF9}'..='\u{FFFB}'
+    )
 }
 
 /// Checks the genre against the configured list (any text when the list is empty).
@@ -379,6 +442,74 @@ mod tests {
 
     fn now() -> Timestamp {
         "2026-05-01T00:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn bookings_beyond_the_horizon_are_refused_with_the_same_words() {
+        let policy = Policy::default();
+        let expected = beyond_horizon(&policy, now());
+        assert!(expected.contains("90 days"), "{expected}");
+        for start in [
+            "2026-07-30T00:00:00Z",
+            "2099-01-01T12:00:00Z",
+            "9998-06-01T12:00:00Z",
+            "9999-12-31T23:50:00Z",
+        ] {
+            let d = ReservationDraft {
+                start: start.into(),
+                ..draft()
+            };
+            let errs = d.validate(&policy, now()).unwrap_err();
+            assert_eq!(errs.0["start"], expected, "{start}");
+        }
+        // The last slot before the horizon is fine.
+        let d = ReservationDraft {
+            start: "2026-07-29T23:50:00Z".into(),
+            ..draft()
+        };
+        assert!(d.validate(&policy, now()).is_ok());
+    }
+
+    #[test]
+    fn text_that_lies_about_itself_is_refused() {
+        for (bad, code) in [
+            ("Free \u{202E}3pm.exe", 0x202E),
+            ("a\u{202A}b", 0x202A),
+            ("\u{2066}isolated\u{2069}", 0x2066),
+            ("left\u{200E}mark", 0x200E),
+            ("arabic\u{061C}mark", 0x061C),
+            ("zero\u{200B}width", 0x200B),
+            ("word\u{2060}joiner", 0x2060),
+            ("\u{FEFF}bom", 0xFEFF),
+            ("line\u{2028}separator", 0x2028),
+        ] {
+            let mut errs = FieldErrors::default();
+            assert_eq!(
+                text(&mut errs, "title", Some(bad), 60, true, true),
+                None,
+                "{bad:?}"
+            );
+            assert_eq!(
+                errs.0["title"],
+                format!(
+                    "contains an invisible or direction-changing character (U+{code:04X}); remove it"
+                )
+            );
+        }
+        // Joiners that scripts and emoji need, and right-to-left text itself, stay.
+        let mut errs = FieldErrors::default();
+        for ok in [
+            "👩\u{200D}👩\u{200D}👧 family",
+            "می\u{200C}خواهم",
+            "שלום עולם",
+            "日本語の番組",
+        ] {
+            assert_eq!(
+                text(&mut errs, "title", Some(ok), 60, false, true).as_deref(),
+                Some(ok)
+            );
+        }
+        assert!(errs.is_empty(), "{errs:?}");
     }
 
     fn draft() -> ReservationDraft {

@@ -182,6 +182,8 @@ pub struct SlotsConfig {
     pub start_reminder_minutes: u32,
     /// Extension offer before the end.
     pub extension_offer_minutes: u32,
+    /// How many days ahead bookings are taken (and availability and programs shown).
+    pub horizon_days: u32,
 }
 
 impl Default for SlotsConfig {
@@ -196,6 +198,7 @@ impl Default for SlotsConfig {
             confirm_reminder_minutes: 60,
             start_reminder_minutes: 10,
             extension_offer_minutes: 10,
+            horizon_days: 90,
         }
     }
 }
@@ -506,6 +509,9 @@ impl Config {
                 "must be between 60 and 86400".into(),
             );
         }
+        if !(1..=3650).contains(&self.slots.horizon_days) {
+            return err("slots.horizon_days", "must be between 1 and 3650".into());
+        }
         if self.quota.slots_per_month == 0 {
             return err("quota.slots_per_month", "must be at least 1".into());
         }
@@ -624,6 +630,7 @@ impl Config {
             } else {
                 CancelCharge::None
             },
+            horizon_days: s.horizon_days,
         }
     }
 }

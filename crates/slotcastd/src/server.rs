@@ -187,6 +187,7 @@ pub async fn start(cfg: &Config, clock: Option<Arc<dyn Clock>>) -> Result<Runnin
         secrets,
         login_throttle: Throttle::new(10, SignedDuration::from_mins(15)),
         password_throttle: Throttle::new(20, SignedDuration::from_mins(15)),
+        signup_throttle: Throttle::new(20, SignedDuration::from_hours(1)),
         time,
         stats: Arc::new(crate::link::NodeStats(node.clone())),
         mail_check: Some(mail_check),

@@ -52,6 +52,14 @@ pub trait SessionStore {
     async fn session_member(&self, token_hash: &[u8; 32], now: Timestamp) -> Result<Member>;
     /// Ends a session.
     async fn revoke_session(&self, token_hash: &[u8; 32], at: Timestamp) -> Result<()>;
+    /// Ends every live session of `member` but the one `keep` names (all when `None`);
+    /// returns how many ended.
+    async fn revoke_member_sessions(
+        &self,
+        member: MemberId,
+        keep: Option<&[u8; 32]>,
+        at: Timestamp,
+    ) -> Result<u64>;
 }
 
 /// The channel catalogue.

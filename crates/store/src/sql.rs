@@ -508,6 +508,27 @@ macro_rules! impl_sql_store {
                         .map_err(db_err)?;
                     Ok(())
                 }
+
+                async fn revoke_member_sessions(
+                    &self,
+                    member: MemberId,
+                    keep: Option<&[u8; 32]>,
+                    at: Timestamp,
+                ) -> Result<u64> {
+                    // An empty hash matches no session: "keep none".
+                    let keep = keep.map_or_else(Vec::new, |k| k.to_vec());
+                    let done = sqlx::query(
+                        "UPDATE sessions SET revoked_at_ms = $1 \
+                         WHERE member_id = $2 AND revoked_at_ms IS NULL AND token_hash <> $3",
+                    )
+                    .bind(to_ms(at))
+                    .bind(member.0)
+                    .bind(keep)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    Ok(done.rows_affected())
+                }
             }
 
             #[async_trait]

@@ -113,6 +113,40 @@ pub async fn sessions_expire_and_revoke(s: S) {
     assert!(s.session_member(&[8u8; 32], now()).await.is_err());
     s.revoke_session(&token, now()).await.unwrap();
     assert!(s.session_member(&token, now()).await.is_err());
+    // All of a member's sessions but one end together; another member's stay.
+    let other = fixtures::member(&*s, "Other", Tier::General).await;
+    for (hash, who) in [
+        ([1u8; 32], m.id),
+        ([2u8; 32], m.id),
+        ([3u8; 32], m.id),
+        ([4u8; 32], other.id),
+    ] {
+        s.create_session(NewSession {
+            token_hash: hash,
+            member: who,
+            created_at: now(),
+            expires_at: now() + SignedDuration::from_hours(1),
+        })
+        .await
+        .unwrap();
+    }
+    let ended = s
+        .revoke_member_sessions(m.id, Some(&[2u8; 32]), now())
+        .await
+        .unwrap();
+    assert_eq!(ended, 2);
+    assert!(s.session_member(&[1u8; 32], now()).await.is_err());
+    assert_eq!(s.session_member(&[2u8; 32], now()).await.unwrap().id, m.id);
+    assert!(s.session_member(&[3u8; 32], now()).await.is_err());
+    assert_eq!(
+        s.session_member(&[4u8; 32], now()).await.unwrap().id,
+        other.id
+    );
+    assert_eq!(
+        s.revoke_member_sessions(m.id, None, now()).await.unwrap(),
+        1
+    );
+    assert!(s.session_member(&[2u8; 32], now()).await.is_err());
 }
 
 /// Channels: create, list, unique names.

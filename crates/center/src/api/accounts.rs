@@ -106,12 +106,26 @@ async fn verify(hash: String, password: String) -> ApiResult<bool> {
 
 /// Register a member.
 #[utoipa::path(post, path = "/api/v1/members", tag = "accounts", request_body = RegisterBody,
-    responses((status = 201, body = MemberView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = MemberView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn register(
     State(st): State<AppState>,
+    ext: axum::http::Extensions,
     ApiJson(b): ApiJson<RegisterBody>,
 ) -> ApiResult<(StatusCode, Json<MemberView>)> {
     let now = st.clock.now();
+    // Every attempt counts: each costs a password hash, whatever its outcome.
+    let address = format!(
+        "signup:{}",
+        peer_ip(&ext).map_or_else(|| "local".into(), |ip| ip.to_string())
+    );
+    if let Err(wait) = st.signup_throttle.check(&address, now) {
+        return Err(ApiError::too_many(
+            ErrorCode::TooManyAttempts,
+            format!("too many sign-ups from this address; try again in {wait} s"),
+            wait,
+        ));
+    }
+    st.signup_throttle.fail(&address, now);
     let mut errs = FieldErrors::default();
     let email = EmailAddress::parse(&b.email)
         .map_err(|e| errs.add("email", e.to_string()))
@@ -255,23 +269,32 @@ pub async fn logout(
     _who: Authed,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_owned)
-        .or_else(|| cookie_token(&headers));
-    if let Some(t) = token {
+    if let Some(t) = session_token(&headers) {
         st.store
             .revoke_session(&secrets::token_hash(t.trim()), st.clock.now())
             .await?;
     }
+    Ok(signed_out())
+}
+
+/// The session token a request carries: its bearer token, else its session cookie.
+fn session_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned)
+        .or_else(|| cookie_token(headers))
+}
+
+/// 204 that also clears the session cookie.
+fn signed_out() -> Response {
     let mut res = StatusCode::NO_CONTENT.into_response();
     res.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_static("slotcast_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
     );
-    Ok(res)
+    res
 }
 
 /// The signed-in member, with this month's quota.
@@ -300,27 +323,62 @@ pub struct PasswordBody {
 
 /// Change the password.
 #[utoipa::path(post, path = "/api/v1/members/me/password", tag = "accounts", request_body = PasswordBody,
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn change_password(
     State(st): State<AppState>,
     Authed(m): Authed,
+    headers: HeaderMap,
     ApiJson(b): ApiJson<PasswordBody>,
 ) -> ApiResult<StatusCode> {
+    let now = st.clock.now();
     let mut errs = FieldErrors::default();
     check_password(&mut errs, "new_password", &b.new_password);
     if !errs.is_empty() {
         return Err(errs.into());
     }
+    // Guesses of the current password are throttled like sign-ins.
+    let key = format!("password:{}", m.id);
+    if let Err(wait) = st.login_throttle.check(&key, now) {
+        return Err(ApiError::too_many(
+            ErrorCode::TooManyAttempts,
+            "too many wrong passwords; wait and try again",
+            wait,
+        ));
+    }
     if !verify(m.password_hash.clone(), b.current_password).await? {
+        st.login_throttle.fail(&key, now);
         return Err(ApiError::new(
             ErrorCode::WrongPassword,
             "the current password is not right",
         ));
     }
+    st.login_throttle.clear(&key);
     st.store
         .set_password_hash(m.id, &hash(b.new_password).await?)
         .await?;
+    // Whoever else was signed in with the old password is signed out.
+    let current = session_token(&headers).map(|t| secrets::token_hash(t.trim()));
+    let ended = st
+        .store
+        .revoke_member_sessions(m.id, current.as_ref(), now)
+        .await?;
+    tracing::info!(member = %m.id, other_sessions_ended = ended, "password changed");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sign out everywhere: every session of the member ends, this one too.
+#[utoipa::path(delete, path = "/api/v1/sessions", tag = "accounts",
+    responses((status = 204), (status = 401, body = ErrorBody)))]
+pub async fn logout_everywhere(
+    State(st): State<AppState>,
+    Authed(m): Authed,
+) -> ApiResult<Response> {
+    let ended = st
+        .store
+        .revoke_member_sessions(m.id, None, st.clock.now())
+        .await?;
+    tracing::info!(member = %m.id, sessions_ended = ended, "signed out everywhere");
+    Ok(signed_out())
 }
 
 #[cfg(test)]

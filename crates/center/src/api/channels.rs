@@ -112,9 +112,20 @@ pub(crate) fn day_bounds(
             .parse::<Date>()
             .map_err(|_| ApiError::field("date", "must be a date such as 2026-06-10"))?,
     };
-    let span = (date - today).get_days().abs();
-    if span > 400 {
-        return Err(ApiError::field("date", "must be within 400 days of today"));
+    // Ahead, the booking horizon (the same as for bookings); back, a year of history.
+    let policy = &st.settings.policy;
+    let ahead = (date - today).get_days();
+    if ahead > i32::try_from(policy.horizon_days).unwrap_or(i32::MAX) {
+        return Err(ApiError::field(
+            "date",
+            slotcast_domain::request::beyond_horizon(policy, now),
+        ));
+    }
+    if ahead < -400 {
+        return Err(ApiError::field(
+            "date",
+            "must be within 400 days before today",
+        ));
     }
     let at = |d: Date| {
         d.to_zoned(tz.clone())

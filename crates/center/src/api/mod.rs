@@ -45,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(accounts::register))
         .routes(routes!(accounts::login))
         .routes(routes!(accounts::logout))
+        .routes(routes!(accounts::logout_everywhere))
         .routes(routes!(accounts::me))
         .routes(routes!(accounts::change_password))
         .routes(routes!(billing::invoices))

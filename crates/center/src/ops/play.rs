@@ -11,7 +11,7 @@ use crate::state::Center;
 use slotcast_domain::playback::{self, PlayUrls};
 use slotcast_domain::token::{self, PlayClaims, PlayKind};
 use slotcast_domain::visibility::{PlayAccess, Viewer, play_access};
-use slotcast_domain::{Status, Timestamp};
+use slotcast_domain::{Slug, Status, Timestamp};
 use slotcast_store::{Member, Reservation, StorageError};
 use subtle::ConstantTimeEq;
 
@@ -80,10 +80,9 @@ pub async fn listed(c: &Center, from: Timestamp, to: Timestamp) -> ApiResult<Vec
 
 /// The program with this slug (the only way to reach a secret one), if viewers may see it.
 pub async fn by_slug(c: &Center, slug: &str) -> ApiResult<Reservation> {
-    if slug.len() > 64 {
-        return Err(ApiError::not_found("program"));
-    }
-    match c.store.reservation_by_slug(slug).await {
+    // A text that cannot be a slug names no program: it never reaches a query.
+    let slug = Slug::parse(slug).map_err(|_| ApiError::not_found("program"))?;
+    match c.store.reservation_by_slug(slug.as_str()).await {
         Ok(r) if established(&r) => Ok(r),
         Ok(_) | Err(StorageError::NotFound { .. }) => Err(ApiError::not_found("program")),
         Err(e) => Err(e.into()),

@@ -172,6 +172,7 @@ pub async fn open_on(
         secrets: Secrets::from_master([9; 32]),
         login_throttle: Throttle::new(10, SignedDuration::from_mins(15)),
         password_throttle: Throttle::new(20, SignedDuration::from_mins(15)),
+        signup_throttle: Throttle::new(20, SignedDuration::from_hours(1)),
         time,
         stats,
         mail_check: None,
