@@ -229,7 +229,8 @@ async fn bench(backend: &'static str, store: Arc<dyn Store>, args: &Args) -> Res
         clock: Arc::new(SystemClock),
         settings: Settings::new(&base, "UTC", policy.clone()),
         secrets: Secrets::from_master([7; 32]),
-        login_throttle: Throttle::new(10, SignedDuration::from_mins(15)),
+        login_throttle: Throttle::new(50, SignedDuration::from_mins(15)),
+        login_backoff: slotcast_center::state::Backoff::new(5, SignedDuration::from_mins(15)),
         password_throttle: Throttle::new(20, SignedDuration::from_mins(15)),
         // The bench signs up its clients from one address.
         signup_throttle: Throttle::new(u32::MAX, SignedDuration::from_hours(1)),

@@ -111,10 +111,32 @@ impl FromRequestParts<AppState> for Operator {
     }
 }
 
-/// The client's address (`None` when the router is served without
-/// [`Peer`](crate::net::Peer)).
-pub fn peer_ip(parts_ext: &axum::http::Extensions) -> Option<std::net::IpAddr> {
-    parts_ext
-        .get::<axum::extract::ConnectInfo<crate::net::Peer>>()
-        .map(|c| c.0.0.ip())
+/// The client's address: the connection's peer, or behind a trusted proxy the address
+/// it forwarded for (see [`crate::net::client_ip`]); `None` when the router is served
+/// without [`Peer`](crate::net::Peer).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub Option<std::net::IpAddr>);
+
+impl ClientIp {
+    /// A throttle key for this client under `scope`.
+    pub fn key(&self, scope: &str) -> String {
+        match self.0 {
+            Some(ip) => format!("{scope}:{ip}"),
+            None => format!("{scope}:local"),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<crate::net::Peer>>()
+            .map(|c| c.0.0.ip());
+        Ok(ClientIp(peer.map(|p| {
+            crate::net::client_ip(p, &parts.headers, &st.settings.trusted_proxies)
+        })))
+    }
 }

@@ -194,3 +194,175 @@ mod tests {
         reader.await.unwrap();
     }
 }
+
+/// An address block (`10.0.0.0/8`, `::1/128`; a bare address is a block of one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl std::str::FromStr for IpNet {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: std::net::IpAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{s}` is not an IP address or block"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("`{s}`: the prefix must be 0 to {max}"))?,
+        };
+        Ok(IpNet { addr, prefix })
+    }
+}
+
+impl IpNet {
+    /// Whether `ip` is in the block.
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr::{V4, V6};
+        let ip = match ip {
+            V6(v6) => v6.to_ipv4_mapped().map_or(V6(v6), V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (V4(net), V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (V6(net), V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The client behind a request that arrived from `peer`: `peer` itself, unless `peer` is
+/// one of the `trusted` proxies — then the nearest address in `X-Forwarded-For` (or
+/// `Forwarded: for=`) that is not a trusted proxy. Headers from anyone else are ignored,
+/// so a client cannot choose the address its limits are counted on.
+pub fn client_ip(
+    peer: std::net::IpAddr,
+    headers: &axum::http::HeaderMap,
+    trusted: &[IpNet],
+) -> std::net::IpAddr {
+    if !trusted.iter().any(|n| n.contains(peer)) {
+        return peer;
+    }
+    let forwarded_for = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().to_owned());
+    let forwarded = headers
+        .get_all("forwarded")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split([',', ';']))
+        .filter_map(|p| {
+            let (k, v) = p.trim().split_once('=')?;
+            k.eq_ignore_ascii_case("for").then(|| {
+                let v = v.trim().trim_matches('"');
+                // `[2001:db8::1]:4711` or `192.0.2.60:4711`
+                let v = v
+                    .strip_prefix('[')
+                    .map_or(v, |r| r.split(']').next().unwrap_or(r));
+                v.rsplit_once(':')
+                    .filter(|(h, _)| h.parse::<std::net::Ipv4Addr>().is_ok())
+                    .map_or(v, |(h, _)| h)
+                    .to_owned()
+            })
+        });
+    let hops: Vec<std::net::IpAddr> = if headers.contains_key("forwarded") {
+        forwarded.filter_map(|s| s.parse().ok()).collect()
+    } else {
+        forwarded_for.filter_map(|s| s.parse().ok()).collect()
+    };
+    hops.into_iter()
+        .rev()
+        .find(|ip| !trusted.iter().any(|n| n.contains(*ip)))
+        .unwrap_or(peer)
+}
+
+#[cfg(test)]
+mod client_tests {
+    use super::*;
+    use axum::http::HeaderMap;
+
+    fn nets(list: &[&str]) -> Vec<IpNet> {
+        list.iter().map(|s| s.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn blocks_parse_and_contain() {
+        let n: IpNet = "10.0.0.0/8".parse().unwrap();
+        assert!(n.contains("10.200.1.2".parse().unwrap()));
+        assert!(!n.contains("11.0.0.1".parse().unwrap()));
+        assert!(n.contains("::ffff:10.1.1.1".parse().unwrap()));
+        let one: IpNet = "::1".parse().unwrap();
+        assert!(one.contains("::1".parse().unwrap()));
+        assert!(
+            "0.0.0.0/0"
+                .parse::<IpNet>()
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
+        for bad in ["10.0.0.0/33", "nope", "1.2.3.4/x", "::1/129"] {
+            assert!(bad.parse::<IpNet>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn forwarded_headers_count_only_from_trusted_proxies() {
+        let trusted = nets(&["127.0.0.1", "10.0.0.0/8"]);
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            "198.51.100.1, 203.0.113.5, 10.1.1.1".parse().unwrap(),
+        );
+        let proxy = "127.0.0.1".parse().unwrap();
+        // The nearest untrusted hop; what the client wrote before it does not count.
+        assert_eq!(
+            client_ip(proxy, &h, &trusted),
+            "203.0.113.5".parse::<std::net::IpAddr>().unwrap()
+        );
+        // From an untrusted peer the header is ignored.
+        let stranger = "192.0.2.9".parse().unwrap();
+        assert_eq!(client_ip(stranger, &h, &trusted), stranger);
+        // Nothing trusted configured: the peer.
+        assert_eq!(client_ip(proxy, &h, &[]), proxy);
+        let mut f = HeaderMap::new();
+        f.insert(
+            "forwarded",
+            "for=\"[2001:db8::7]:4711\";proto=https, for=192.0.2.60:80"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(
+            client_ip(proxy, &f, &trusted),
+            "192.0.2.60".parse::<std::net::IpAddr>().unwrap()
+        );
+        // Garbage falls back to the peer.
+        let mut g = HeaderMap::new();
+        g.insert("x-forwarded-for", "not an address".parse().unwrap());
+        assert_eq!(client_ip(proxy, &g, &trusted), proxy);
+    }
+}

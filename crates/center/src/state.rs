@@ -33,6 +33,9 @@ pub struct Settings {
     pub key_lock: SignedDuration,
     /// Play tokens live this long.
     pub play_token_ttl: SignedDuration,
+    /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` names the client; from
+    /// anyone else those headers are ignored.
+    pub trusted_proxies: Vec<crate::net::IpNet>,
 }
 
 impl Settings {
@@ -56,6 +59,7 @@ impl Settings {
             key_max_failures: 5,
             key_lock: SignedDuration::from_mins(15),
             play_token_ttl: SignedDuration::from_mins(5),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -71,8 +75,11 @@ pub struct Center {
     pub settings: Settings,
     /// Keys.
     pub secrets: Secrets,
-    /// Failed logins per account and per address.
+    /// Failed sign-ins per address across accounts.
     pub login_throttle: Throttle,
+    /// Failed sign-ins per (account, address), wrong current passwords per member: a
+    /// growing delay.
+    pub login_backoff: Backoff,
     /// Wrong viewer passwords per address.
     pub password_throttle: Throttle,
     /// Registrations per address (each costs an argon2 hash).
@@ -150,6 +157,66 @@ impl Throttle {
     }
 }
 
+/// A growing delay per key: `free` failures cost nothing, each further one doubles the
+/// wait (1 s, 2 s, 4 s … at most `max`) before the next attempt is heard. A success clears
+/// the key; a key idle for a day is forgotten. Memory is bounded like [`Throttle`]'s.
+#[derive(Debug)]
+pub struct Backoff {
+    free: u32,
+    max: SignedDuration,
+    entries: Mutex<HashMap<String, (u32, Timestamp)>>,
+}
+
+impl Backoff {
+    /// `free` failures without delay, then doubling waits up to `max`.
+    pub fn new(free: u32, max: SignedDuration) -> Self {
+        Self {
+            free,
+            max,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn delay(&self, failures: u32) -> SignedDuration {
+        match failures.checked_sub(self.free) {
+            None | Some(0) => SignedDuration::ZERO,
+            Some(n) => SignedDuration::from_secs(1i64 << (n - 1).min(20)).min(self.max),
+        }
+    }
+
+    /// `Err(seconds to wait)` while `key` must wait at `now`.
+    pub fn check(&self, key: &str, now: Timestamp) -> Result<(), u64> {
+        let map = self.entries.lock().expect("backoff lock");
+        match map.get(key) {
+            Some(&(n, last)) if now < last + self.delay(n) => {
+                let wait = (last + self.delay(n)).duration_since(now).as_secs().max(1);
+                Err(u64::try_from(wait).unwrap_or(1))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a failure of `key` at `now`.
+    pub fn fail(&self, key: &str, now: Timestamp) {
+        let mut map = self.entries.lock().expect("backoff lock");
+        if map.len() >= THROTTLE_MAX_KEYS {
+            let day = SignedDuration::from_hours(24);
+            map.retain(|_, (_, last)| now < *last + day);
+        }
+        let e = map.entry(key.to_owned()).or_insert((0, now));
+        if now >= e.1 + SignedDuration::from_hours(24) {
+            e.0 = 0;
+        }
+        e.0 = e.0.saturating_add(1);
+        e.1 = now;
+    }
+
+    /// Forgets `key` (after a success).
+    pub fn clear(&self, key: &str) {
+        self.entries.lock().expect("backoff lock").remove(key);
+    }
+}
+
 #[async_trait::async_trait]
 impl ReadinessCheck for crate::mail::Sender {
     async fn check(&self) -> Result<(), String> {
@@ -162,6 +229,30 @@ impl ReadinessCheck for crate::mail::Sender {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_doubles_after_the_free_failures() {
+        let b = Backoff::new(3, SignedDuration::from_mins(15));
+        let t: Timestamp = "2026-06-01T00:00:00Z".parse().unwrap();
+        for _ in 0..3 {
+            assert!(b.check("k", t).is_ok());
+            b.fail("k", t);
+        }
+        assert!(b.check("k", t).is_ok(), "three failures are free");
+        b.fail("k", t);
+        assert_eq!(b.check("k", t), Err(1));
+        let t = t + SignedDuration::from_secs(1);
+        assert!(b.check("k", t).is_ok());
+        b.fail("k", t);
+        assert_eq!(b.check("k", t), Err(2));
+        for _ in 0..30 {
+            b.fail("k", t);
+        }
+        assert_eq!(b.check("k", t), Err(900), "capped");
+        assert!(b.check("other", t).is_ok());
+        b.clear("k");
+        assert!(b.check("k", t).is_ok());
+    }
 
     #[test]
     fn throttle_windows() {

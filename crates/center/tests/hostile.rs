@@ -7,12 +7,16 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
-use common::{App, Backend, open};
+use common::{App, Backend, Db, open, open_custom};
 use serde_json::json;
+use slotcast_center::NoStreamNode;
 use slotcast_domain::Policy;
 use slotcast_domain::jiff::SignedDuration;
+use std::sync::Arc;
 
 on_both!(
+    a_sign_in_flood_slows_the_attacker_and_never_locks_the_owner_out,
+    forwarded_addresses_count_only_from_trusted_proxies,
     nul_bytes_and_malformed_slugs_never_reach_a_query,
     bookings_availability_and_programs_stop_at_the_horizon,
     text_that_lies_about_itself_is_refused_everywhere,
@@ -225,7 +229,8 @@ async fn a_password_change_is_throttled_and_ends_the_other_sessions(b: Backend) 
     let laptop = app.post("/api/v1/sessions", None, login.clone()).await;
     let laptop = laptop.body["token"].as_str().unwrap().to_owned();
     let change = |current: &str| json!({"current_password": current, "new_password": "a brand new passphrase"});
-    for _ in 0..10 {
+    // Five free guesses, then each wrong one doubles the wait before the next is heard.
+    for _ in 0..6 {
         let r = app
             .post(
                 "/api/v1/members/me/password",
@@ -235,7 +240,7 @@ async fn a_password_change_is_throttled_and_ends_the_other_sessions(b: Backend) 
             .await;
         refused(&r, StatusCode::FORBIDDEN, "wrong_password");
     }
-    // Throttled now, even with the right password.
+    // Slowed down now, even with the right password.
     let r = app
         .post(
             "/api/v1/members/me/password",
@@ -244,7 +249,7 @@ async fn a_password_change_is_throttled_and_ends_the_other_sessions(b: Backend) 
         )
         .await;
     refused(&r, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts");
-    app.set(app.now() + SignedDuration::from_mins(15));
+    app.set(app.now() + SignedDuration::from_secs(1));
     let r = app
         .post(
             "/api/v1/members/me/password",
@@ -282,4 +287,96 @@ async fn a_password_change_is_throttled_and_ends_the_other_sessions(b: Backend) 
             StatusCode::UNAUTHORIZED
         );
     }
+}
+
+async fn sign_in(app: &App, email: &str, password: &str) -> common::Reply {
+    app.post(
+        "/api/v1/sessions",
+        None,
+        json!({"email": email, "password": password}),
+    )
+    .await
+}
+
+async fn a_sign_in_flood_slows_the_attacker_and_never_locks_the_owner_out(b: Backend) {
+    let Some(app) = app(b).await else { return };
+    app.member("ann@example.org", false).await;
+    // The attacker at 203.0.113.7: five free guesses, then a growing wait.
+    app.set_peer("203.0.113.7:5000");
+    for _ in 0..6 {
+        refused(
+            &sign_in(&app, "ann@example.org", "guess").await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+        );
+    }
+    let r = sign_in(&app, "ann@example.org", "guess").await;
+    refused(&r, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts");
+    assert_eq!(r.headers["retry-after"], "1");
+    // Ann, from her own address, signs in all the same.
+    app.set_peer("198.51.100.20:6000");
+    let ok = sign_in(&app, "ann@example.org", "a long enough password").await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.text);
+    // The attacker's address is limited across accounts too: 50 failures in 15 minutes.
+    app.set_peer("203.0.113.8:5000");
+    for i in 0..50 {
+        let r = sign_in(&app, &format!("nobody{i}@example.org"), "guess").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{i}: {}", r.text);
+    }
+    let r = sign_in(&app, "ann@example.org", "a long enough password").await;
+    refused(&r, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts");
+    app.set_peer("198.51.100.20:6000");
+    assert_eq!(
+        sign_in(&app, "ann@example.org", "a long enough password")
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+}
+
+async fn forwarded_addresses_count_only_from_trusted_proxies(b: Backend) {
+    let Some(db) = Db::fresh(b).await else { return };
+    let app = open_custom(
+        db,
+        NOW,
+        Policy::default(),
+        None,
+        Arc::new(NoStreamNode),
+        |s| {
+            s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        },
+    )
+    .await;
+    app.member("ann@example.org", false).await;
+    // Behind the trusted proxy (127.0.0.1), each client is told apart by the address the
+    // proxy forwarded for: the attacker's failures do not slow Ann down.
+    app.set_forwarded_for(Some("203.0.113.7"));
+    for _ in 0..6 {
+        sign_in(&app, "ann@example.org", "guess").await;
+    }
+    refused(
+        &sign_in(&app, "ann@example.org", "guess").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+    );
+    app.set_forwarded_for(Some("198.51.100.20"));
+    assert_eq!(
+        sign_in(&app, "ann@example.org", "a long enough password")
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    // From an untrusted peer the header is ignored: a client cannot pick a fresh address
+    // for every guess.
+    app.set_peer("192.0.2.50:7000");
+    for i in 0..6 {
+        app.set_forwarded_for(Some(&format!("10.0.0.{i}")));
+        sign_in(&app, "ann@example.org", "guess").await;
+    }
+    app.set_forwarded_for(Some("10.0.0.99"));
+    refused(
+        &sign_in(&app, "ann@example.org", "guess").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+    );
 }

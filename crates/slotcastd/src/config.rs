@@ -86,7 +86,7 @@ pub struct Config {
     /// Database.
     pub database: DatabaseConfig,
     /// HTTP listener.
-    pub http: ListenConfig,
+    pub http: HttpConfig,
     /// RTMP listener.
     pub rtmp: ListenConfig,
     /// Slot rules.
@@ -142,7 +142,38 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// `[http]` / `[rtmp]`.
+/// `[http]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address to listen on.
+    #[serde(deserialize_with = "socket_addr")]
+    pub listen: SocketAddr,
+    /// Reverse proxies (addresses or blocks such as `10.0.0.0/8`) whose
+    /// `X-Forwarded-For` / `Forwarded` header names the client; ignored from anyone else.
+    pub trusted_proxies: Vec<String>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: "127.0.0.1:8080".parse().expect("valid"),
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+impl HttpConfig {
+    /// The trusted proxies, parsed (validated at load).
+    pub fn proxies(&self) -> Vec<slotcast_center::net::IpNet> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|s| s.parse().ok())
+            .collect()
+    }
+}
+
+/// `[rtmp]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListenConfig {
@@ -400,9 +431,7 @@ impl Default for Config {
             public_url: "http://localhost:8080".into(),
             time_zone: "UTC".into(),
             database: DatabaseConfig::default(),
-            http: ListenConfig {
-                listen: "127.0.0.1:8080".parse().expect("valid"),
-            },
+            http: HttpConfig::default(),
             rtmp: ListenConfig {
                 listen: "127.0.0.1:1935".parse().expect("valid"),
             },
@@ -571,6 +600,11 @@ impl Config {
                 format!("{:?} is not one of \"text\", \"json\"", self.log.format),
             );
         }
+        for s in &self.http.trusted_proxies {
+            if let Err(why) = s.parse::<slotcast_center::net::IpNet>() {
+                return err("http.trusted_proxies", why);
+            }
+        }
         for s in &self.time.ntp_servers {
             let ok = s
                 .rsplit_once(':')
@@ -736,6 +770,25 @@ mod tests {
         assert_eq!(c.time_zone, "Europe/Berlin");
         assert_eq!(c.mail.smtp.password, Some(Secret("12345".into())));
         assert_eq!(c.time.ntp_servers, vec!["127.0.0.1:1123"]);
+        let proxied = Config::load(
+            None,
+            env(&[(
+                "SLOTCAST__HTTP__TRUSTED_PROXIES",
+                "[\"127.0.0.1\", \"10.0.0.0/8\"]",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(proxied.http.proxies().len(), 2);
+        let e = Config::load(
+            None,
+            env(&[("SLOTCAST__HTTP__TRUSTED_PROXIES", "[\"10.0.0.0/40\"]")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("`http.trusted_proxies`") && e.contains("prefix"),
+            "{e}"
+        );
         assert_eq!(c.public_url, "https://tv.example.org");
     }
 

@@ -82,6 +82,7 @@ pub fn settings(cfg: &Config, rtmp_port: u16) -> Settings {
     s.ingest = vec![format!("rtmp://{host}:{rtmp_port}/live")];
     s.invite_at_acceptance = cfg.programs.invite_at_acceptance;
     s.mail_from = cfg.mail.from.clone();
+    s.trusted_proxies = cfg.http.proxies();
     s
 }
 
@@ -185,7 +186,8 @@ pub async fn start(cfg: &Config, clock: Option<Arc<dyn Clock>>) -> Result<Runnin
         clock: clock.clone(),
         settings,
         secrets,
-        login_throttle: Throttle::new(10, SignedDuration::from_mins(15)),
+        login_throttle: Throttle::new(50, SignedDuration::from_mins(15)),
+        login_backoff: slotcast_center::state::Backoff::new(5, SignedDuration::from_mins(15)),
         password_throttle: Throttle::new(20, SignedDuration::from_mins(15)),
         signup_throttle: Throttle::new(20, SignedDuration::from_hours(1)),
         time,

@@ -4,7 +4,7 @@
 
 use super::ApiJson;
 use super::views::{ErrorBody, MemberView, QuotaView};
-use crate::auth::{Authed, SESSION_COOKIE, cookie_token, peer_ip};
+use crate::auth::{Authed, ClientIp, SESSION_COOKIE, cookie_token};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::secrets;
 use crate::state::AppState;
@@ -109,15 +109,12 @@ async fn verify(hash: String, password: String) -> ApiResult<bool> {
     responses((status = 201, body = MemberView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn register(
     State(st): State<AppState>,
-    ext: axum::http::Extensions,
+    client: ClientIp,
     ApiJson(b): ApiJson<RegisterBody>,
 ) -> ApiResult<(StatusCode, Json<MemberView>)> {
     let now = st.clock.now();
     // Every attempt counts: each costs a password hash, whatever its outcome.
-    let address = format!(
-        "signup:{}",
-        peer_ip(&ext).map_or_else(|| "local".into(), |ip| ip.to_string())
-    );
+    let address = client.key("signup");
     if let Err(wait) = st.signup_throttle.check(&address, now) {
         return Err(ApiError::too_many(
             ErrorCode::TooManyAttempts,
@@ -194,20 +191,24 @@ pub struct LoginBody {
     responses((status = 201, description = "`{token, member}` and a session cookie"), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn login(
     State(st): State<AppState>,
-    ext: axum::http::Extensions,
+    client: ClientIp,
     ApiJson(b): ApiJson<LoginBody>,
 ) -> ApiResult<Response> {
     let now = st.clock.now();
-    let account = format!("acct:{}", b.email.trim().to_ascii_lowercase());
-    let ip = peer_ip(&ext).map(|ip| format!("ip:{ip}"));
-    for key in std::iter::once(&account).chain(ip.as_ref()) {
-        if let Err(wait) = st.login_throttle.check(key, now) {
-            return Err(ApiError::too_many(
-                ErrorCode::TooManyAttempts,
-                "too many failed sign-ins; wait and try again",
-                wait,
-            ));
-        }
+    // Failures slow down the (account, address) pair with a growing delay, and the
+    // address across all accounts; nobody elsewhere can lock the owner out.
+    let address = client.key("ip");
+    let pair = format!("{}|{address}", b.email.trim().to_ascii_lowercase());
+    if let Err(wait) = st
+        .login_backoff
+        .check(&pair, now)
+        .and_then(|()| st.login_throttle.check(&address, now))
+    {
+        return Err(ApiError::too_many(
+            ErrorCode::TooManyAttempts,
+            format!("too many failed sign-ins from here; try again in {wait} s"),
+            wait,
+        ));
     }
     let member = match EmailAddress::parse(&b.email) {
         Ok(e) => match st.store.member_by_email(&e).await {
@@ -223,16 +224,14 @@ pub async fn login(
     );
     let ok = verify(stored, b.password).await? && member.is_some();
     let Some(member) = member.filter(|_| ok) else {
-        st.login_throttle.fail(&account, now);
-        if let Some(ip) = &ip {
-            st.login_throttle.fail(ip, now);
-        }
+        st.login_backoff.fail(&pair, now);
+        st.login_throttle.fail(&address, now);
         return Err(ApiError::new(
             ErrorCode::InvalidCredentials,
             "wrong e-mail address or password",
         ));
     };
-    st.login_throttle.clear(&account);
+    st.login_backoff.clear(&pair);
     let (token, token_hash) = secrets::new_session_token();
     let expires = now + st.settings.session_ttl;
     st.store
@@ -336,9 +335,9 @@ pub async fn change_password(
     if !errs.is_empty() {
         return Err(errs.into());
     }
-    // Guesses of the current password are throttled like sign-ins.
+    // Guesses of the current password are slowed down like sign-ins.
     let key = format!("password:{}", m.id);
-    if let Err(wait) = st.login_throttle.check(&key, now) {
+    if let Err(wait) = st.login_backoff.check(&key, now) {
         return Err(ApiError::too_many(
             ErrorCode::TooManyAttempts,
             "too many wrong passwords; wait and try again",
@@ -346,13 +345,13 @@ pub async fn change_password(
         ));
     }
     if !verify(m.password_hash.clone(), b.current_password).await? {
-        st.login_throttle.fail(&key, now);
+        st.login_backoff.fail(&key, now);
         return Err(ApiError::new(
             ErrorCode::WrongPassword,
             "the current password is not right",
         ));
     }
-    st.login_throttle.clear(&key);
+    st.login_backoff.clear(&key);
     st.store
         .set_password_hash(m.id, &hash(b.new_password).await?)
         .await?;

@@ -5,7 +5,7 @@
 use super::ApiJson;
 use super::channels::{DateQuery, day_bounds};
 use super::views::{ErrorBody, ts};
-use crate::auth::{Authed, peer_ip};
+use crate::auth::{Authed, ClientIp};
 use crate::error::{ApiError, ApiResult};
 use crate::ops::play;
 use crate::state::{AppState, Center};
@@ -161,14 +161,11 @@ pub async fn play(
     State(st): State<AppState>,
     who: Option<Authed>,
     Path(slug): Path<String>,
-    ext: axum::http::Extensions,
+    client: ClientIp,
     ApiJson(b): ApiJson<PlayBody>,
 ) -> ApiResult<Json<PlayView>> {
     let r = play::by_slug(&st, &slug).await?;
-    let throttle_key = format!(
-        "play:{}",
-        peer_ip(&ext).map_or_else(|| "local".into(), |ip| ip.to_string())
-    );
+    let throttle_key = client.key("play");
     let viewer = who.map(|Authed(m)| m);
     let g = play::grant(
         &st,

@@ -4,7 +4,7 @@
 
 use super::ApiJson;
 use super::views::{ErrorBody, MoneyView, ReservationView, TransitionView, WindowView, ts};
-use crate::auth::{Authed, peer_ip};
+use crate::auth::{Authed, ClientIp};
 use crate::error::{ApiError, ApiResult};
 use crate::ops::{self, reservations as op};
 use crate::state::{AppState, Center};
@@ -220,16 +220,12 @@ pub struct ConfirmView {
 
 /// How the profile may be handed to the caller of this request: in clear only over TLS or
 /// loopback.
-fn profile_to<'a>(
-    st: &Center,
-    ext: &axum::http::Extensions,
-    device: Option<&'a str>,
-) -> op::ProfileTo<'a> {
+fn profile_to<'a>(st: &Center, client: ClientIp, device: Option<&'a str>) -> op::ProfileTo<'a> {
     match device {
         Some(k) => op::ProfileTo::Device(k),
         None => op::ProfileTo::Clear {
             safe: st.settings.public_url.starts_with("https://")
-                || peer_ip(ext).is_some_and(|ip| ip.is_loopback()),
+                || client.0.is_some_and(|ip| ip.is_loopback()),
         },
     }
 }
@@ -242,11 +238,11 @@ pub async fn confirm(
     State(st): State<AppState>,
     Authed(m): Authed,
     Path(id): Path<String>,
-    ext: axum::http::Extensions,
+    client: ClientIp,
     ApiJson(b): ApiJson<ConfirmBody>,
 ) -> ApiResult<Json<ConfirmView>> {
     let r = owned(&st, &m, &id).await?;
-    let to = profile_to(&st, &ext, b.device_public_key.as_deref());
+    let to = profile_to(&st, client, b.device_public_key.as_deref());
     let (done, profile) = op::confirm(&st, &m, r, &b.reservation_key, to).await?;
     Ok(Json(ConfirmView {
         status: done.status.to_string(),

@@ -52,6 +52,7 @@ pub struct App {
     _pg: Option<slotcast_testkit::pg::TempPg>,
     outbox_calls: std::sync::atomic::AtomicI64,
     peer: std::sync::Mutex<SocketAddr>,
+    forwarded_for: std::sync::Mutex<Option<String>>,
 }
 
 pub const PUBLIC_URL: &str = "http://tv.example.org";
@@ -155,11 +156,24 @@ pub async fn open_on(
     time: Option<Arc<slotcast_center::time::TimeService>>,
     stats: Arc<dyn StreamStats>,
 ) -> App {
+    open_custom(db, now, policy, time, stats, |_| {}).await
+}
+
+/// [`open_on`] with the settings changed by `tweak`.
+pub async fn open_custom(
+    db: Db,
+    now: &str,
+    policy: Policy,
+    time: Option<Arc<slotcast_center::time::TimeService>>,
+    stats: Arc<dyn StreamStats>,
+    tweak: impl FnOnce(&mut Settings),
+) -> App {
     let Db { store, dir, pg } = db;
     let clock = Arc::new(ManualClock::new(now.parse().unwrap()));
     let tz = policy.time_zone.iana_name().unwrap_or("UTC").to_owned();
     let mut settings = Settings::new(PUBLIC_URL, &tz, policy);
     settings.mail_from = "slotcast <noreply@tv.example.org>".into();
+    tweak(&mut settings);
     slotcast_center::metrics::install();
     let decisions: Arc<dyn Clock> = match &time {
         Some(t) => t.clone(),
@@ -170,7 +184,8 @@ pub async fn open_on(
         clock: decisions,
         settings,
         secrets: Secrets::from_master([9; 32]),
-        login_throttle: Throttle::new(10, SignedDuration::from_mins(15)),
+        login_throttle: Throttle::new(50, SignedDuration::from_mins(15)),
+        login_backoff: slotcast_center::state::Backoff::new(5, SignedDuration::from_mins(15)),
         password_throttle: Throttle::new(20, SignedDuration::from_mins(15)),
         signup_throttle: Throttle::new(20, SignedDuration::from_hours(1)),
         time,
@@ -190,6 +205,7 @@ pub async fn open_on(
         _pg: pg,
         outbox_calls: std::sync::atomic::AtomicI64::new(0),
         peer: std::sync::Mutex::new(SocketAddr::from(([127, 0, 0, 1], 40000))),
+        forwarded_for: std::sync::Mutex::new(None),
     }
 }
 
@@ -244,6 +260,11 @@ impl StreamStats for FakeNode {
 
 impl App {
     /// Requests from now on come from `addr`.
+    /// Sends `X-Forwarded-For: value` with every request from now on (`None`: none).
+    pub fn set_forwarded_for(&self, value: Option<&str>) {
+        *self.forwarded_for.lock().unwrap() = value.map(str::to_owned);
+    }
+
     pub fn set_peer(&self, addr: &str) {
         *self.peer.lock().unwrap() = addr.parse().unwrap();
     }
@@ -276,6 +297,9 @@ impl App {
         }
         if let Some(ct) = content_type {
             req = req.header("content-type", ct);
+        }
+        if let Some(f) = self.forwarded_for.lock().unwrap().as_deref() {
+            req = req.header("x-forwarded-for", f);
         }
         let mut req = req.body(Body::from(body)).unwrap();
         let peer = *self.peer.lock().unwrap();
