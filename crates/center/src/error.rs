@@ -45,6 +45,10 @@ codes! {
     MalformedJson = "malformed_json" => BAD_REQUEST,
     /// The body could not be read.
     UnreadableBody = "unreadable_body" => BAD_REQUEST,
+    /// The request itself is malformed (its path, its query).
+    BadRequest = "bad_request" => BAD_REQUEST,
+    /// The path exists, the method does not.
+    MethodNotAllowed = "method_not_allowed" => METHOD_NOT_ALLOWED,
     /// Not signed in.
     Unauthenticated = "unauthenticated" => UNAUTHORIZED,
     /// Wrong e-mail address or password.
@@ -284,12 +288,27 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Logs each error answer once, with its request: server errors with the detail the
-/// client never sees, client errors at debug level.
+/// Every error answer in the API's shape, logged once with its request: errors of the
+/// layers below the handlers (extractors rejecting a path or a query, the router's 405, the
+/// body limit), which come as plain text or empty, are put in the shape here, with a code
+/// by their status (JSON answers such as `/readyz`'s are left as they are); server errors are
+/// logged with the detail the client never sees, client errors at debug level.
 pub async fn log_errors(req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let res = next.run(req).await;
+    let mut res = next.run(req).await;
+    let status = res.status();
+    let json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if (status.is_client_error() || status.is_server_error())
+        && res.extensions().get::<Logged>().is_none()
+        && !json
+    {
+        res = reshape(res).await;
+    }
     if let Some(e) = res.extensions().get::<Logged>() {
         let detail = e.detail.as_deref().unwrap_or("-");
         if res.status().is_server_error() {
@@ -299,6 +318,51 @@ pub async fn log_errors(req: Request, next: Next) -> Response {
         }
     }
     res
+}
+
+/// An error answer made outside the handlers, in the API's shape: its text becomes the
+/// message (a server error's is logged instead), its status picks the code.
+async fn reshape(res: Response) -> Response {
+    let (parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let code = match parts.status {
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::BodyTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+        StatusCode::UNPROCESSABLE_ENTITY => ErrorCode::InvalidFields,
+        StatusCode::SERVICE_UNAVAILABLE => ErrorCode::Unavailable,
+        s if s.is_server_error() => ErrorCode::Internal,
+        _ => ErrorCode::BadRequest,
+    };
+    let mut e = if code == ErrorCode::Internal {
+        ApiError::internal(text)
+    } else {
+        let message = match text.as_str() {
+            "" => parts
+                .status
+                .canonical_reason()
+                .unwrap_or("bad request")
+                .to_lowercase(),
+            t => t.to_owned(),
+        };
+        ApiError::new(code, message)
+    };
+    e.retry_after = parts
+        .headers
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    let mut out = e.into_response();
+    *out.status_mut() = parts.status;
+    for (k, v) in &parts.headers {
+        if k == header::ALLOW {
+            out.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    out
 }
 
 /// Result of a handler or a use case.

@@ -15,6 +15,7 @@ use slotcast_domain::jiff::SignedDuration;
 use std::sync::Arc;
 
 on_both!(
+    errors_from_every_layer_have_the_api_shape,
     a_sign_in_flood_slows_the_attacker_and_never_locks_the_owner_out,
     forwarded_addresses_count_only_from_trusted_proxies,
     nul_bytes_and_malformed_slugs_never_reach_a_query,
@@ -379,4 +380,70 @@ async fn forwarded_addresses_count_only_from_trusted_proxies(b: Backend) {
         StatusCode::TOO_MANY_REQUESTS,
         "too_many_attempts",
     );
+}
+
+async fn errors_from_every_layer_have_the_api_shape(b: Backend) {
+    let Some(app) = app(b).await else { return };
+    // A path that is not UTF-8, a repeated query parameter, a query of the wrong type,
+    // a method the route does not have: each answered by a layer below the handlers.
+    for (method, path, status, code) in [
+        (
+            Method::GET,
+            "/api/v1/programs/%ff%fe",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            Method::GET,
+            "/api/v1/availability?date=2026-06-02&date=2026-06-03",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            Method::GET,
+            "/api/v1/channels/x",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            Method::PUT,
+            "/api/v1/programs",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            Method::GET,
+            "/no/such/page",
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+    ] {
+        let r = app.call(method.clone(), path, None, None).await;
+        assert_eq!(r.status, status, "{method} {path}: {}", r.text);
+        assert_eq!(r.code(), code, "{method} {path}: {}", r.text);
+        assert!(
+            !r.body["error"]["message"].as_str().unwrap_or("").is_empty(),
+            "{method} {path}: {}",
+            r.text
+        );
+        assert!(
+            r.headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json"),
+            "{path}"
+        );
+    }
+    // A body over the limit.
+    let big = vec![b'x'; 200 * 1024];
+    let r = app
+        .raw(
+            Method::POST,
+            "/api/v1/members",
+            None,
+            Some("application/json"),
+            big,
+        )
+        .await;
+    refused(&r, StatusCode::PAYLOAD_TOO_LARGE, "body_too_large");
 }
