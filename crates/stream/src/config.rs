@@ -17,9 +17,14 @@ pub struct StreamConfig {
     pub slate_dir: PathBuf,
     /// Recordings: `<recordings_dir>/<reservation>.mp4`.
     pub recordings_dir: PathBuf,
-    /// Connections that have not yet published with a valid key, at most; the oldest is
-    /// closed when a new one arrives beyond it.
+    /// Connections that have not yet published with a valid key, at most; beyond it the
+    /// least advanced, oldest one makes room (see `rtmp`).
     pub max_pending_connections: usize,
+    /// Pending connections from one address, at most; beyond it that address's own least
+    /// advanced one makes room.
+    pub max_pending_per_address: usize,
+    /// Time a connection has to send its first bytes.
+    pub idle_timeout: Duration,
     /// Time a connection has to complete the handshake and publish with a valid key.
     pub handshake_timeout: Duration,
     /// Failed keys per address before it is refused for `key_failure_window`.
@@ -52,6 +57,8 @@ impl Default for StreamConfig {
             slate_dir: PathBuf::from("data/slate"),
             recordings_dir: PathBuf::from("data/recordings"),
             max_pending_connections: 128,
+            max_pending_per_address: 16,
+            idle_timeout: Duration::from_secs(2),
             handshake_timeout: Duration::from_secs(5),
             max_key_failures: 10,
             key_failure_window: Duration::from_secs(60),
