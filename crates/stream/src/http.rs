@@ -130,6 +130,14 @@ fn streaming(content_type: &'static str, body: Body) -> Response {
     r
 }
 
+/// A playlist answer (live or replay): reloaded by players, so never cached.
+fn playlist(body: String) -> Response {
+    let mut r = streaming("application/vnd.apple.mpegurl", Body::from(body));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
 /// Waits for the channel's next data, or `deadline`; false on timeout.
 async fn wait_data(ch: &Channel, check: impl Fn(&Channel) -> bool) -> bool {
     let deadline = tokio::time::Instant::now() + BLOCK;
@@ -332,7 +340,7 @@ async fn hls(
         let id = node.mint_session(claims, node.config.hls_idle())?;
         let (bandwidth, codecs) = ch.hls_variant();
         let media = format!("{}?session={id}", playback::MEDIA_PLAYLIST);
-        return Ok(vod::playlist(multivariant_playlist(
+        return Ok(playlist(multivariant_playlist(
             &media,
             bandwidth,
             codecs.as_deref(),
@@ -385,7 +393,7 @@ async fn hls(
                 node.saw_program(&id);
             }
             ch.sent(body.len());
-            Ok(vod::playlist(body))
+            Ok(playlist(body))
         }
         Resource::Init(n) => {
             let init = ch
@@ -457,16 +465,14 @@ async fn vod_file(
             let duration_ms = index.duration_ms().max(1);
             let bandwidth = index.valid_len().saturating_mul(8_000) / duration_ms;
             let media = format!("{}?session={id}", playback::MEDIA_PLAYLIST);
-            Ok(vod::playlist(multivariant_playlist(
-                &media, bandwidth, None,
-            )))
+            Ok(playlist(multivariant_playlist(&media, bandwidth, None)))
         }
         playback::ENTRY_PLAYLIST => Err(PlayError::TokenRequired),
         playback::MEDIA_PLAYLIST => {
             let (id, session) = session_of(&node, query, PlayKind::Replay)?;
             let index = vod::index(&node.recording_file(session.claims.reservation)?).await?;
             let body = vod_playlist(&index, playback::RECORDING_FILE, &format!("session={id}"));
-            Ok(vod::playlist(body))
+            Ok(playlist(body))
         }
         playback::RECORDING_FILE if with_token => {
             // Players keep the URL they were redirected to for their next ranges.

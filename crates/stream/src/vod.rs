@@ -152,22 +152,6 @@ fn chunks<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
     })
 }
 
-/// A playlist response.
-pub(crate) fn playlist(body: String) -> Response {
-    let mut r = Response::new(Body::from(body));
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/vnd.apple.mpegurl"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    r
-}
-
 #[cfg(test)]
 mod tests {
     use super::parse_range;
