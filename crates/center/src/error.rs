@@ -99,6 +99,10 @@ codes! {
     BodyTooLarge = "body_too_large" => PAYLOAD_TOO_LARGE,
     /// Not JSON.
     UnsupportedMediaType = "unsupported_media_type" => UNSUPPORTED_MEDIA_TYPE,
+    /// The request's target is longer than an HTTP library can hold (64 KiB).
+    UriTooLong = "uri_too_long" => URI_TOO_LONG,
+    /// The request's header block is too large.
+    HeadersTooLarge = "headers_too_large" => REQUEST_HEADER_FIELDS_TOO_LARGE,
     /// Some fields are not valid (`fields` says which and why).
     InvalidFields = "invalid_fields" => UNPROCESSABLE_ENTITY,
     /// Too many wrong reservation keys.

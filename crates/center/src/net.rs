@@ -1,5 +1,6 @@
-//! The HTTP listener: its connections give up on a peer that stops reading, and tell the
-//! router who the peer is ([`Peer`]).
+//! The HTTP listener: its connections give up on a peer that stops reading, answer the
+//! HTTP library's own errors in the API's shape, and tell the router who the peer is
+//! ([`Peer`]).
 //!
 //! A live response never ends by itself, and while the peer's receive window stays shut
 //! the server only waits to write — so a viewer that stops reading (or a peer that
@@ -7,6 +8,12 @@
 //! keeps the connection. [`StallGuard`] fails a write that has made no progress for the
 //! configured time; the HTTP server then closes the connection, dropping the response and
 //! with it the viewer's seat.
+//!
+//! A request hyper cannot parse (a target past 64 KiB, a header block past its buffer, a
+//! malformed request line) never reaches the router: hyper answers it itself, with an empty
+//! body, and closes. [`Guarded`] recognises those answers on their way out (a 400, 414 or
+//! 431 with no body; the router's own errors always have one) and sends the same status
+//! with the API's JSON error body instead.
 
 use std::future::Future;
 use std::io;
@@ -44,6 +51,7 @@ impl axum::serve::Listener for StallGuard {
                 io,
                 after: self.after,
                 stalled: None,
+                replacing: None,
             },
             addr,
         )
@@ -72,6 +80,44 @@ pub struct Guarded {
     after: Duration,
     /// Running while writes are blocked.
     stalled: Option<Pin<Box<Sleep>>>,
+    /// The JSON answer being written in place of one of hyper's bodiless errors, and how
+    /// much of it is written.
+    replacing: Option<(Vec<u8>, usize)>,
+}
+
+/// The API's answer for one of hyper's own error responses, if `head` is one: a complete
+/// bodiless 400, 414 or 431 (hyper writes it in one piece and then closes).
+fn replacement(head: &[u8]) -> Option<Vec<u8>> {
+    use crate::error::ErrorCode;
+    let (code, message) = match head.get(..13)? {
+        b"HTTP/1.1 400 " => (ErrorCode::BadRequest, "the request is not valid HTTP"),
+        b"HTTP/1.1 414 " => (ErrorCode::UriTooLong, "the address is longer than 64 KiB"),
+        b"HTTP/1.1 431 " => (
+            ErrorCode::HeadersTooLarge,
+            "the request's headers are too large",
+        ),
+        _ => return None,
+    };
+    let text = std::str::from_utf8(head).ok()?;
+    let bodiless = text.ends_with("\r\n\r\n")
+        && text
+            .lines()
+            .any(|l| l.eq_ignore_ascii_case("content-length: 0"));
+    if !bodiless {
+        return None;
+    }
+    let body =
+        serde_json::json!({"error": {"code": code.as_str(), "message": message}}).to_string();
+    let status = code.status();
+    Some(
+        format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            body.len()
+        )
+        .into_bytes(),
+    )
 }
 
 impl Guarded {
@@ -113,12 +159,40 @@ impl AsyncRead for Guarded {
     }
 }
 
+impl Guarded {
+    /// Writes the replacement of hyper's answer `len` bytes long, then reports those bytes
+    /// as written.
+    fn poll_replace(&mut self, cx: &mut Context<'_>, len: usize) -> Poll<io::Result<usize>> {
+        let Some((bytes, mut done)) = self.replacing.take() else {
+            return Poll::Ready(Ok(len));
+        };
+        while done < bytes.len() {
+            match self.guard(cx, |io, cx| io.poll_write(cx, &bytes[done..])) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => done += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {
+                    self.replacing = Some((bytes, done));
+                    return Poll::Pending;
+                }
+            }
+        }
+        Poll::Ready(Ok(len))
+    }
+}
+
 impl AsyncWrite for Guarded {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        if self.replacing.is_none() {
+            self.replacing = replacement(buf).map(|r| (r, 0));
+        }
+        if self.replacing.is_some() {
+            return self.poll_replace(cx, buf.len());
+        }
         self.guard(cx, |io, cx| io.poll_write(cx, buf))
     }
 
@@ -127,6 +201,12 @@ impl AsyncWrite for Guarded {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        if self.replacing.is_none() && bufs.len() == 1 {
+            self.replacing = replacement(&bufs[0]).map(|r| (r, 0));
+        }
+        if self.replacing.is_some() {
+            return self.poll_replace(cx, bufs.iter().map(|b| b.len()).sum());
+        }
         self.guard(cx, |io, cx| io.poll_write_vectored(cx, bufs))
     }
 
@@ -164,6 +244,57 @@ mod tests {
             assert!(started.elapsed() < Duration::from_secs(10), "never failed");
         };
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    }
+
+    /// Sends `request` to a router served over a [`StallGuard`] and reads the whole answer.
+    async fn exchange(request: Vec<u8>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().route("/", axum::routing::get(|| async { "hello" }));
+        let guard = StallGuard::new(listener, Duration::from_secs(5));
+        tokio::spawn(async move { axum::serve(guard, app).await });
+        let mut peer = TcpStream::connect(addr).await.unwrap();
+        // hyper may answer (and close) before it has read everything.
+        let _ = peer.write_all(&request).await;
+        let mut answer = Vec::new();
+        let _ = peer.read_to_end(&mut answer).await;
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    #[tokio::test]
+    async fn hypers_own_errors_are_answered_in_the_api_shape() {
+        let long = format!("GET /{} HTTP/1.1\r\nhost: x\r\n\r\n", "a".repeat(100 << 10));
+        let answer = exchange(long.into_bytes()).await;
+        assert!(answer.starts_with("HTTP/1.1 414 "), "{answer}");
+        assert!(
+            answer.contains("content-type: application/json"),
+            "{answer}"
+        );
+        assert!(
+            answer.ends_with(
+                r#"{"error":{"code":"uri_too_long","message":"the address is longer than 64 KiB"}}"#
+            ),
+            "{answer}"
+        );
+
+        let big = format!(
+            "GET / HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n",
+            "b".repeat(600 << 10)
+        );
+        let answer = exchange(big.into_bytes()).await;
+        assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
+        assert!(answer.contains(r#""code":"headers_too_large""#), "{answer}");
+
+        let garbage = exchange(b"NOT HTTP AT ALL\r\n\r\n".to_vec()).await;
+        assert!(garbage.starts_with("HTTP/1.1 400 "), "{garbage}");
+        assert!(garbage.contains(r#""code":"bad_request""#), "{garbage}");
+
+        let fine =
+            exchange(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".to_vec()).await;
+        assert!(
+            fine.starts_with("HTTP/1.1 200 ") && fine.ends_with("hello"),
+            "{fine}"
+        );
     }
 
     #[tokio::test]

@@ -402,6 +402,25 @@ async fn extension_is_offered_only_when_the_next_slot_is_free(b: Backend) {
         "offers one slot: {}",
         offers[0].message.text
     );
+    // Found by schemathesis: a count past the slot range's end was a 500.
+    let huge = app
+        .post(
+            &format!("/api/v1/reservations/{a}/extend"),
+            Some(&tok),
+            json!({"slots": u32::MAX}),
+        )
+        .await;
+    assert_eq!(
+        huge.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        huge.text
+    );
+    assert!(
+        huge.body["error"]["fields"]["slots"].is_string(),
+        "{}",
+        huge.text
+    );
     let e = app
         .post(
             &format!("/api/v1/reservations/{a}/extend"),
@@ -1139,6 +1158,37 @@ async fn every_response_has_server_time_and_openapi_lists_the_routes(b: Backend)
             "{p} missing from the OpenAPI document"
         );
     }
+    // What the layers below a handler can answer is documented on every operation.
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            let has = |s: &str| op["responses"].get(s).is_some();
+            let what = format!("{method} {path}");
+            if op.get("requestBody").is_some() {
+                for s in ["400", "413", "415", "422"] {
+                    assert!(has(s), "{what} lacks {s}");
+                }
+            }
+            let signed_in = op["security"]
+                .as_array()
+                .is_some_and(|r| !r.iter().any(|x| x == &json!({})));
+            assert!(!signed_in || has("401"), "{what} lacks 401");
+            for (status, r) in op["responses"].as_object().unwrap() {
+                assert!(r["description"].is_string(), "{what} {status}");
+            }
+        }
+    }
+    let live = &paths["/api/v1/reservations/{id}/live"]["get"]["responses"]["200"]["content"];
+    assert_eq!(
+        live["text/event-stream"]["schema"]["properties"]["data"]["contentSchema"]["$ref"],
+        "#/components/schemas/LiveEvent"
+    );
+    let profile = &paths["/api/v1/reservations/{id}/profile"]["post"];
+    assert!(
+        profile["description"]
+            .as_str()
+            .unwrap()
+            .contains("confirmed")
+    );
     let m = app.get("/metrics", None).await;
     assert!(
         m.text.contains("slotcast_http_requests_total"),

@@ -28,12 +28,16 @@ const PASSWORD_MAX: usize = 256;
 #[serde(deny_unknown_fields)]
 pub struct RegisterBody {
     /// Login and contact address.
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
     /// At least 10 characters.
+    #[schema(min_length = 10, max_length = 256)]
     pub password: String,
     /// Shown name.
+    #[schema(min_length = 1, max_length = 60)]
     pub display_name: String,
     /// `general` (viewer) or `premium` (broadcaster).
+    #[schema(pattern = "^(general|premium)$")]
     pub tier: String,
     /// Required for premium members.
     pub payment: Option<PaymentBody>,
@@ -44,12 +48,18 @@ pub struct RegisterBody {
 #[serde(deny_unknown_fields)]
 pub struct PaymentBody {
     /// The card number (digits, spaces or dashes).
+    #[schema(pattern = "^[0-9 -]{12,30}$")]
     pub card_number: String,
     /// 1–12.
+    #[schema(minimum = 1, maximum = 12)]
+    #[serde(deserialize_with = "super::whole")]
     pub exp_month: u8,
     /// Four digits.
+    #[schema(minimum = 1000, maximum = 9999)]
+    #[serde(deserialize_with = "super::whole")]
     pub exp_year: u16,
     /// Name on the card.
+    #[schema(min_length = 1, max_length = 80)]
     pub holder: String,
 }
 
@@ -181,8 +191,10 @@ pub async fn register(
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
     /// Address.
+    #[schema(max_length = 254)]
     pub email: String,
     /// Password.
+    #[schema(max_length = 256)]
     pub password: String,
 }
 
@@ -261,7 +273,7 @@ pub async fn login(
 }
 
 /// Sign out (ends the session of the token or cookie used).
-#[utoipa::path(delete, path = "/api/v1/sessions/current", tag = "accounts",
+#[utoipa::path(delete, path = "/api/v1/sessions/current", tag = "accounts", security(("bearer" = []), ("cookie" = [])), 
     responses((status = 204), (status = 401, body = ErrorBody)))]
 pub async fn logout(
     State(st): State<AppState>,
@@ -297,7 +309,7 @@ fn signed_out() -> Response {
 }
 
 /// The signed-in member, with this month's quota.
-#[utoipa::path(get, path = "/api/v1/members/me", tag = "accounts",
+#[utoipa::path(get, path = "/api/v1/members/me", tag = "accounts", security(("bearer" = []), ("cookie" = [])), 
     responses((status = 200, body = MemberView), (status = 401, body = ErrorBody)))]
 pub async fn me(State(st): State<AppState>, Authed(m): Authed) -> ApiResult<Json<MemberView>> {
     let month = MonthKey::of(st.clock.now(), &st.settings.policy.time_zone);
@@ -315,13 +327,15 @@ pub async fn me(State(st): State<AppState>, Authed(m): Authed) -> ApiResult<Json
 #[serde(deny_unknown_fields)]
 pub struct PasswordBody {
     /// The current password.
+    #[schema(max_length = 256)]
     pub current_password: String,
     /// The new one (at least 10 characters).
+    #[schema(min_length = 10, max_length = 256)]
     pub new_password: String,
 }
 
 /// Change the password.
-#[utoipa::path(post, path = "/api/v1/members/me/password", tag = "accounts", request_body = PasswordBody,
+#[utoipa::path(post, path = "/api/v1/members/me/password", tag = "accounts", security(("bearer" = []), ("cookie" = [])), request_body = PasswordBody,
     responses((status = 204), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn change_password(
     State(st): State<AppState>,
@@ -366,7 +380,7 @@ pub async fn change_password(
 }
 
 /// Sign out everywhere: every session of the member ends, this one too.
-#[utoipa::path(delete, path = "/api/v1/sessions", tag = "accounts",
+#[utoipa::path(delete, path = "/api/v1/sessions", tag = "accounts", security(("bearer" = []), ("cookie" = [])), 
     responses((status = 204), (status = 401, body = ErrorBody)))]
 pub async fn logout_everywhere(
     State(st): State<AppState>,

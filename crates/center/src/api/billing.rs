@@ -18,7 +18,8 @@ use utoipa::{IntoParams, ToSchema};
 /// `?month=YYYY-MM` (default: this month).
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct MonthQuery {
-    /// The month, in the service's zone.
+    /// The month, in the service's zone (`YYYY-MM`, years 1000–9998; this month by default).
+    #[param(pattern = r"^([1-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-(0[1-9]|1[0-2])$")]
     pub month: Option<String>,
 }
 
@@ -75,7 +76,7 @@ fn totals(lines: &[slotcast_store::ChargeLine], state: ChargeState) -> Vec<Money
 }
 
 /// My invoice for a month.
-#[utoipa::path(get, path = "/api/v1/members/me/invoices", tag = "billing", params(MonthQuery),
+#[utoipa::path(get, path = "/api/v1/members/me/invoices", tag = "billing", security(("bearer" = []), ("cookie" = [])), params(MonthQuery),
     responses((status = 200, body = InvoiceView), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn invoices(
     State(st): State<AppState>,
@@ -114,8 +115,8 @@ fn cell(s: &str) -> String {
 }
 
 /// Every charge of a month as CSV (operators).
-#[utoipa::path(get, path = "/api/v1/billing/export.csv", tag = "billing", params(MonthQuery),
-    responses((status = 200, content_type = "text/csv"), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/billing/export.csv", tag = "billing", security(("bearer" = []), ("cookie" = [])), params(MonthQuery),
+    responses((status = 200, content_type = "text/csv"), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn export_csv(
     State(st): State<AppState>,
     _op: Operator,

@@ -33,16 +33,25 @@ pub async fn list(State(st): State<AppState>) -> ApiResult<Json<Vec<ChannelView>
 #[serde(deny_unknown_fields)]
 pub struct ChannelBody {
     /// Unique name.
+    #[schema(min_length = 1, max_length = 40)]
     pub name: String,
     /// Most concurrent viewers (1–1,000,000).
+    #[schema(minimum = 1, maximum = 1_000_000)]
+    #[serde(deserialize_with = "super::whole")]
     pub capacity: u32,
     /// Bitrate in kbit/s (100–100,000).
+    #[schema(minimum = 100, maximum = 100_000)]
+    #[serde(deserialize_with = "super::whole")]
     pub bitrate_kbps: u32,
     /// Price per slot in minor units of `currency`.
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
+    #[serde(deserialize_with = "super::whole")]
     pub tariff_minor: i64,
     /// ISO 4217 code.
+    #[schema(pattern = "^[A-Z]{3}$")]
     pub currency: String,
     /// The stream node serving it (default `local`).
+    #[schema(min_length = 1, max_length = 40)]
     pub stream_node: Option<String>,
 }
 
@@ -67,7 +76,7 @@ fn validate(b: ChannelBody) -> Result<NewChannel, FieldErrors> {
 }
 
 /// Create a channel (operators).
-#[utoipa::path(post, path = "/api/v1/channels", tag = "channels", request_body = ChannelBody,
+#[utoipa::path(post, path = "/api/v1/channels", tag = "channels", security(("bearer" = []), ("cookie" = [])), request_body = ChannelBody,
     responses((status = 201, body = ChannelView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(st): State<AppState>,
@@ -79,8 +88,8 @@ pub async fn create(
 }
 
 /// Change a channel (operators).
-#[utoipa::path(put, path = "/api/v1/channels/{id}", tag = "channels", request_body = ChannelBody,
-    responses((status = 200, body = ChannelView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[utoipa::path(put, path = "/api/v1/channels/{id}", tag = "channels", security(("bearer" = []), ("cookie" = [])), request_body = ChannelBody,
+    responses((status = 200, body = ChannelView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update(
     State(st): State<AppState>,
     _op: Operator,
@@ -94,7 +103,9 @@ pub async fn update(
 /// `?date=YYYY-MM-DD`.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct DateQuery {
-    /// A day in the service's time zone.
+    /// A day in the service's time zone (`YYYY-MM-DD`, today by default), from a day ago
+    /// to the booking horizon.
+    #[param(format = Date)]
     pub date: Option<String>,
 }
 

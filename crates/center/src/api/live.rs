@@ -36,10 +36,18 @@ pub struct LiveEvent {
     pub status: String,
 }
 
-/// Server-Sent Events, about once a second, until the reservation reaches its final state
-/// (completed, cancelled or expired; that state is the last event).
-#[utoipa::path(get, path = "/api/v1/reservations/{id}/live", tag = "reservations",
-    responses((status = 200, content_type = "text/event-stream", body = LiveEvent), (status = 404, body = ErrorBody)))]
+/// Live statistics of your program as Server-Sent Events.
+///
+/// One event about once a second: `event: live`, its `data:` one `LiveEvent` JSON object
+/// (`#/components/schemas/LiveEvent`: whether it is on air and published, viewers, bitrate,
+/// picture size and rate, recording state, the program's times, the server's time and the
+/// reservation's status). Comment lines keep the connection open through idle proxies. The
+/// stream ends after the event that shows a final state (`completed`, `cancelled` or
+/// `expired`).
+#[utoipa::path(get, path = "/api/v1/reservations/{id}/live", tag = "reservations", security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, content_type = "text/event-stream", body = String,
+        description = "`event: live` / `data: <LiveEvent>` about once a second, until a final state"),
+        (status = 404, body = ErrorBody)))]
 pub async fn live(
     State(st): State<AppState>,
     Authed(m): Authed,
@@ -86,7 +94,7 @@ pub struct PreviewView {
 }
 
 /// A token for the broadcaster's own preview of what the publisher sends.
-#[utoipa::path(post, path = "/api/v1/reservations/{id}/preview", tag = "reservations",
+#[utoipa::path(post, path = "/api/v1/reservations/{id}/preview", tag = "reservations", security(("bearer" = []), ("cookie" = [])), 
     responses((status = 200, body = PreviewView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn preview(
     State(st): State<AppState>,
@@ -103,7 +111,7 @@ pub async fn preview(
 }
 
 /// The broadcaster downloads the recording of their program.
-#[utoipa::path(get, path = "/api/v1/reservations/{id}/recording", tag = "reservations",
+#[utoipa::path(get, path = "/api/v1/reservations/{id}/recording", tag = "reservations", security(("bearer" = []), ("cookie" = [])), 
     responses((status = 303, description = "to the stream node's download URL of the recording (a replay token valid for a few minutes)"), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)))]
 pub async fn recording(

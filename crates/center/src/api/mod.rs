@@ -6,6 +6,7 @@ mod accounts;
 mod billing;
 mod channels;
 mod live;
+mod openapi;
 mod programs;
 pub(crate) mod reservations;
 mod time;
@@ -20,6 +21,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use utoipa::OpenApi;
@@ -29,19 +31,9 @@ use utoipa_axum::routes;
 /// Largest request body accepted (JSON), in bytes.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "slotcast API", description = "Reserved live streaming: accounts, channels, reservations, programs, time."),
-    tags(
-        (name = "accounts"), (name = "channels"), (name = "reservations"), (name = "programs"), (name = "time"), (name = "billing")
-    ),
-    components(schemas(views::ErrorBody, views::ErrorDetail))
-)]
-struct ApiDoc;
-
 /// The whole HTTP surface of the center.
 pub fn router(state: AppState) -> Router {
-    let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (api, doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(accounts::register))
         .routes(routes!(accounts::login))
         .routes(routes!(accounts::logout))
@@ -72,6 +64,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(programs::guide_ics))
         .routes(routes!(time::time))
         .split_for_parts();
+    let mut doc = serde_json::to_value(doc).unwrap_or_default();
+    openapi::complete(&mut doc);
     let doc = std::sync::Arc::new(doc);
     api.route("/api/v1/openapi.json", get(move || async move { Json(doc.as_ref().clone()) }))
         .route("/healthz", get(healthz))
@@ -206,4 +200,25 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             ApiError::field(&field, msg)
         }
     })
+}
+
+/// Reads an integer field the way JSON Schema counts integers: `5` and `5.0` alike (a
+/// client whose JSON library writes whole numbers with a fraction is not wrong), never
+/// `5.5` or a value outside the field's type.
+pub(crate) fn whole<'de, D, T>(de: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    use serde::de::Error;
+    let n = serde_json::Number::deserialize(de)?;
+    let int = match (n.as_i64(), n.as_f64()) {
+        (Some(i), _) => Some(i),
+        // Exact for every whole float within ±2^53; beyond that no field of ours reaches.
+        #[allow(clippy::cast_possible_truncation)]
+        (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => Some(f as i64),
+        _ => None,
+    };
+    int.and_then(|i| T::try_from(i).ok())
+        .ok_or_else(|| D::Error::custom(format!("expected a whole number in range, got {n}")))
 }

@@ -122,6 +122,7 @@ pub async fn one(
 #[serde(deny_unknown_fields)]
 pub struct PlayBody {
     /// The viewer password of a password or secret program.
+    #[schema(max_length = 64)]
     pub password: Option<String>,
 }
 
@@ -155,7 +156,7 @@ pub struct PlayUrls {
 /// Get a play token: password check for protected programs, capacity pre-check (the
 /// stream node admits exactly `capacity` viewers). After the program, the same grant
 /// (same visibility rules) is for its replay when it was recorded, else 409 `ended`.
-#[utoipa::path(post, path = "/api/v1/programs/{slug}/play", tag = "programs", request_body = PlayBody,
+#[utoipa::path(post, path = "/api/v1/programs/{slug}/play", tag = "programs", security((), ("bearer" = []), ("cookie" = [])), request_body = PlayBody,
     responses((status = 200, body = PlayView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn play(
     State(st): State<AppState>,

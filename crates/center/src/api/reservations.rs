@@ -23,7 +23,7 @@ use utoipa::ToSchema;
 #[serde(untagged)]
 pub enum ChannelRef {
     /// Channel id.
-    Id(i64),
+    Id(#[serde(deserialize_with = "super::whole")] i64),
     /// Channel name.
     Name(String),
 }
@@ -35,26 +35,37 @@ pub struct ReservationBody {
     /// Channel id or name.
     pub channel: ChannelRef,
     /// RFC 3339 start on the slot grid.
+    #[schema(format = DateTime)]
     pub start: String,
     /// Number of slots.
+    #[schema(minimum = 1)]
+    #[serde(deserialize_with = "super::whole")]
     pub slots: i64,
     /// `public`, `password` or `secret`.
+    #[schema(pattern = "^(public|password|secret)$")]
     pub visibility: String,
     /// Title (≤ 60 characters).
+    #[schema(min_length = 1, max_length = 60)]
     pub title: String,
     /// Genre.
+    #[schema(max_length = 40)]
     pub genre: Option<String>,
     /// Outline (≤ 80).
+    #[schema(max_length = 80)]
     pub outline: Option<String>,
     /// Detail (≤ 2000).
+    #[schema(max_length = 2000)]
     pub detail: Option<String>,
     /// Show your e-mail address on the program page.
     pub show_email: Option<bool>,
     /// A link shown on the program page.
+    #[schema(pattern = "^https?://", max_length = 2000)]
     pub web_url: Option<String>,
     /// Required for `password` and `secret` programs.
+    #[schema(min_length = 6, max_length = 64)]
     pub viewer_password: Option<String>,
     /// Up to 50 addresses to invite.
+    #[schema(max_items = 50)]
     pub invitees: Option<Vec<String>>,
 }
 
@@ -117,7 +128,7 @@ pub struct QuoteView {
 }
 
 /// Fee, deadline and availability of a booking, without booking it.
-#[utoipa::path(post, path = "/api/v1/reservations/quote", tag = "reservations", request_body = ReservationBody,
+#[utoipa::path(post, path = "/api/v1/reservations/quote", tag = "reservations", security(("bearer" = []), ("cookie" = [])), request_body = ReservationBody,
     responses((status = 200, body = QuoteView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn quote(
     State(st): State<AppState>,
@@ -139,7 +150,7 @@ pub async fn quote(
 }
 
 /// Book slots. The reservation key is e-mailed to you, never returned here.
-#[utoipa::path(post, path = "/api/v1/reservations", tag = "reservations", request_body = ReservationBody,
+#[utoipa::path(post, path = "/api/v1/reservations", tag = "reservations", security(("bearer" = []), ("cookie" = [])), request_body = ReservationBody,
     responses((status = 201, body = BookingView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(st): State<AppState>,
@@ -157,7 +168,7 @@ pub async fn create(
 }
 
 /// My reservations, newest first.
-#[utoipa::path(get, path = "/api/v1/reservations", tag = "reservations",
+#[utoipa::path(get, path = "/api/v1/reservations", tag = "reservations", security(("bearer" = []), ("cookie" = [])), 
     responses((status = 200, body = [ReservationView]), (status = 401, body = ErrorBody)))]
 pub async fn list(
     State(st): State<AppState>,
@@ -172,7 +183,7 @@ pub async fn list(
 }
 
 /// One reservation with its log.
-#[utoipa::path(get, path = "/api/v1/reservations/{id}", tag = "reservations",
+#[utoipa::path(get, path = "/api/v1/reservations/{id}", tag = "reservations", security(("bearer" = []), ("cookie" = [])), 
     responses((status = 200, body = ReservationView), (status = 404, body = ErrorBody)))]
 pub async fn get_one(
     State(st): State<AppState>,
@@ -232,7 +243,7 @@ fn profile_to<'a>(st: &Center, client: ClientIp, device: Option<&'a str>) -> op:
 
 /// Confirm with the reservation key: the booking is established and billed, the
 /// connection profile issued and the invitees told.
-#[utoipa::path(post, path = "/api/v1/reservations/{id}/confirm", tag = "reservations", request_body = ConfirmBody,
+#[utoipa::path(post, path = "/api/v1/reservations/{id}/confirm", tag = "reservations", security(("bearer" = []), ("cookie" = [])), request_body = ConfirmBody,
     responses((status = 200, body = ConfirmView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn confirm(
     State(st): State<AppState>,
@@ -257,15 +268,23 @@ pub async fn confirm(
 #[serde(deny_unknown_fields)]
 pub struct ProfileBody {
     /// The device's age X25519 public key (`age1…`).
+    #[schema(pattern = "^age1[02-9ac-hj-np-z]{58}$")]
     pub device_public_key: String,
     /// The reservation key: it is stored only hashed, so the new profile can carry it only
     /// if you give it again.
     pub reservation_key: String,
 }
 
-/// Re-issue the encrypted connection profile for another device (confirmed reservations).
-#[utoipa::path(post, path = "/api/v1/reservations/{id}/profile", tag = "reservations", request_body = ProfileBody,
-    responses((status = 200, body = ConfirmView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+/// Re-issue the encrypted connection profile for another device.
+///
+/// Requires a reservation of yours that is `confirmed` or `live` (otherwise 409
+/// `wrong_state`), its reservation key again (the key is stored only hashed; a wrong one is
+/// 403 `wrong_key`, and after repeated wrong keys 429 `key_locked`) and the device's age
+/// X25519 public key (`age1…`; anything else is 422 naming `device_public_key`). The answer's
+/// `profile` is the ASCII-armored age file, readable only with that device's secret key.
+#[utoipa::path(post, path = "/api/v1/reservations/{id}/profile", tag = "reservations", security(("bearer" = []), ("cookie" = [])), request_body = ProfileBody,
+    responses((status = 200, body = ConfirmView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn reissue_profile(
     State(st): State<AppState>,
     Authed(m): Authed,
@@ -288,20 +307,27 @@ pub async fn reissue_profile(
 #[serde(deny_unknown_fields)]
 pub struct ChangeBody {
     /// Title.
+    #[schema(max_length = 60)]
     pub title: Option<String>,
     /// Genre.
+    #[schema(max_length = 40)]
     pub genre: Option<String>,
     /// Outline.
+    #[schema(max_length = 80)]
     pub outline: Option<String>,
     /// Detail.
+    #[schema(max_length = 2000)]
     pub detail: Option<String>,
     /// Show the broadcaster's e-mail.
     pub show_email: Option<bool>,
     /// Link.
+    #[schema(max_length = 2000)]
     pub web_url: Option<String>,
     /// New viewer password (password and secret programs).
+    #[schema(max_length = 64)]
     pub viewer_password: Option<String>,
     /// The new invitee list (replaces the old).
+    #[schema(max_items = 50)]
     pub invitees: Option<Vec<String>>,
     /// Not changeable.
     #[schema(value_type = Option<Object>)]
@@ -337,7 +363,7 @@ impl ChangeBody {
 }
 
 /// Change the program's data; invitees get one e-mail saying what changed.
-#[utoipa::path(patch, path = "/api/v1/reservations/{id}", tag = "reservations", request_body = ChangeBody,
+#[utoipa::path(patch, path = "/api/v1/reservations/{id}", tag = "reservations", security(("bearer" = []), ("cookie" = [])), request_body = ChangeBody,
     responses((status = 200, body = ReservationView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn change(
     State(st): State<AppState>,
@@ -360,7 +386,7 @@ pub struct CancelView {
 }
 
 /// Cancel: the slots are freed, invitees told; billed if already confirmed (policy).
-#[utoipa::path(delete, path = "/api/v1/reservations/{id}", tag = "reservations",
+#[utoipa::path(delete, path = "/api/v1/reservations/{id}", tag = "reservations", security(("bearer" = []), ("cookie" = [])), 
     responses((status = 200, body = CancelView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn cancel(
     State(st): State<AppState>,
@@ -380,12 +406,14 @@ pub async fn cancel(
 #[serde(deny_unknown_fields)]
 pub struct ExtendBody {
     /// Slots to add right after the current end.
+    #[schema(minimum = 1)]
+    #[serde(deserialize_with = "super::whole")]
     pub slots: u32,
 }
 
 /// Extend a confirmed or live reservation (when offered: the next slots are free and the
 /// quota allows).
-#[utoipa::path(post, path = "/api/v1/reservations/{id}/extend", tag = "reservations", request_body = ExtendBody,
+#[utoipa::path(post, path = "/api/v1/reservations/{id}/extend", tag = "reservations", security(("bearer" = []), ("cookie" = [])), request_body = ExtendBody,
     responses((status = 200, body = ReservationView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn extend(
     State(st): State<AppState>,

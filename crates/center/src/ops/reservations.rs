@@ -511,8 +511,10 @@ async fn extension_facts(
     let policy = &c.settings.policy;
     let range = SlotRange::new(r.schedule.start, r.slots, policy.slot)
         .map_err(|e| StorageError::Corrupt(format!("reservation {}: {e}", r.id)))?;
+    // Beyond the longest reservation the domain refuses the request before it reads these
+    // facts; the clamp keeps a huge `extra` from overflowing the slot range.
     let added = range
-        .following(extra.max(1))
+        .following(extra.clamp(1, policy.max_slots_per_reservation))
         .map_err(|e| StorageError::Corrupt(format!("reservation {}: {e}", r.id)))?;
     let next_free = !c
         .store
