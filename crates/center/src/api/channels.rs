@@ -3,13 +3,12 @@
 use super::ApiJson;
 use super::views::{ChannelView, ErrorBody, ts};
 use crate::auth::Operator;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use slotcast_domain::jiff::civil::Date;
 use slotcast_domain::{ChannelDraft, ChannelId, FieldErrors, Status, Timestamp};
 use slotcast_store::NewChannel;
 use std::collections::HashMap;
@@ -109,46 +108,6 @@ pub struct DateQuery {
     pub date: Option<String>,
 }
 
-/// Parses `?date=` (default: today in the service's zone) and gives the day's bounds.
-pub(crate) fn day_bounds(
-    st: &AppState,
-    date: Option<&str>,
-) -> ApiResult<(Date, Timestamp, Timestamp)> {
-    let tz = &st.settings.policy.time_zone;
-    let now = st.clock.now();
-    let today = now.to_zoned(tz.clone()).date();
-    let date = match date {
-        None => today,
-        Some(d) => d
-            .parse::<Date>()
-            .map_err(|_| ApiError::field("date", "must be a date such as 2026-06-10"))?,
-    };
-    // Ahead, the booking horizon (the same as for bookings); back, a year of history.
-    let policy = &st.settings.policy;
-    let ahead = (date - today).get_days();
-    if ahead > i32::try_from(policy.horizon_days).unwrap_or(i32::MAX) {
-        return Err(ApiError::field(
-            "date",
-            slotcast_domain::request::beyond_horizon(policy, now),
-        ));
-    }
-    if ahead < -400 {
-        return Err(ApiError::field(
-            "date",
-            "must be within 400 days before today",
-        ));
-    }
-    let at = |d: Date| {
-        d.to_zoned(tz.clone())
-            .map(|z| z.timestamp())
-            .map_err(ApiError::internal)
-    };
-    Ok((
-        date,
-        at(date)?,
-        at(date.tomorrow().map_err(ApiError::internal)?)?,
-    ))
-}
 
 /// Availability of every channel on one day.
 #[derive(Debug, Serialize, ToSchema)]
@@ -205,7 +164,7 @@ pub async fn availability(
     State(st): State<AppState>,
     Query(q): Query<DateQuery>,
 ) -> ApiResult<Json<AvailabilityView>> {
-    let (date, from, to) = day_bounds(&st, q.date.as_deref())?;
+    let (date, from, to) = crate::ops::play::day_bounds(&st, q.date.as_deref())?;
     let policy = &st.settings.policy;
     let now = st.clock.now();
     let channels = st.store.channels().await?;

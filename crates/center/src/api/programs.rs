@@ -3,10 +3,10 @@
 //! Secret programs appear in no list, count or feed: only their slug reaches them.
 
 use super::ApiJson;
-use super::channels::{DateQuery, day_bounds};
+use super::channels::DateQuery;
 use super::views::{ErrorBody, ts};
 use crate::auth::{Authed, ClientIp};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::ops::play;
 use crate::state::{AppState, Center};
 use axum::Json;
@@ -14,8 +14,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
-use slotcast_store::{Channel, Member, Reservation};
-use std::collections::HashMap;
 use utoipa::ToSchema;
 
 /// A program as viewers see it.
@@ -53,34 +51,25 @@ pub struct ProgramView {
     pub watch_url: String,
 }
 
-fn view(
-    st: &Center,
-    r: &Reservation,
-    channels: &[Channel],
-    broadcaster: &Member,
-) -> ApiResult<ProgramView> {
-    let channel = channels
-        .iter()
-        .find(|c| c.id == r.channel)
-        .ok_or_else(|| ApiError::internal("program on an unknown channel"))?;
-    let full = st.stats.viewers(channel.id) >= channel.capacity;
-    Ok(ProgramView {
+fn view(st: &Center, p: &play::Program) -> ProgramView {
+    let r = &p.reservation;
+    ProgramView {
         slug: r.slug.clone(),
         title: r.program.title.clone(),
         genre: r.program.genre.clone(),
         outline: r.program.outline.clone(),
         detail: r.program.detail.clone(),
         visibility: r.visibility.to_string(),
-        channel: channel.name.clone(),
+        channel: p.channel.name.clone(),
         start: ts(r.schedule.start),
         end: ts(r.schedule.end),
-        state: play::state(st, r).as_str(),
-        admission: if full { "full" } else { "open" },
-        broadcaster: broadcaster.display_name.clone(),
-        email: r.program.show_email.then(|| broadcaster.email.to_string()),
+        state: p.state.as_str(),
+        admission: if p.full { "full" } else { "open" },
+        broadcaster: p.broadcaster.display_name.clone(),
+        email: r.program.show_email.then(|| p.broadcaster.email.to_string()),
         web_url: r.program.web_url.clone(),
         watch_url: format!("{}/programs/{}", st.settings.public_url, r.slug),
-    })
+    }
 }
 
 /// Programs of a day (public and password ones; never secret ones).
@@ -90,18 +79,9 @@ pub async fn by_date(
     State(st): State<AppState>,
     Query(q): Query<DateQuery>,
 ) -> ApiResult<Json<Vec<ProgramView>>> {
-    let (_, from, to) = day_bounds(&st, q.date.as_deref())?;
-    let channels = st.store.channels().await?;
-    let mut out = Vec::new();
-    let mut members: HashMap<_, Member> = HashMap::new();
-    for r in play::listed(&st, from, to).await? {
-        // One lookup per broadcaster, not per program.
-        if let std::collections::hash_map::Entry::Vacant(e) = members.entry(r.member) {
-            e.insert(st.store.member(r.member).await?);
-        }
-        out.push(view(&st, &r, &channels, &members[&r.member])?);
-    }
-    Ok(Json(out))
+    let (_, from, to) = play::day_bounds(&st, q.date.as_deref())?;
+    let programs = play::programs(&st, from, to).await?;
+    Ok(Json(programs.iter().map(|p| view(&st, p)).collect()))
 }
 
 /// One program, by its slug (the only way to reach a secret program).
@@ -111,10 +91,7 @@ pub async fn one(
     State(st): State<AppState>,
     Path(slug): Path<String>,
 ) -> ApiResult<Json<ProgramView>> {
-    let r = play::by_slug(&st, &slug).await?;
-    let channels = st.store.channels().await?;
-    let broadcaster = st.store.member(r.member).await?;
-    Ok(Json(view(&st, &r, &channels, &broadcaster)?))
+    Ok(Json(view(&st, &play::program(&st, &slug).await?)))
 }
 
 /// A play request.

@@ -11,8 +11,10 @@ use crate::state::Center;
 use slotcast_domain::playback::{self, PlayUrls};
 use slotcast_domain::token::{self, PlayClaims, PlayKind};
 use slotcast_domain::visibility::{PlayAccess, Viewer, play_access};
-use slotcast_domain::{Slug, Status, Timestamp};
-use slotcast_store::{Member, Reservation, StorageError};
+use slotcast_domain::jiff::civil::Date;
+use slotcast_domain::{MemberId, Slug, Status, Timestamp};
+use slotcast_store::{Channel, Member, Reservation, StorageError};
+use std::collections::HashMap;
 use subtle::ConstantTimeEq;
 
 /// Where a program stands for viewers.
@@ -68,6 +70,47 @@ pub fn state(c: &Center, r: &Reservation) -> ProgramState {
     }
 }
 
+/// Parses `?date=` (default: today in the service's zone) and gives the day's bounds.
+pub fn day_bounds(
+    st: &Center,
+    date: Option<&str>,
+) -> ApiResult<(Date, Timestamp, Timestamp)> {
+    let tz = &st.settings.policy.time_zone;
+    let now = st.clock.now();
+    let today = now.to_zoned(tz.clone()).date();
+    let date = match date {
+        None => today,
+        Some(d) => d
+            .parse::<Date>()
+            .map_err(|_| ApiError::field("date", "must be a date such as 2026-06-10"))?,
+    };
+    // Ahead, the booking horizon (the same as for bookings); back, a year of history.
+    let policy = &st.settings.policy;
+    let ahead = (date - today).get_days();
+    if ahead > i32::try_from(policy.horizon_days).unwrap_or(i32::MAX) {
+        return Err(ApiError::field(
+            "date",
+            slotcast_domain::request::beyond_horizon(policy, now),
+        ));
+    }
+    if ahead < -400 {
+        return Err(ApiError::field(
+            "date",
+            "must be within 400 days before today",
+        ));
+    }
+    let at = |d: Date| {
+        d.to_zoned(tz.clone())
+            .map(|z| z.timestamp())
+            .map_err(ApiError::internal)
+    };
+    Ok((
+        date,
+        at(date)?,
+        at(date.tomorrow().map_err(ApiError::internal)?)?,
+    ))
+}
+
 /// Listed programs (public and password, established) overlapping `[from, to)`; never a
 /// secret one.
 pub async fn listed(c: &Center, from: Timestamp, to: Timestamp) -> ApiResult<Vec<Reservation>> {
@@ -76,6 +119,68 @@ pub async fn listed(c: &Center, from: Timestamp, to: Timestamp) -> ApiResult<Vec
         .into_iter()
         .filter(|r| r.visibility.is_listed() && established(r))
         .collect())
+}
+
+/// A program as viewers see it: its reservation, channel and broadcaster, where it stands
+/// and whether its channel is full now.
+#[derive(Debug, Clone)]
+pub struct Program {
+    /// The reservation (program data, times, visibility).
+    pub reservation: Reservation,
+    /// Its channel.
+    pub channel: Channel,
+    /// Who broadcasts it.
+    pub broadcaster: Member,
+    /// Where it stands now.
+    pub state: ProgramState,
+    /// Whether the channel has no free seat now.
+    pub full: bool,
+}
+
+impl Program {
+    fn new(c: &Center, reservation: Reservation, channel: Channel, broadcaster: Member) -> Self {
+        Program {
+            state: state(c, &reservation),
+            full: c.stats.viewers(channel.id) >= channel.capacity,
+            reservation,
+            channel,
+            broadcaster,
+        }
+    }
+}
+
+/// The listed programs overlapping `[from, to)` ([`listed`]) with their channels and
+/// broadcasters, by start time.
+pub async fn programs(c: &Center, from: Timestamp, to: Timestamp) -> ApiResult<Vec<Program>> {
+    let channels = c.store.channels().await?;
+    let mut members: HashMap<MemberId, Member> = HashMap::new();
+    let mut out = Vec::new();
+    let mut listed = listed(c, from, to).await?;
+    listed.sort_by_key(|r| (r.schedule.start, r.channel));
+    for r in listed {
+        let Some(channel) = channels.iter().find(|ch| ch.id == r.channel).cloned() else {
+            return Err(ApiError::internal(format!("program {} on an unknown channel", r.id)));
+        };
+        // One lookup per broadcaster, not per program.
+        let broadcaster = match members.get(&r.member) {
+            Some(m) => m.clone(),
+            None => {
+                let m = c.store.member(r.member).await?;
+                members.insert(r.member, m.clone());
+                m
+            }
+        };
+        out.push(Program::new(c, r, channel, broadcaster));
+    }
+    Ok(out)
+}
+
+/// The program with this slug ([`by_slug`]) with its channel and broadcaster.
+pub async fn program(c: &Center, slug: &str) -> ApiResult<Program> {
+    let r = by_slug(c, slug).await?;
+    let channel = c.store.channel(r.channel).await?;
+    let broadcaster = c.store.member(r.member).await?;
+    Ok(Program::new(c, r, channel, broadcaster))
 }
 
 /// The program with this slug (the only way to reach a secret one), if viewers may see it.
