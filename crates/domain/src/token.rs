@@ -159,6 +159,41 @@ pub fn verify(secret: &[u8; 32], token: &str, now: Timestamp) -> Result<PlayClai
     Ok(claims)
 }
 
+/// Signs a viewer pass: proof, kept by a browser, that it gave reservation
+/// `reservation`'s viewer password, valid until `expires`. Its player then asks for new
+/// grants with the pass instead of the password. Domain-separated from play tokens.
+pub fn sign_pass(secret: &[u8; 32], reservation: ReservationId, expires: Timestamp) -> String {
+    let payload = pass_payload(reservation, expires.as_second());
+    let tag = mac(secret, &payload).finalize().into_bytes();
+    format!("{}.{}", expires.as_second(), URL_SAFE_NO_PAD.encode(tag))
+}
+
+/// Whether `pass` is a viewer pass for `reservation` still valid at `now`.
+pub fn pass_admits(
+    secret: &[u8; 32],
+    pass: &str,
+    reservation: ReservationId,
+    now: Timestamp,
+) -> bool {
+    let Some((expires, tag)) = pass.split_once('.') else {
+        return false;
+    };
+    let (Ok(expires), Ok(tag)) = (expires.parse::<i64>(), decode_exact::<TAG_LEN>(tag)) else {
+        return false;
+    };
+    now.as_second() < expires
+        && mac(secret, &pass_payload(reservation, expires))
+            .verify_slice(&tag)
+            .is_ok()
+}
+
+fn pass_payload(reservation: ReservationId, expires: i64) -> Vec<u8> {
+    let mut p = b"viewer-pass".to_vec();
+    p.extend_from_slice(&reservation.0.to_be_bytes());
+    p.extend_from_slice(&expires.to_be_bytes());
+    p
+}
+
 fn mac(secret: &[u8; 32], payload: &[u8]) -> HmacSha256 {
     let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
     mac.update(CONTEXT);
@@ -473,6 +508,39 @@ mod tests {
             prop_assert!(token.len() <= MAX_TOKEN_LEN);
             let got = verify(&SECRET, &token, Timestamp::from_millisecond(expires_ms - 1).unwrap());
             prop_assert_eq!(got, Ok(c));
+        }
+    }
+
+    #[test]
+    fn a_viewer_pass_admits_its_reservation_until_it_expires() {
+        let key = [7u8; 32];
+        let now: Timestamp = "2026-06-01T10:00:00Z".parse().unwrap();
+        let until: Timestamp = "2026-06-02T10:00:00Z".parse().unwrap();
+        let pass = sign_pass(&key, ReservationId(5), until);
+        assert!(pass_admits(&key, &pass, ReservationId(5), now));
+        assert!(
+            !pass_admits(&key, &pass, ReservationId(6), now),
+            "another program"
+        );
+        assert!(
+            !pass_admits(&key, &pass, ReservationId(5), until),
+            "expired"
+        );
+        assert!(
+            !pass_admits(&[8u8; 32], &pass, ReservationId(5), now),
+            "another key"
+        );
+        let later = pass.replacen(
+            &until.as_second().to_string(),
+            &(until.as_second() + 9).to_string(),
+            1,
+        );
+        assert!(
+            !pass_admits(&key, &later, ReservationId(5), now),
+            "extended by hand"
+        );
+        for junk in ["", ".", "1.", "x.y", "99999999999.AAAA"] {
+            assert!(!pass_admits(&key, junk, ReservationId(5), now), "{junk:?}");
         }
     }
 }

@@ -217,8 +217,13 @@ pub async fn start(cfg: &Config, clock: Option<Arc<dyn Clock>>) -> Result<Runnin
             stopped(&stop_rx),
         )),
     ];
-    let app = slotcast_center::router(center.clone())
+    let app = slotcast_web::router(center.clone())
+        .merge(slotcast_center::router(center.clone()))
         .merge(slotcast_stream::http::router(node.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            center.clone(),
+            slotcast_web::html_errors,
+        ))
         .into_make_service_with_connect_info::<slotcast_center::net::Peer>();
     let (stop_http, stop_http_rx) = watch::channel(false);
     let http_stopped = stopped(&stop_http_rx);

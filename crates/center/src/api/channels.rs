@@ -108,7 +108,6 @@ pub struct DateQuery {
     pub date: Option<String>,
 }
 
-
 /// Availability of every channel on one day.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AvailabilityView {

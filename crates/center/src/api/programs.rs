@@ -66,7 +66,10 @@ fn view(st: &Center, p: &play::Program) -> ProgramView {
         state: p.state.as_str(),
         admission: if p.full { "full" } else { "open" },
         broadcaster: p.broadcaster.display_name.clone(),
-        email: r.program.show_email.then(|| p.broadcaster.email.to_string()),
+        email: r
+            .program
+            .show_email
+            .then(|| p.broadcaster.email.to_string()),
         web_url: r.program.web_url.clone(),
         watch_url: format!("{}/programs/{}", st.settings.public_url, r.slug),
     }
@@ -149,7 +152,9 @@ pub async fn play(
         &st,
         viewer.as_ref(),
         &r,
-        b.password.as_deref(),
+        b.password
+            .as_deref()
+            .map_or(play::Credential::None, play::Credential::Password),
         &throttle_key,
     )
     .await?;

@@ -8,10 +8,10 @@ use super::viewer_password;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::secrets;
 use crate::state::Center;
+use slotcast_domain::jiff::civil::Date;
 use slotcast_domain::playback::{self, PlayUrls};
 use slotcast_domain::token::{self, PlayClaims, PlayKind};
 use slotcast_domain::visibility::{PlayAccess, Viewer, play_access};
-use slotcast_domain::jiff::civil::Date;
 use slotcast_domain::{MemberId, Slug, Status, Timestamp};
 use slotcast_store::{Channel, Member, Reservation, StorageError};
 use std::collections::HashMap;
@@ -71,10 +71,7 @@ pub fn state(c: &Center, r: &Reservation) -> ProgramState {
 }
 
 /// Parses `?date=` (default: today in the service's zone) and gives the day's bounds.
-pub fn day_bounds(
-    st: &Center,
-    date: Option<&str>,
-) -> ApiResult<(Date, Timestamp, Timestamp)> {
+pub fn day_bounds(st: &Center, date: Option<&str>) -> ApiResult<(Date, Timestamp, Timestamp)> {
     let tz = &st.settings.policy.time_zone;
     let now = st.clock.now();
     let today = now.to_zoned(tz.clone()).date();
@@ -159,7 +156,10 @@ pub async fn programs(c: &Center, from: Timestamp, to: Timestamp) -> ApiResult<V
     listed.sort_by_key(|r| (r.schedule.start, r.channel));
     for r in listed {
         let Some(channel) = channels.iter().find(|ch| ch.id == r.channel).cloned() else {
-            return Err(ApiError::internal(format!("program {} on an unknown channel", r.id)));
+            return Err(ApiError::internal(format!(
+                "program {} on an unknown channel",
+                r.id
+            )));
         };
         // One lookup per broadcaster, not per program.
         let broadcaster = match members.get(&r.member) {
@@ -223,7 +223,28 @@ fn sign(c: &Center, kind: PlayKind, r: &Reservation, expires: Timestamp) -> Stri
     )
 }
 
-/// The play grant of program `r` for `viewer` (signed in or not) with `password`: the
+/// What a viewer shows for a password or secret program.
+#[derive(Debug, Clone, Copy)]
+pub enum Credential<'a> {
+    /// Nothing.
+    None,
+    /// The viewer password.
+    Password(&'a str),
+    /// A viewer pass ([`viewer_pass`]) from an earlier right password.
+    Pass(&'a str),
+}
+
+/// How long a viewer pass lasts after the program's end (its replay stays open to the
+/// browser that gave the password).
+const PASS_AFTER_END: slotcast_domain::jiff::SignedDuration =
+    slotcast_domain::jiff::SignedDuration::from_hours(24 * 7);
+
+/// A viewer pass for program `r`: give it to the browser that gave the right password.
+pub fn viewer_pass(c: &Center, r: &Reservation) -> String {
+    token::sign_pass(c.secrets.token_key(), r.id, r.schedule.end + PASS_AFTER_END)
+}
+
+/// The play grant of program `r` for `viewer` (signed in or not) with `credential`: the
 /// password check for protected programs (throttled per `throttle_key`, e.g. the
 /// address), then a live grant from its connect window to its end (if the channel has a
 /// free seat), or after the end a replay grant when it was recorded.
@@ -231,7 +252,7 @@ pub async fn grant(
     c: &Center,
     viewer: Option<&Member>,
     r: &Reservation,
-    password: Option<&str>,
+    credential: Credential<'_>,
     throttle_key: &str,
 ) -> ApiResult<PlayGrant> {
     let now = c.clock.now();
@@ -240,8 +261,11 @@ pub async fn grant(
     } else {
         Viewer::Other
     };
-    let password_ok = match (password, viewer_password(c, r)?) {
-        (Some(given), Some(real)) => {
+    let password_ok = match (credential, viewer_password(c, r)?) {
+        (Credential::Pass(pass), Some(_)) => {
+            Some(token::pass_admits(c.secrets.token_key(), pass, r.id, now))
+        }
+        (Credential::Password(given), Some(real)) => {
             if let Err(wait) = c.password_throttle.check(throttle_key, now) {
                 return Err(ApiError::too_many(
                     ErrorCode::TooManyAttempts,
@@ -251,7 +275,7 @@ pub async fn grant(
             }
             Some(bool::from(given.as_bytes().ct_eq(real.as_bytes())))
         }
-        (Some(_), None) | (None, _) => None,
+        _ => None,
     };
     match play_access(r.visibility, who, password_ok) {
         PlayAccess::Granted => {}

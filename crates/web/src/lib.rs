@@ -1,0 +1,140 @@
+//! # slotcast-web — the pages people open
+//!
+//! Server-rendered HTML for viewers: today's live (`/`), the program guide (`/guide`,
+//! `/guide/YYYY-MM-DD`), the program page with its player (`/programs/{slug}`, the address
+//! every e-mail and profile links to), the embeddable player (`/programs/{slug}/embed`)
+//! and `/about`, in English and Japanese ([`i18n`]). Templates are askama's, checked at
+//! compile time; CSS and the small first-party ES modules (clock, countdown, player) are
+//! embedded in the binary ([`assets`]). Pages work without JavaScript where that makes
+//! sense (lists, guide, the password form); the player needs it.
+//!
+//! The pages read through the center's use cases (`slotcast_center::ops`), never through
+//! its HTTP API, and decide nothing themselves: who may see and play what is the center's.
+//! Every answer carries a Content-Security-Policy without inline script, `nosniff` and a
+//! referrer policy, and only the embed page may be framed ([`security_headers`]). Forms
+//! carry a CSRF token (a `SameSite=Strict` cookie matched by the form or a header).
+
+pub mod assets;
+pub mod i18n;
+mod pages;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use slotcast_center::AppState;
+
+pub use pages::error_page;
+
+/// The page routes and the static assets. Serve it merged with the center's router, with
+/// [`html_errors`] around both so that a browser meets a page, not JSON, on a wrong address.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(pages::today))
+        .route("/guide", get(pages::guide_today))
+        .route("/guide/{date}", get(pages::guide))
+        .route("/about", get(pages::about))
+        .route(
+            "/programs/{slug}",
+            get(pages::program).post(pages::password),
+        )
+        .route("/programs/{slug}/embed", get(pages::embed))
+        .route("/programs/{slug}/grant", post(pages::grant))
+        .route("/programs/{slug}/status", get(pages::status))
+        .route("/programs/{slug}/calendar.ics", get(pages::calendar))
+        .route("/static/{file}", get(assets::serve))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security_headers,
+        ))
+        .with_state(state)
+}
+
+/// What every page answer carries: a CSP without inline script (media and requests only
+/// to this service and its public address), `nosniff`, a referrer policy, no framing but
+/// for the embed page; and the language cookie when `?lang=` switched it.
+pub async fn security_headers(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let embed = req.uri().path().ends_with("/embed");
+    let switch = req
+        .uri()
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("lang=")))
+        .and_then(i18n::Lang::parse);
+    let mut res = next.run(req).await;
+    let public = &st.settings.public_url;
+    let frame = if embed { "*" } else { "'none'" };
+    let csp = format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         media-src 'self' blob: {public}; connect-src 'self' {public}; font-src 'self'; \
+         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors {frame}"
+    );
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !embed {
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
+    if let Some(lang) = switch {
+        let code = lang.text().lang;
+        let cookie = format!(
+            "{}={code}; Path=/; Max-Age=31536000; SameSite=Lax",
+            i18n::LANG_COOKIE
+        );
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            h.append(header::SET_COOKIE, v);
+        }
+    }
+    res
+}
+
+/// A browser that asks for a page (`Accept: text/html`) and meets a JSON 404, 405 or 5xx
+/// outside `/api/` gets the HTML error page instead; API clients keep their JSON.
+pub async fn html_errors(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let wants_html = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    let api = req.uri().path().starts_with("/api/");
+    let headers = req.headers().clone();
+    let res = next.run(req).await;
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let replace = wants_html
+        && !api
+        && is_json
+        && (status == StatusCode::NOT_FOUND
+            || status == StatusCode::METHOD_NOT_ALLOWED
+            || status.is_server_error());
+    if !replace {
+        return res;
+    }
+    let status = if status == StatusCode::METHOD_NOT_ALLOWED {
+        StatusCode::NOT_FOUND
+    } else {
+        status
+    };
+    let mut page = error_page(&st, &headers, status).into_response();
+    page.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'",
+        ),
+    );
+    page
+}

@@ -1,0 +1,236 @@
+// slotcast — the first-party player. It asks the page for a play grant, plays the live
+// fMP4 stream through Media Source Extensions (LL-HLS natively where MSE is missing, as on
+// iOS), keeps to the live edge, shows buffering and the latency, waits for a seat when
+// the channel is full, and asks for a new grant whenever its play session ends — which
+// is how it learns that the program ended and, later, that its replay is ready.
+import { serverNow } from "./app.js";
+
+const box = document.getElementById("player");
+if (box) start(box);
+
+function start(box) {
+  const video = document.getElementById("video");
+  const overlay = document.getElementById("overlay");
+  const viewers = document.getElementById("viewers");
+  const latencyBox = document.getElementById("latency-box");
+  const latency = document.getElementById("latency");
+  const fullBox = document.getElementById("full-box");
+  const others = document.getElementById("other-players");
+  const t = box.dataset;
+  let state = t.state;
+  let playing = false;
+  let retryTimer = 0;
+  let edgeTimer = 0;
+  let abort = null;
+
+  const say = (text) => { overlay.textContent = text || ""; };
+  const later = (fn, ms) => { clearTimeout(retryTimer); retryTimer = setTimeout(fn, ms); };
+
+  async function grant() {
+    clearTimeout(retryTimer);
+    fullBox.hidden = true;
+    let res;
+    try {
+      res = await fetch(t.grant, { method: "POST", headers: { "x-csrf-token": t.csrf } });
+    } catch {
+      return later(grant, 5000);
+    }
+    if (res.ok) return play(await res.json());
+    const err = ((await res.json().catch(() => ({}))).error) || {};
+    refused(err, res.status);
+  }
+
+  function refused(err, status) {
+    switch (err.code) {
+      case "not_on_air":
+        return later(grant, Math.max(1000, Number(t.start) - serverNow()));
+      case "channel_full":
+        fullBox.hidden = false;
+        say(t.tFull);
+        return later(grant, 5000);
+      case "ended":
+        say(`${t.tEnded} ${t.tReplaySoon}`);
+        state = "ended";
+        return;
+      case "password_required":
+      case "wrong_password":
+        return location.reload();
+      default:
+        say(err.message || `HTTP ${status}`);
+        return later(grant, 10000);
+    }
+  }
+
+  function showUrls(g) {
+    if (g.kind !== "live") return;
+    document.getElementById("url-hls").textContent = g.urls.hls;
+    document.getElementById("url-flv").textContent = g.urls.flv;
+    others.hidden = false;
+  }
+
+  function play(g) {
+    showUrls(g);
+    say("");
+    if (g.kind === "replay") {
+      video.src = g.urls.mse;
+      video.currentTime = 0;
+      video.play().catch(() => {});
+      playing = true;
+      return;
+    }
+    const mse = window.MediaSource || window.ManagedMediaSource;
+    if (!mse && video.canPlayType("application/vnd.apple.mpegurl")) {
+      video.src = g.urls.hls;
+      video.addEventListener("ended", () => { playing = false; grant(); }, { once: true });
+      video.play().catch(() => {});
+      playing = true;
+      return;
+    }
+    live(mse, g.urls.mse);
+  }
+
+  // The live fMP4 stream into a SourceBuffer, chunk by chunk as it arrives.
+  async function live(MS, url) {
+    abort = new AbortController();
+    let res;
+    try {
+      res = await fetch(url, { signal: abort.signal });
+    } catch {
+      return later(grant, 2000);
+    }
+    if (!res.ok) {
+      const err = ((await res.json().catch(() => ({}))).error) || {};
+      return refused(err, res.status);
+    }
+    const source = new MS();
+    video.src = URL.createObjectURL(source);
+    await new Promise((ok) => source.addEventListener("sourceopen", ok, { once: true }));
+    const reader = res.body.getReader();
+    let head = new Uint8Array(0);
+    let buffer = null;
+    const queue = [];
+    const pump = () => {
+      if (!buffer || buffer.updating || queue.length === 0) return;
+      try {
+        buffer.appendBuffer(queue.shift());
+      } catch (e) {
+        if (e.name === "QuotaExceededError") trim(buffer, 5);
+      }
+    };
+    playing = true;
+    video.play().catch(() => {});
+    clearInterval(edgeTimer);
+    edgeTimer = setInterval(() => keepEdge(buffer), 1000);
+    for (;;) {
+      let chunk;
+      try {
+        chunk = await reader.read();
+      } catch {
+        break;
+      }
+      if (chunk.done) break;
+      if (!buffer) {
+        head = concat(head, chunk.value);
+        const type = mimeOf(head);
+        if (!type) continue;
+        buffer = source.addSourceBuffer(type);
+        buffer.mode = "segments";
+        buffer.addEventListener("updateend", pump);
+        queue.push(head);
+      } else {
+        queue.push(chunk.value);
+      }
+      pump();
+    }
+    // The play session ended (the program's end, a cut, a lost connection): ask again.
+    playing = false;
+    clearInterval(edgeTimer);
+    latencyBox.hidden = true;
+    later(grant, 1000);
+  }
+
+  // Stay within a couple of seconds of the newest media; drop what is long played.
+  function keepEdge(buffer) {
+    if (!buffer || video.buffered.length === 0) return;
+    const end = video.buffered.end(video.buffered.length - 1);
+    const behind = end - video.currentTime;
+    if (behind > 4) video.currentTime = end - 1;
+    latency.textContent = `${Math.max(0, behind).toFixed(1)} s`;
+    latencyBox.hidden = false;
+    if (!buffer.updating) trim(buffer, 30);
+  }
+
+  function trim(buffer, keep) {
+    if (video.buffered.length === 0 || buffer.updating) return;
+    const from = video.buffered.start(0);
+    if (video.currentTime - from > keep) buffer.remove(from, video.currentTime - 10);
+  }
+
+  video.addEventListener("waiting", () => { if (playing) say(t.tBuffering); });
+  video.addEventListener("playing", () => say(""));
+  document.getElementById("retry").addEventListener("click", grant);
+
+  // The live panel: viewers, and the program's state as it changes.
+  async function poll() {
+    try {
+      const s = await (await fetch(t.status, { cache: "no-store" })).json();
+      viewers.textContent = s.viewers;
+      if (s.state !== state) {
+        const was = state;
+        state = s.state;
+        if (state === "on_demand" && !playing) grant();
+        if (state === "on_air" && was === "scheduled" && !playing) grant();
+      }
+    } catch { /* the next poll tries again */ }
+    setTimeout(poll, 5000);
+  }
+  setTimeout(poll, 5000);
+
+  if (state === "scheduled") {
+    document.addEventListener("slotcast:start", grant, { once: true });
+    later(grant, Math.max(0, Number(t.start) - serverNow()));
+  } else if (state === "ended") {
+    say(`${t.tEnded} ${t.tReplaySoon}`);
+  } else {
+    grant();
+  }
+}
+
+function concat(a, b) {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+// The MIME type with codecs, once the init segment (ftyp + moov) has arrived: the H.264
+// profile from avcC, AAC when there is an mp4a track.
+function mimeOf(bytes) {
+  let at = 0;
+  let moov = null;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  while (at + 8 <= bytes.length) {
+    const size = view.getUint32(at);
+    const kind = String.fromCharCode(...bytes.subarray(at + 4, at + 8));
+    if (size < 8 || at + size > bytes.length) return null;
+    if (kind === "moov") { moov = bytes.subarray(at, at + size); break; }
+    at += size;
+  }
+  if (!moov) return null;
+  const codecs = [];
+  const avcc = find(moov, "avcC");
+  if (avcc >= 0) {
+    const hex = (n) => n.toString(16).padStart(2, "0").toUpperCase();
+    codecs.push(`avc1.${hex(moov[avcc + 5])}${hex(moov[avcc + 6])}${hex(moov[avcc + 7])}`);
+  }
+  if (find(moov, "mp4a") >= 0) codecs.push("mp4a.40.2");
+  return `video/mp4; codecs="${codecs.join(",")}"`;
+}
+
+function find(bytes, name) {
+  const c = [...name].map((ch) => ch.charCodeAt(0));
+  for (let i = 0; i + 4 <= bytes.length; i++) {
+    if (bytes[i] === c[0] && bytes[i + 1] === c[1] && bytes[i + 2] === c[2] && bytes[i + 3] === c[3]) return i;
+  }
+  return -1;
+}

@@ -1,0 +1,425 @@
+//! The viewer pages over the real center (SQLite and PostgreSQL), driven with `oneshot`:
+//! what is listed, what a password program shows before and after its password, the
+//! headers every page carries, the HTML error pages. The browser tests (`browser.rs`) play
+//! the video.
+
+#[macro_use]
+#[path = "../../center/tests/common/mod.rs"]
+mod common;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use common::{App, Backend, PUBLIC_URL, open};
+use serde_json::{Value, json};
+use slotcast_domain::Policy;
+use tower::ServiceExt;
+
+on_both!(
+    today_and_the_guide_list_public_and_password_programs_and_never_a_secret_one,
+    a_password_program_shows_no_player_before_its_password,
+    every_page_carries_the_security_headers_and_only_the_embed_may_be_framed,
+    browsers_get_html_error_pages_and_api_clients_json,
+    the_watch_link_of_an_invitation_opens_the_program_page,
+    pages_speak_japanese_when_asked,
+);
+
+const NOW: &str = "2026-06-01T08:00:00Z";
+
+struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    text: String,
+}
+
+/// The site as `slotcastd` serves it: pages, API, HTML errors.
+async fn page(app: &App, method: Method, path: &str, headers: &[(&str, &str)], body: &str) -> Page {
+    let center = app.center.clone();
+    let site = slotcast_web::router(center.clone())
+        .merge(slotcast_center::router(center.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            center,
+            slotcast_web::html_errors,
+        ));
+    let mut req = Request::builder().method(method).uri(path);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut req = req.body(Body::from(body.to_owned())).unwrap();
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(slotcast_center::net::Peer(
+            "127.0.0.1:40000".parse().unwrap(),
+        )));
+    let res = site.oneshot(req).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = axum::body::to_bytes(res.into_body(), 10 << 20)
+        .await
+        .unwrap();
+    Page {
+        status,
+        headers,
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+async fn get(app: &App, path: &str) -> Page {
+    page(app, Method::GET, path, &[("accept", "text/html")], "").await
+}
+
+/// Books and confirms a program; its slug.
+async fn program(app: &App, token: &str, body: Value) -> String {
+    let id = app.book_id(token, body).await;
+    let key = app.key_of(id).await;
+    let r = app
+        .post(
+            &format!("/api/v1/reservations/{id}/confirm"),
+            Some(token),
+            json!({"reservation_key": key}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.body["reservation"]["slug"].as_str().unwrap().to_owned()
+}
+
+struct Three {
+    public: String,
+    password: String,
+    secret: String,
+}
+
+async fn three(app: &App) -> Three {
+    let (tok, _) = app.member("ann@example.org", true).await;
+    Three {
+        public: program(app, &tok, json!({"channel": "small", "start": "2026-06-01T12:00:00Z", "slots": 3,
+            "visibility": "public", "title": "Morning jazz", "genre": "Music", "outline": "A trio"})).await,
+        password: program(app, &tok, json!({"channel": "medium", "start": "2026-06-01T13:00:00Z", "slots": 2,
+            "visibility": "password", "viewer_password": "let-me-in", "title": "Members' talk"})).await,
+        secret: program(app, &tok, json!({"channel": "small", "start": "2026-06-01T15:00:00Z", "slots": 2,
+            "visibility": "secret", "viewer_password": "hush-hush", "title": "Hidden rehearsal"})).await,
+    }
+}
+
+async fn today_and_the_guide_list_public_and_password_programs_and_never_a_secret_one(b: Backend) {
+    let Some(app) = open(b, NOW, Policy::default()).await else {
+        return;
+    };
+    let p = three(&app).await;
+    for path in ["/", "/guide", "/guide/2026-06-01"] {
+        let page = get(&app, path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert!(page.text.contains("Morning jazz"), "{path}");
+        assert!(
+            page.text.contains("Members&#39; talk"),
+            "{path}: {}",
+            page.text
+        );
+        assert!(
+            page.text.contains(&format!("/programs/{}", p.public)),
+            "{path}"
+        );
+        assert!(
+            !page.text.contains("Hidden rehearsal"),
+            "{path} shows a secret title"
+        );
+        assert!(!page.text.contains(&p.secret), "{path} shows a secret slug");
+        // The clock starts at the server's time.
+        assert!(
+            page.text.contains(r#"datetime="2026-06-01T08:00:00Z""#),
+            "{path}"
+        );
+        assert!(page.text.contains(">08:00:00<"), "{path}");
+    }
+    let guide = get(&app, "/guide/2026-06-01").await;
+    // The calendar marks the day; the grid has a column per channel.
+    assert!(
+        guide.text.contains(r#"class="marked chosen""#),
+        "{}",
+        guide.text
+    );
+    assert!(guide.text.contains("<th scope=\"col\">medium</th>"));
+    let music = get(&app, "/guide/2026-06-01?genre=Music").await;
+    assert!(music.text.contains("Morning jazz") && !music.text.contains("Members&#39; talk"));
+    for bad in ["/guide/2026-13-01", "/guide/2099-01-01", "/guide/%00"] {
+        assert_eq!(get(&app, bad).await.status, StatusCode::NOT_FOUND, "{bad}");
+    }
+    // The secret program's own page is there for whoever has its address.
+    let secret = get(&app, &format!("/programs/{}", p.secret)).await;
+    assert_eq!(secret.status, StatusCode::OK);
+    assert!(secret.text.contains("noindex"));
+}
+
+fn cookie_of(p: &Page, name: &str) -> String {
+    p.headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix(&format!("{name}=")))
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_else(|| panic!("no {name} cookie in {:?}", p.headers))
+        .to_owned()
+}
+
+async fn a_password_program_shows_no_player_before_its_password(b: Backend) {
+    let Some(app) = open(b, NOW, Policy::default()).await else {
+        return;
+    };
+    let p = three(&app).await;
+    let path = format!("/programs/{}", p.password);
+    let first = get(&app, &path).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert!(first.text.contains(r#"name="robots" content="noindex"#));
+    assert!(first.text.contains(r#"type="password""#));
+    assert!(
+        !first.text.contains("id=\"player\""),
+        "a player before the password"
+    );
+    assert!(!first.text.contains("/live/") && !first.text.contains("token="));
+    let csrf = cookie_of(&first, "slotcast_csrf");
+    let cookie = format!("slotcast_csrf={csrf}");
+    let form = [
+        ("accept", "text/html"),
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("cookie", cookie.as_str()),
+    ];
+
+    let forged = page(
+        &app,
+        Method::POST,
+        &path,
+        &form,
+        "csrf=nope&password=let-me-in",
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(forged.text.contains("The form expired"));
+
+    let wrong = page(
+        &app,
+        Method::POST,
+        &path,
+        &form,
+        &format!("csrf={csrf}&password=guess"),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    assert!(wrong.text.contains("That password is not right"));
+    assert!(!wrong.text.contains("id=\"player\""));
+
+    let right = page(
+        &app,
+        Method::POST,
+        &path,
+        &form,
+        &format!("csrf={csrf}&password=let-me-in"),
+    )
+    .await;
+    assert_eq!(right.status, StatusCode::SEE_OTHER, "{}", right.text);
+    let pass_name = format!("slotcast_pass_{}", p.password);
+    let pass = cookie_of(&right, &pass_name);
+    let both = format!("{cookie}; {pass_name}={pass}");
+    let admitted = page(
+        &app,
+        Method::GET,
+        &path,
+        &[("accept", "text/html"), ("cookie", both.as_str())],
+        "",
+    )
+    .await;
+    assert!(admitted.text.contains("id=\"player\""), "{}", admitted.text);
+
+    // The player's grant: the CSRF header, and the pass for this program only.
+    let grant = format!("{path}/grant");
+    let ask = |c: String, token: &'static str| {
+        let app = &app;
+        let grant = grant.clone();
+        async move {
+            page(
+                app,
+                Method::POST,
+                &grant,
+                &[("cookie", c.as_str()), ("x-csrf-token", token)],
+                "",
+            )
+            .await
+        }
+    };
+    let csrf_static: &'static str = Box::leak(csrf.clone().into_boxed_str());
+    let early = ask(both.clone(), csrf_static).await;
+    assert_eq!(early.status, StatusCode::CONFLICT, "{}", early.text);
+    assert!(early.text.contains("not_on_air"));
+    app.set("2026-06-01T13:05:00Z".parse().unwrap());
+    let on_air = ask(both.clone(), csrf_static).await;
+    assert_eq!(on_air.status, StatusCode::OK, "{}", on_air.text);
+    let g: Value = serde_json::from_str(&on_air.text).unwrap();
+    assert_eq!(g["kind"], "live");
+    assert!(
+        g["urls"]["mse"]
+            .as_str()
+            .unwrap()
+            .contains("/live/medium.mp4?token=")
+    );
+    assert_eq!(
+        ask(cookie.clone(), csrf_static).await.status,
+        StatusCode::FORBIDDEN,
+        "no pass"
+    );
+    assert_eq!(
+        ask(both.clone(), "forged").await.status,
+        StatusCode::FORBIDDEN,
+        "no CSRF"
+    );
+    let other = format!("{cookie}; slotcast_pass_{}={pass}", p.secret);
+    let secret_grant = page(
+        &app,
+        Method::POST,
+        &format!("/programs/{}/grant", p.secret),
+        &[("cookie", other.as_str()), ("x-csrf-token", csrf_static)],
+        "",
+    )
+    .await;
+    assert_eq!(
+        secret_grant.status,
+        StatusCode::FORBIDDEN,
+        "a pass is for its own program"
+    );
+}
+
+async fn every_page_carries_the_security_headers_and_only_the_embed_may_be_framed(b: Backend) {
+    let Some(app) = open(b, NOW, Policy::default()).await else {
+        return;
+    };
+    let p = three(&app).await;
+    for path in ["/", "/guide", "/about", &format!("/programs/{}", p.public)] {
+        let page = get(&app, path).await;
+        let h = |k: &str| {
+            page.headers
+                .get(k)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned()
+        };
+        let csp = h("content-security-policy");
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{path}: {csp}"
+        );
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}");
+        assert_eq!(h("x-frame-options"), "DENY", "{path}");
+        assert_eq!(h("x-content-type-options"), "nosniff", "{path}");
+        assert!(!h("referrer-policy").is_empty(), "{path}");
+        assert!(
+            !page.text.contains("<script>") && !page.text.contains(" onclick="),
+            "{path}: inline script"
+        );
+    }
+    let embed = get(&app, &format!("/programs/{}/embed", p.public)).await;
+    assert_eq!(embed.status, StatusCode::OK);
+    assert!(embed.headers.get("x-frame-options").is_none());
+    assert!(
+        embed.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors *")
+    );
+    for protected in [&p.password, &p.secret] {
+        let e = get(&app, &format!("/programs/{protected}/embed")).await;
+        assert_eq!(
+            e.status,
+            StatusCode::NOT_FOUND,
+            "only public programs embed"
+        );
+    }
+    let css = get(&app, "/static/site.css").await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(
+        css.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    let ics = get(&app, &format!("/programs/{}/calendar.ics", p.public)).await;
+    assert!(ics.text.contains("BEGIN:VEVENT") && ics.text.contains("Morning jazz"));
+}
+
+async fn browsers_get_html_error_pages_and_api_clients_json(b: Backend) {
+    let Some(app) = open(b, NOW, Policy::default()).await else {
+        return;
+    };
+    let nope = get(&app, "/no/such/page").await;
+    assert_eq!(nope.status, StatusCode::NOT_FOUND);
+    assert!(nope.text.contains("<h1>Not found</h1>"), "{}", nope.text);
+    let missing = get(&app, "/programs/nosuchprogram").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.text.contains("<!doctype html>"));
+    let api = get(&app, "/api/v1/nope").await;
+    assert_eq!(api.status, StatusCode::NOT_FOUND);
+    assert!(api.text.starts_with("{\"error\""), "{}", api.text);
+    let json_client = page(
+        &app,
+        Method::GET,
+        "/no/such/page",
+        &[("accept", "application/json")],
+        "",
+    )
+    .await;
+    assert!(json_client.text.starts_with("{\"error\""));
+}
+
+async fn the_watch_link_of_an_invitation_opens_the_program_page(b: Backend) {
+    let Some(app) = open(b, NOW, Policy::default()).await else {
+        return;
+    };
+    let (tok, _) = app.member("ann@example.org", true).await;
+    let slug = program(
+        &app,
+        &tok,
+        json!({"channel": "small", "start": "2026-06-01T12:00:00Z", "slots": 1,
+        "visibility": "password", "viewer_password": "let-me-in", "title": "Invited",
+        "invitees": ["bo@example.org"]}),
+    )
+    .await;
+    let mails = app.outbox().await;
+    let link = format!("{PUBLIC_URL}/programs/{slug}");
+    let invitation = mails
+        .iter()
+        .find(|m| m.message.to.to_string() == "bo@example.org" && m.message.text.contains(&link))
+        .unwrap_or_else(|| panic!("no invitation with {link}"));
+    let path = link.strip_prefix(PUBLIC_URL).unwrap();
+    let page = get(&app, path).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", invitation.message.text);
+    assert!(page.text.contains("<h1>Invited</h1>"));
+}
+
+async fn pages_speak_japanese_when_asked(b: Backend) {
+    let Some(app) = open(b, NOW, Policy::default()).await else {
+        return;
+    };
+    let ja = page(
+        &app,
+        Method::GET,
+        "/",
+        &[("accept-language", "ja,en;q=0.5")],
+        "",
+    )
+    .await;
+    assert!(ja.text.contains(r#"<html lang="ja">"#) && ja.text.contains("本日のライブ"));
+    let switched = page(
+        &app,
+        Method::GET,
+        "/?lang=en",
+        &[("accept-language", "ja")],
+        "",
+    )
+    .await;
+    assert!(switched.text.contains(r#"<html lang="en">"#));
+    assert!(cookie_of(&switched, "slotcast_lang") == "en");
+    let remembered = page(
+        &app,
+        Method::GET,
+        "/guide",
+        &[("accept-language", "ja"), ("cookie", "slotcast_lang=en")],
+        "",
+    )
+    .await;
+    assert!(remembered.text.contains("Program guide"));
+}
