@@ -11,11 +11,14 @@
 //!   backend with [`store_contract!`];
 //! - [`media`]: ffmpeg publishing a test pattern over RTMP, ffprobe decoding what comes
 //!   back;
+//! - [`browser::Browser`]: a real headless Chromium over WebDriver, with screenshots and
+//!   an axe-core accessibility scan;
 //! - [`ntp::NtpResponder`]: a loopback SNTP server answering with a chosen clock skew, for
 //!   the time service's real UDP round trip.
 //!
 //! Test code only: nothing in the server depends on this crate.
 
+pub mod browser;
 pub mod contract;
 pub mod fixtures;
 pub mod media;

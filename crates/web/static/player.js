@@ -70,6 +70,7 @@ function start(box) {
 
   function play(g) {
     showUrls(g);
+    setTimeout(refresh, 1000);
     say("");
     if (g.kind === "replay") {
       video.src = g.urls.mse;
@@ -171,20 +172,32 @@ function start(box) {
   document.getElementById("retry").addEventListener("click", grant);
 
   // The live panel: viewers, and the program's state as it changes.
-  async function poll() {
+  async function refresh() {
     try {
       const s = await (await fetch(t.status, { cache: "no-store" })).json();
       viewers.textContent = s.viewers;
+      showBadge(s);
       if (s.state !== state) {
         const was = state;
         state = s.state;
         if (state === "on_demand" && !playing) grant();
         if (state === "on_air" && was === "scheduled" && !playing) grant();
       }
-    } catch { /* the next poll tries again */ }
-    setTimeout(poll, 5000);
+    } catch { /* the next round tries again */ }
   }
+  const poll = async () => { await refresh(); setTimeout(poll, 5000); };
   setTimeout(poll, 5000);
+
+  // The page's state badge, as the program moves on.
+  function showBadge(s) {
+    const badge = document.getElementById("badge");
+    if (!badge) return;
+    const kind = s.state === "on_air" ? (s.full ? "full" : "on-air")
+      : s.state === "scheduled" ? "open" : s.state === "on_demand" ? "on-demand" : "ended";
+    const label = badge.dataset[kind.replace(/-(.)/, (_, c) => c.toUpperCase())];
+    badge.className = `badge ${kind}`;
+    badge.textContent = label;
+  }
 
   if (state === "scheduled") {
     document.addEventListener("slotcast:start", grant, { once: true });
