@@ -1035,30 +1035,7 @@ async fn accounts_throttle_and_keep_no_card_number(b: Backend) {
 async fn operators_manage_channels_and_export_billing(b: Backend) {
     let Some(app) = app(b).await else { return };
     let (member, _) = app.member("m@example.org", true).await;
-    let hash = slotcast_center::secrets::hash_password("operator password").unwrap();
-    app.store
-        .create_member(slotcast_store::NewMember {
-            email: slotcast_domain::EmailAddress::parse("op@example.org").unwrap(),
-            password_hash: hash,
-            display_name: "Op".into(),
-            tier: slotcast_store::Tier::General,
-            role: slotcast_store::Role::Operator,
-            payment: None,
-            created_at: app.now(),
-        })
-        .await
-        .unwrap();
-    let op = app
-        .post(
-            "/api/v1/sessions",
-            None,
-            json!({"email": "op@example.org", "password": "operator password"}),
-        )
-        .await
-        .body["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let op = app.operator("op@example.org").await;
     let body = json!({"name": "studio", "capacity": 50, "bitrate_kbps": 3000, "tariff_minor": 500, "currency": "JPY"});
     assert_eq!(
         app.post("/api/v1/channels", Some(&member), body.clone())

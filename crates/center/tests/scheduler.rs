@@ -128,6 +128,12 @@ impl ReservationStore for FlakyStore {
     async fn program_stats(&self, id: ReservationId) -> Result<Option<ProgramStats>> {
         self.inner.program_stats(id).await
     }
+    async fn set_pickup(&self, id: ReservationId, picked: bool, at: Timestamp) -> Result<()> {
+        self.inner.set_pickup(id, picked, at).await
+    }
+    async fn pickups(&self) -> Result<Vec<ReservationId>> {
+        self.inner.pickups().await
+    }
     async fn reservations_of(&self, member: MemberId) -> Result<Vec<Reservation>> {
         self.inner.reservations_of(member).await
     }

@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0003_time_indexes.sql"),
     ),
     (4, "stream", include_str!("../migrations/0004_stream.sql")),
+    (5, "pickup", include_str!("../migrations/0005_pickup.sql")),
 ];
 
 /// slotcast's storage on SQLite.

@@ -90,6 +90,10 @@ pub trait ReservationStore {
     async fn reservation_by_key(&self, key: &slotcast_domain::KeyHash) -> Result<Reservation>;
     /// The statistics kept when the program completed, if the stream node measured any.
     async fn program_stats(&self, id: ReservationId) -> Result<Option<ProgramStats>>;
+    /// Features the program (`picked`) or stops featuring it; either is idempotent.
+    async fn set_pickup(&self, id: ReservationId, picked: bool, at: Timestamp) -> Result<()>;
+    /// The featured programs, most recently featured first.
+    async fn pickups(&self) -> Result<Vec<ReservationId>>;
     /// A member's reservations, newest first.
     async fn reservations_of(&self, member: MemberId) -> Result<Vec<Reservation>>;
     /// Applies a state change as a conditional update from `cmd.from`, with its effects

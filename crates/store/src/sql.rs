@@ -702,6 +702,29 @@ macro_rules! impl_sql_store {
                     .transpose()
                 }
 
+                async fn set_pickup(&self, id: ReservationId, picked: bool, at: Timestamp) -> Result<()> {
+                    let q = if picked {
+                        sqlx::query(
+                            "INSERT INTO pickups (reservation_id, picked_at_ms) VALUES ($1, $2) \
+                             ON CONFLICT (reservation_id) DO NOTHING",
+                        )
+                        .bind(id.0)
+                        .bind(to_ms(at))
+                    } else {
+                        sqlx::query("DELETE FROM pickups WHERE reservation_id = $1").bind(id.0)
+                    };
+                    q.execute(&self.pool).await.map_err(db_err)?;
+                    Ok(())
+                }
+
+                async fn pickups(&self) -> Result<Vec<ReservationId>> {
+                    let rows = sqlx::query("SELECT reservation_id FROM pickups ORDER BY picked_at_ms DESC, reservation_id")
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    rows.iter().map(|r| get::<i64>(r, "reservation_id").map(ReservationId)).collect()
+                }
+
                 async fn reservations_of(&self, member: MemberId) -> Result<Vec<Reservation>> {
                     let sql = sqlx::AssertSqlSafe(format!(
                         "SELECT {RES_COLS} FROM reservations WHERE member_id = $1 ORDER BY start_ms DESC, id DESC"

@@ -23,6 +23,7 @@ macro_rules! store_contract {
             concurrent_confirms_succeed_once, agrees_with_the_domain_model, notices_are_sent_once,
             program_changes_are_logged_and_end_with_the_program, extension_claims_the_following_slots,
             wrong_keys_lock_confirmation, listings_by_time_and_invoices, channels_can_be_updated,
+            pickups_are_marked_and_unmarked,
         );
     };
     (@each $open:expr; $($name:ident),* $(,)?) => {
@@ -1383,4 +1384,49 @@ pub async fn channels_can_be_updated(s: S) {
             .await,
         Err(StorageError::NotFound { .. })
     ));
+}
+
+/// The operator's featured programs: marking twice keeps one, unmarking removes, newest
+/// first.
+pub async fn pickups_are_marked_and_unmarked(s: S) {
+    let m = fixtures::member(&*s, "Pia", Tier::Premium).await;
+    let c = fixtures::channel(&*s, "pickups", 100, 300).await;
+    let a = s
+        .create_reservation(booking(
+            &policy(),
+            &c,
+            m.id,
+            ts("2026-06-10T12:00:00Z"),
+            1,
+            now(),
+        ))
+        .await
+        .unwrap();
+    let b = s
+        .create_reservation(booking(
+            &policy(),
+            &c,
+            m.id,
+            ts("2026-06-10T13:00:00Z"),
+            1,
+            now(),
+        ))
+        .await
+        .unwrap();
+    assert!(s.pickups().await.unwrap().is_empty());
+    s.set_pickup(a.id, true, now()).await.unwrap();
+    s.set_pickup(b.id, true, now() + SignedDuration::from_secs(1))
+        .await
+        .unwrap();
+    s.set_pickup(a.id, true, now() + SignedDuration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.pickups().await.unwrap(),
+        vec![b.id, a.id],
+        "marked twice stays where it was"
+    );
+    s.set_pickup(b.id, false, now()).await.unwrap();
+    s.set_pickup(b.id, false, now()).await.unwrap();
+    assert_eq!(s.pickups().await.unwrap(), vec![a.id]);
 }

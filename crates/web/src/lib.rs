@@ -3,7 +3,7 @@
 //! Server-rendered HTML for viewers: today's live (`/`), the program guide (`/guide`,
 //! `/guide/YYYY-MM-DD`), the program page with its player (`/programs/{slug}`, the address
 //! every e-mail and profile links to), the embeddable player (`/programs/{slug}/embed`)
-//! and `/about`, in English and Japanese ([`i18n`]). Templates are askama's, checked at
+//! the operator's pickup (`/pickup`) and `/about`, in English and Japanese ([`i18n`]). Templates are askama's, checked at
 //! compile time; CSS and the small first-party ES modules (clock, countdown, player) are
 //! embedded in the binary ([`assets`]). Pages work without JavaScript where that makes
 //! sense (lists, guide, the password form); the player needs it.
@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .route("/guide", get(pages::guide_today))
         .route("/guide/{date}", get(pages::guide))
         .route("/about", get(pages::about))
+        .route("/pickup", get(pages::pickup).post(pages::pickup_change))
         .route(
             "/programs/{slug}",
             get(pages::program).post(pages::password),

@@ -177,6 +177,7 @@ fn failed(st: &AppState, headers: &HeaderMap, e: &ApiError) -> Response {
 struct TodayPage {
     l: Layout,
     day: String,
+    featured: Vec<Row>,
     on_air: Vec<Row>,
     later: Vec<Row>,
     earlier: Vec<Row>,
@@ -193,11 +194,15 @@ pub async fn today(
         Ok(b) => b,
         Err(e) => return failed(&st, &headers, &e),
     };
-    let programs = match play::programs(&st, from, to).await {
-        Ok(p) => p,
-        Err(e) => return failed(&st, &headers, &e),
+    let (programs, featured) = match (
+        play::programs(&st, from, to).await,
+        play::featured(&st).await,
+    ) {
+        (Ok(p), Ok(f)) => (p, f),
+        (Err(e), _) | (_, Err(e)) => return failed(&st, &headers, &e),
     };
     let mut page = TodayPage {
+        featured: featured.iter().map(|p| Row::new(&st, l.t, p)).collect(),
         day: l.lang.day(date),
         on_air: Vec::new(),
         later: Vec::new(),
@@ -205,7 +210,12 @@ pub async fn today(
         l,
     };
     page.l.title = page.l.t.today_title.to_owned();
-    for p in &programs {
+    // Featured programs come first, once.
+    let shown: Vec<_> = featured.iter().map(|p| p.reservation.id).collect();
+    for p in programs
+        .iter()
+        .filter(|p| !shown.contains(&p.reservation.id))
+    {
         let row = Row::new(&st, page.l.t, p);
         match p.state {
             ProgramState::OnAir => page.on_air.push(row),
@@ -438,6 +448,9 @@ struct ProgramPage {
     admitted: bool,
     message: Option<&'static str>,
     csrf: String,
+    /// For an operator: whether the program is featured (`None` for others, and for a
+    /// secret program, which cannot be).
+    operator_featured: Option<bool>,
 }
 
 #[derive(Template)]
@@ -550,9 +563,15 @@ fn program_page(
         admitted,
         message,
         csrf: csrf.to_owned(),
+        operator_featured: None,
         p: row,
         l,
     }
+}
+
+/// Whether `viewer` is an operator.
+fn operator(viewer: Option<&Authed>) -> bool {
+    viewer.is_some_and(|Authed(m)| m.role == slotcast_store::Role::Operator)
 }
 
 /// `/programs/{slug}`: the program page; the player once the viewer is admitted.
@@ -569,7 +588,13 @@ pub async fn program(
     };
     let (csrf, fresh) = csrf_token(&headers);
     let admitted = admitted(&st, &p, viewer.as_ref(), &headers);
-    let page = program_page(&st, &headers, q.lang.as_deref(), &p, admitted, None, &csrf);
+    let mut page = program_page(&st, &headers, q.lang.as_deref(), &p, admitted, None, &csrf);
+    if operator(viewer.as_ref()) && p.reservation.visibility.is_listed() {
+        match st.store.pickups().await {
+            Ok(ids) => page.operator_featured = Some(ids.contains(&p.reservation.id)),
+            Err(e) => return failed(&st, &headers, &e.into()),
+        }
+    }
     with_csrf_cookie(render(&page), &csrf, fresh)
 }
 
@@ -767,4 +792,78 @@ pub async fn embed(
         l,
     };
     with_csrf_cookie(render(&page), &csrf, fresh)
+}
+
+#[derive(Template)]
+#[template(path = "pickup.html")]
+struct PickupPage {
+    l: Layout,
+    rows: Vec<Row>,
+    operator: bool,
+    csrf: String,
+}
+
+/// `/pickup`: the programs the operator features; an operator can stop featuring each.
+pub async fn pickup(
+    State(st): State<AppState>,
+    Query(q): Query<LangQuery>,
+    viewer: Option<Authed>,
+    headers: HeaderMap,
+) -> Response {
+    let featured = match play::featured(&st).await {
+        Ok(f) => f,
+        Err(e) => return failed(&st, &headers, &e),
+    };
+    let mut l = Layout::new(&st, &headers, q.lang.as_deref(), "");
+    l.title = l.t.pickup_title.to_owned();
+    let (csrf, fresh) = csrf_token(&headers);
+    let page = PickupPage {
+        rows: featured.iter().map(|p| Row::new(&st, l.t, p)).collect(),
+        operator: operator(viewer.as_ref()),
+        csrf: csrf.clone(),
+        l,
+    };
+    with_csrf_cookie(render(&page), &csrf, fresh)
+}
+
+/// The operator's feature form.
+#[derive(Debug, Deserialize)]
+pub struct PickupForm {
+    csrf: String,
+    slug: String,
+    action: String,
+}
+
+/// `POST /pickup` (operators, with the CSRF token): features (`add`) or stops featuring
+/// (`remove`) a program, then back to where the operator was.
+pub async fn pickup_change(
+    State(st): State<AppState>,
+    viewer: Option<Authed>,
+    headers: HeaderMap,
+    Form(f): Form<PickupForm>,
+) -> Response {
+    if !operator(viewer.as_ref()) {
+        return error_page(&st, &headers, StatusCode::NOT_FOUND);
+    }
+    if !csrf_ok(&headers, Some(&f.csrf)) {
+        let e = ApiError::new(
+            ErrorCode::CrossOrigin,
+            Lang::choose(None, &headers).text().form_expired,
+        );
+        return failed(&st, &headers, &e);
+    }
+    let picked = match f.action.as_str() {
+        "add" => true,
+        "remove" => false,
+        _ => return error_page(&st, &headers, StatusCode::NOT_FOUND),
+    };
+    if let Err(e) = play::feature(&st, &f.slug, picked).await {
+        return failed(&st, &headers, &e);
+    }
+    let back = if picked {
+        format!("/programs/{}", f.slug)
+    } else {
+        "/pickup".to_owned()
+    };
+    Redirect::to(&back).into_response()
 }

@@ -21,6 +21,7 @@ on_both!(
     browsers_get_html_error_pages_and_api_clients_json,
     the_watch_link_of_an_invitation_opens_the_program_page,
     pages_speak_japanese_when_asked,
+    operators_feature_programs_which_come_first,
 );
 
 const NOW: &str = "2026-06-01T08:00:00Z";
@@ -422,4 +423,141 @@ async fn pages_speak_japanese_when_asked(b: Backend) {
     )
     .await;
     assert!(remembered.text.contains("Program guide"));
+}
+
+async fn operators_feature_programs_which_come_first(b: Backend) {
+    let Some(app) = open(b, NOW, Policy::default()).await else {
+        return;
+    };
+    let p = three(&app).await;
+    let op = app.operator("op@example.org").await;
+    let (viewer, _) = app.member("vi@example.org", false).await;
+    let put = |slug: &str, token: &str| {
+        let (path, token) = (
+            format!("/api/v1/programs/{slug}/pickup"),
+            format!("Bearer {token}"),
+        );
+        let app = &app;
+        async move {
+            page(
+                app,
+                Method::PUT,
+                &path,
+                &[("authorization", token.as_str())],
+                "",
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        put(&p.password, &viewer).await.status,
+        StatusCode::FORBIDDEN,
+        "operators only"
+    );
+    let secret = put(&p.secret, &op).await;
+    assert_eq!(secret.status, StatusCode::CONFLICT, "{}", secret.text);
+    assert_eq!(put(&p.password, &op).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        put(&p.password, &op).await.status,
+        StatusCode::NO_CONTENT,
+        "twice is once"
+    );
+    let listed = app.get("/api/v1/pickup", None).await;
+    assert_eq!(listed.body.as_array().unwrap().len(), 1, "{}", listed.text);
+    assert_eq!(listed.body[0]["slug"], p.password.as_str());
+    let doc = app.get("/api/v1/openapi.json", None).await;
+    assert!(doc.body["paths"]["/api/v1/programs/{slug}/pickup"]["put"].is_object());
+
+    // Today's live shows the featured program first (and once).
+    let today = get(&app, "/").await;
+    let featured_at = today.text.find("Members&#39; talk").unwrap();
+    assert!(
+        featured_at < today.text.find("Morning jazz").unwrap(),
+        "featured first"
+    );
+    assert_eq!(today.text.matches("Members&#39; talk").count(), 1);
+    let pickup = get(&app, "/pickup").await;
+    assert!(pickup.text.contains("Members&#39; talk") && !pickup.text.contains("Morning jazz"));
+    assert!(
+        !pickup.text.contains("Stop featuring"),
+        "no operator form for others"
+    );
+
+    // The operator's forms: feature from the program page, stop from the pickup page.
+    let bearer = format!("Bearer {op}");
+    let as_op = [("accept", "text/html"), ("authorization", bearer.as_str())];
+    let program_page = page(
+        &app,
+        Method::GET,
+        &format!("/programs/{}", p.public),
+        &as_op,
+        "",
+    )
+    .await;
+    assert!(
+        program_page.text.contains("Feature this program"),
+        "{}",
+        program_page.text
+    );
+    let csrf = cookie_of(&program_page, "slotcast_csrf");
+    let cookie = format!("slotcast_csrf={csrf}");
+    let form = [
+        ("accept", "text/html"),
+        ("authorization", bearer.as_str()),
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("cookie", cookie.as_str()),
+    ];
+    let added = page(
+        &app,
+        Method::POST,
+        "/pickup",
+        &form,
+        &format!("csrf={csrf}&slug={}&action=add", p.public),
+    )
+    .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.text);
+    let forged = page(
+        &app,
+        Method::POST,
+        "/pickup",
+        &form,
+        &format!("csrf=x&slug={}&action=remove", p.public),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let by_viewer = page(
+        &app,
+        Method::POST,
+        "/pickup",
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("cookie", cookie.as_str()),
+        ],
+        &format!("csrf={csrf}&slug={}&action=remove", p.public),
+    )
+    .await;
+    assert_eq!(by_viewer.status, StatusCode::NOT_FOUND);
+    let listed = app.get("/api/v1/pickup", None).await;
+    assert_eq!(listed.body.as_array().unwrap().len(), 2);
+    assert_eq!(listed.body[0]["slug"], p.public.as_str(), "newest first");
+    let on_pickup = page(&app, Method::GET, "/pickup", &as_op, "").await;
+    assert!(on_pickup.text.contains("Stop featuring"));
+    let removed = page(
+        &app,
+        Method::POST,
+        "/pickup",
+        &form,
+        &format!("csrf={csrf}&slug={}&action=remove", p.password),
+    )
+    .await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.get("/api/v1/pickup", None)
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }

@@ -61,6 +61,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(programs::by_date))
         .routes(routes!(programs::one))
         .routes(routes!(programs::play))
+        .routes(routes!(programs::pickup))
+        .routes(routes!(programs::feature, programs::unfeature))
         .routes(routes!(programs::guide_ics))
         .routes(routes!(time::time))
         .split_for_parts();

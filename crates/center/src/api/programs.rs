@@ -5,13 +5,13 @@
 use super::ApiJson;
 use super::channels::DateQuery;
 use super::views::{ErrorBody, ts};
-use crate::auth::{Authed, ClientIp};
+use crate::auth::{Authed, ClientIp, Operator};
 use crate::error::ApiResult;
 use crate::ops::play;
 use crate::state::{AppState, Center};
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -95,6 +95,39 @@ pub async fn one(
     Path(slug): Path<String>,
 ) -> ApiResult<Json<ProgramView>> {
     Ok(Json(view(&st, &play::program(&st, &slug).await?)))
+}
+
+/// The programs the operator features (the pickup), most recently featured first; never a
+/// secret one, nor one that is over without a replay.
+#[utoipa::path(get, path = "/api/v1/pickup", tag = "programs", responses((status = 200, body = [ProgramView])))]
+pub async fn pickup(State(st): State<AppState>) -> ApiResult<Json<Vec<ProgramView>>> {
+    let programs = play::featured(&st).await?;
+    Ok(Json(programs.iter().map(|p| view(&st, p)).collect()))
+}
+
+/// Feature the program in the pickup (operators). Featuring twice is the same as once; a
+/// secret program cannot be featured (409 `wrong_state`).
+#[utoipa::path(put, path = "/api/v1/programs/{slug}/pickup", tag = "programs", security(("bearer" = []), ("cookie" = [])),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn feature(
+    State(st): State<AppState>,
+    _op: Operator,
+    Path(slug): Path<String>,
+) -> ApiResult<StatusCode> {
+    play::feature(&st, &slug, true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Stop featuring the program (operators).
+#[utoipa::path(delete, path = "/api/v1/programs/{slug}/pickup", tag = "programs", security(("bearer" = []), ("cookie" = [])),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn unfeature(
+    State(st): State<AppState>,
+    _op: Operator,
+    Path(slug): Path<String>,
+) -> ApiResult<StatusCode> {
+    play::feature(&st, &slug, false).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A play request.

@@ -183,6 +183,41 @@ pub async fn program(c: &Center, slug: &str) -> ApiResult<Program> {
     Ok(Program::new(c, r, channel, broadcaster))
 }
 
+/// The programs the operator features that viewers may see now: listed (never a secret
+/// one), established, and not over unless they can be replayed; most recently featured
+/// first.
+pub async fn featured(c: &Center) -> ApiResult<Vec<Program>> {
+    let mut out = Vec::new();
+    for id in c.store.pickups().await? {
+        let r = match c.store.reservation(id).await {
+            Ok(r) if r.visibility.is_listed() && established(&r) => r,
+            Ok(_) | Err(StorageError::NotFound { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let channel = c.store.channel(r.channel).await?;
+        let broadcaster = c.store.member(r.member).await?;
+        let p = Program::new(c, r, channel, broadcaster);
+        if p.state != ProgramState::Ended {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+/// Features program `slug` (`picked`) or stops featuring it. A secret program cannot be
+/// featured: it is listed nowhere.
+pub async fn feature(c: &Center, slug: &str, picked: bool) -> ApiResult<()> {
+    let r = by_slug(c, slug).await?;
+    if picked && !r.visibility.is_listed() {
+        return Err(ApiError::new(
+            ErrorCode::WrongState,
+            "a secret program cannot be featured: it is listed nowhere",
+        ));
+    }
+    c.store.set_pickup(r.id, picked, c.clock.now()).await?;
+    Ok(())
+}
+
 /// The program with this slug (the only way to reach a secret one), if viewers may see it.
 pub async fn by_slug(c: &Center, slug: &str) -> ApiResult<Reservation> {
     // A text that cannot be a slug names no program: it never reaches a query.

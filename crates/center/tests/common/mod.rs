@@ -373,6 +373,32 @@ impl App {
         )
     }
 
+    /// Registers an operator (as `slotcastd admin create-operator` does) and signs in; the
+    /// bearer token.
+    pub async fn operator(&self, email: &str) -> String {
+        let hash = slotcast_center::secrets::hash_password("operator password").unwrap();
+        self.store
+            .create_member(slotcast_store::NewMember {
+                email: slotcast_domain::EmailAddress::parse(email).unwrap(),
+                password_hash: hash,
+                display_name: "Op".into(),
+                tier: slotcast_store::Tier::General,
+                role: slotcast_store::Role::Operator,
+                payment: None,
+                created_at: self.now(),
+            })
+            .await
+            .unwrap();
+        let r = self
+            .post(
+                "/api/v1/sessions",
+                None,
+                json!({"email": email, "password": "operator password"}),
+            )
+            .await;
+        r.body["token"].as_str().unwrap().to_owned()
+    }
+
     pub async fn book(&self, token: &str, body: Value) -> Reply {
         self.post("/api/v1/reservations", Some(token), body).await
     }
