@@ -238,6 +238,7 @@ async fn bench(backend: &'static str, store: Arc<dyn Store>, args: &Args) -> Res
         stats: Arc::new(NoStreamNode),
         mail_check: None,
         scheduler: slotcast_center::SchedulerHealth::default(),
+        listings: Default::default(),
     });
     let app = slotcast_center::router(center).into_make_service_with_connect_info::<SocketAddr>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -92,6 +92,8 @@ pub struct Center {
     pub mail_check: Option<Arc<dyn ReadinessCheck>>,
     /// How the scheduler's ticks are going (written by the scheduler, read by `/readyz`).
     pub scheduler: SchedulerHealth,
+    /// The viewer listings' facts, until a write changes them.
+    pub listings: crate::ops::listings::Listings,
 }
 
 /// Something `/readyz` asks.

@@ -194,6 +194,7 @@ pub async fn start(cfg: &Config, clock: Option<Arc<dyn Clock>>) -> Result<Runnin
         stats: Arc::new(crate::link::NodeStats(node.clone())),
         mail_check: Some(mail_check),
         scheduler: slotcast_center::SchedulerHealth::default(),
+        listings: Default::default(),
     });
 
     let (stop, stop_rx) = watch::channel(false);

@@ -22,6 +22,7 @@ on_both!(
     the_watch_link_of_an_invitation_opens_the_program_page,
     pages_speak_japanese_when_asked,
     operators_feature_programs_which_come_first,
+    the_listings_follow_every_booking_change_and_state_change,
 );
 
 const NOW: &str = "2026-06-01T08:00:00Z";
@@ -559,5 +560,87 @@ async fn operators_feature_programs_which_come_first(b: Backend) {
             .unwrap()
             .len(),
         1
+    );
+}
+
+async fn the_listings_follow_every_booking_change_and_state_change(b: Backend) {
+    let Some(app) = open(b, NOW, Policy::default()).await else {
+        return;
+    };
+    let (tok, _) = app.member("ann@example.org", true).await;
+    let empty = get(&app, "/").await;
+    assert!(empty.text.contains("Nothing more is scheduled today"));
+    // A booking shows once confirmed.
+    let id = app
+        .book_id(
+            &tok,
+            json!({"channel": "small", "start": "2026-06-01T12:00:00Z", "slots": 1,
+            "visibility": "public", "title": "First title"}),
+        )
+        .await;
+    assert!(
+        !get(&app, "/").await.text.contains("First title"),
+        "not before confirmation"
+    );
+    let key = app.key_of(id).await;
+    let confirmed = app
+        .post(
+            &format!("/api/v1/reservations/{id}/confirm"),
+            Some(&tok),
+            json!({"reservation_key": key}),
+        )
+        .await;
+    let slug = confirmed.body["reservation"]["slug"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(get(&app, "/").await.text.contains("First title"));
+    assert!(
+        get(&app, &format!("/programs/{slug}"))
+            .await
+            .text
+            .contains("First title")
+    );
+    // A change shows at once, on every page.
+    let changed = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/reservations/{id}"),
+            Some(&tok),
+            Some(json!({"title": "Second title"})),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
+    for path in [
+        "/".to_owned(),
+        "/guide".to_owned(),
+        format!("/programs/{slug}"),
+    ] {
+        let page = get(&app, &path).await;
+        assert!(
+            page.text.contains("Second title") && !page.text.contains("First title"),
+            "{path}"
+        );
+    }
+    // Time moves the badge without any write.
+    app.set("2026-06-01T12:01:00Z".parse().unwrap());
+    assert!(get(&app, "/").await.text.contains(">ON AIR<"));
+    app.set("2026-06-01T12:11:00Z".parse().unwrap());
+    assert!(get(&app, "/").await.text.contains(">ENDED<"));
+    // A cancellation takes it off.
+    app.set(NOW.parse().unwrap());
+    let cancelled = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/reservations/{id}"),
+            Some(&tok),
+            None,
+        )
+        .await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.text);
+    assert!(!get(&app, "/").await.text.contains("Second title"));
+    assert_eq!(
+        get(&app, &format!("/programs/{slug}")).await.status,
+        StatusCode::NOT_FOUND
     );
 }

@@ -83,6 +83,7 @@ pub async fn create(
     ApiJson(b): ApiJson<ChannelBody>,
 ) -> ApiResult<(StatusCode, Json<ChannelView>)> {
     let c = st.store.create_channel(validate(b)?).await?;
+    st.listings.changed();
     Ok((StatusCode::CREATED, Json(ChannelView::from(&c))))
 }
 
@@ -96,6 +97,7 @@ pub async fn update(
     ApiJson(b): ApiJson<ChannelBody>,
 ) -> ApiResult<Json<ChannelView>> {
     let c = st.store.update_channel(ChannelId(id), validate(b)?).await?;
+    st.listings.changed();
     Ok(Json(ChannelView::from(&c)))
 }
 

@@ -12,6 +12,7 @@
 //! it tells apart (an unreachable database stops a tick).
 
 pub mod jobs;
+pub mod listings;
 pub mod play;
 pub mod reservations;
 

@@ -4,6 +4,7 @@
 //! short-lived token naming the program and its kind ([`slotcast_domain::token`]) and
 //! the URLs of [`slotcast_domain::playback`].
 
+use super::listings::Fact;
 use super::viewer_password;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::secrets;
@@ -149,6 +150,11 @@ impl Program {
 /// The listed programs overlapping `[from, to)` ([`listed`]) with their channels and
 /// broadcasters, by start time.
 pub async fn programs(c: &Center, from: Timestamp, to: Timestamp) -> ApiResult<Vec<Program>> {
+    let facts = c.listings.day(from, to, load_day(c, from, to)).await?;
+    Ok(programs_of(c, &facts))
+}
+
+async fn load_day(c: &Center, from: Timestamp, to: Timestamp) -> ApiResult<Vec<Fact>> {
     let channels = c.store.channels().await?;
     let mut members: HashMap<MemberId, Member> = HashMap::new();
     let mut out = Vec::new();
@@ -170,38 +176,54 @@ pub async fn programs(c: &Center, from: Timestamp, to: Timestamp) -> ApiResult<V
                 m
             }
         };
-        out.push(Program::new(c, r, channel, broadcaster));
+        out.push((r, channel, broadcaster));
     }
     Ok(out)
 }
 
+fn programs_of(c: &Center, facts: &[Fact]) -> Vec<Program> {
+    facts
+        .iter()
+        .map(|(r, ch, m)| Program::new(c, r.clone(), ch.clone(), m.clone()))
+        .collect()
+}
+
 /// The program with this slug ([`by_slug`]) with its channel and broadcaster.
 pub async fn program(c: &Center, slug: &str) -> ApiResult<Program> {
-    let r = by_slug(c, slug).await?;
-    let channel = c.store.channel(r.channel).await?;
-    let broadcaster = c.store.member(r.member).await?;
-    Ok(Program::new(c, r, channel, broadcaster))
+    let load = async {
+        let r = by_slug(c, slug).await?;
+        let channel = c.store.channel(r.channel).await?;
+        let broadcaster = c.store.member(r.member).await?;
+        Ok(vec![(r, channel, broadcaster)])
+    };
+    let facts = c.listings.slug(slug, load).await?;
+    programs_of(c, &facts)
+        .pop()
+        .ok_or_else(|| ApiError::not_found("program"))
 }
 
 /// The programs the operator features that viewers may see now: listed (never a secret
 /// one), established, and not over unless they can be replayed; most recently featured
 /// first.
 pub async fn featured(c: &Center) -> ApiResult<Vec<Program>> {
-    let mut out = Vec::new();
-    for id in c.store.pickups().await? {
-        let r = match c.store.reservation(id).await {
-            Ok(r) if r.visibility.is_listed() && established(&r) => r,
-            Ok(_) | Err(StorageError::NotFound { .. }) => continue,
-            Err(e) => return Err(e.into()),
-        };
-        let channel = c.store.channel(r.channel).await?;
-        let broadcaster = c.store.member(r.member).await?;
-        let p = Program::new(c, r, channel, broadcaster);
-        if p.state != ProgramState::Ended {
-            out.push(p);
+    let load = async {
+        let mut out = Vec::new();
+        for id in c.store.pickups().await? {
+            let r = match c.store.reservation(id).await {
+                Ok(r) if r.visibility.is_listed() && established(&r) => r,
+                Ok(_) | Err(StorageError::NotFound { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let channel = c.store.channel(r.channel).await?;
+            let broadcaster = c.store.member(r.member).await?;
+            out.push((r, channel, broadcaster));
         }
-    }
-    Ok(out)
+        Ok(out)
+    };
+    let facts = c.listings.featured(load).await?;
+    let mut programs = programs_of(c, &facts);
+    programs.retain(|p| p.state != ProgramState::Ended);
+    Ok(programs)
 }
 
 /// Features program `slug` (`picked`) or stops featuring it. A secret program cannot be
@@ -215,6 +237,7 @@ pub async fn feature(c: &Center, slug: &str, picked: bool) -> ApiResult<()> {
         ));
     }
     c.store.set_pickup(r.id, picked, c.clock.now()).await?;
+    c.listings.changed();
     Ok(())
 }
 

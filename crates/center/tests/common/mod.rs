@@ -192,6 +192,7 @@ pub async fn open_custom(
         stats,
         mail_check: None,
         scheduler: SchedulerHealth::default(),
+        listings: Default::default(),
     });
     for (name, cap, tariff) in [("small", 10, 100), ("medium", 100, 300)] {
         slotcast_testkit::fixtures::channel(&*store, name, cap, tariff).await;
