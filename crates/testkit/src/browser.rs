@@ -2,6 +2,7 @@
 //! `chromium-driver`): the few commands the page tests need — open a page, run a script,
 //! resize, take a screenshot — spoken directly as WebDriver's JSON over HTTP.
 
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,7 +20,14 @@ pub struct Browser {
 }
 
 impl Drop for Browser {
+    /// Ends the driver and every browser process it started: they share the driver's
+    /// process group (killing the driver alone would leave Chromium running).
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-s", "KILL", "--"])
+            .arg(format!("-{}", self.driver.id()))
+            .stderr(Stdio::null())
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -44,6 +52,7 @@ impl Browser {
             .port();
         let driver = Command::new(driver_bin)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -72,6 +81,7 @@ impl Browser {
             "goog:chromeOptions": {"binary": CHROMIUM, "args": [
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--autoplay-policy=no-user-gesture-required", "--mute-audio",
+                "--disable-crash-reporter", "--disable-breakpad",
                 format!("--window-size={width},{height}"),
             ]},
         }}});

@@ -25,12 +25,14 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use slotcast_center::AppState;
+use std::sync::Arc;
 
 pub use pages::error_page;
 
 /// The page routes and the static assets. Serve it merged with the center's router, with
 /// [`html_errors`] around both so that a browser meets a page, not JSON, on a wrong address.
 pub fn router(state: AppState) -> Router {
+    let headers = Arc::new(SecurityHeaders::new(&state.settings.public_url));
     Router::new()
         .route("/", get(pages::today))
         .route("/guide", get(pages::guide_today))
@@ -47,16 +49,46 @@ pub fn router(state: AppState) -> Router {
         .route("/programs/{slug}/calendar.ics", get(pages::calendar))
         .route("/static/{file}", get(assets::serve))
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            headers,
             security_headers,
         ))
         .with_state(state)
 }
 
-/// What every page answer carries: a CSP without inline script (media and requests only
-/// to this service and its public address), `nosniff`, a referrer policy, no framing but
+/// The security headers of the pages, made once: a CSP without inline script (media and
+/// requests only to this service and its public address), for the embed page with framing
+/// allowed.
+#[derive(Debug)]
+pub struct SecurityHeaders {
+    csp: HeaderValue,
+    csp_embed: HeaderValue,
+}
+
+impl SecurityHeaders {
+    fn new(public: &str) -> Self {
+        let csp = |frame: &str| {
+            let v = format!(
+                "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                 media-src 'self' blob: {public}; connect-src 'self' {public}; font-src 'self'; \
+                 object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors {frame}"
+            );
+            HeaderValue::from_str(&v)
+                .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"))
+        };
+        SecurityHeaders {
+            csp: csp("'none'"),
+            csp_embed: csp("*"),
+        }
+    }
+}
+
+/// What every page answer carries: the CSP, `nosniff`, a referrer policy, no framing but
 /// for the embed page; and the language cookie when `?lang=` switched it.
-pub async fn security_headers(State(st): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn security_headers(
+    State(sh): State<Arc<SecurityHeaders>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let embed = req.uri().path().ends_with("/embed");
     let switch = req
         .uri()
@@ -64,17 +96,9 @@ pub async fn security_headers(State(st): State<AppState>, req: Request, next: Ne
         .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("lang=")))
         .and_then(i18n::Lang::parse);
     let mut res = next.run(req).await;
-    let public = &st.settings.public_url;
-    let frame = if embed { "*" } else { "'none'" };
-    let csp = format!(
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         media-src 'self' blob: {public}; connect-src 'self' {public}; font-src 'self'; \
-         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors {frame}"
-    );
     let h = res.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&csp) {
-        h.insert(header::CONTENT_SECURITY_POLICY, v);
-    }
+    let csp = if embed { &sh.csp_embed } else { &sh.csp };
+    h.insert(header::CONTENT_SECURITY_POLICY, csp.clone());
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -108,7 +132,16 @@ pub async fn html_errors(State(st): State<AppState>, req: Request, next: Next) -
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/html"));
     let api = req.uri().path().starts_with("/api/");
-    let headers = req.headers().clone();
+    // What the error page needs of the request (its language), kept only when it may be
+    // shown.
+    let mut headers = axum::http::HeaderMap::new();
+    if wants_html && !api {
+        for name in [header::ACCEPT_LANGUAGE, header::COOKIE] {
+            for v in req.headers().get_all(&name) {
+                headers.append(name.clone(), v.clone());
+            }
+        }
+    }
     let res = next.run(req).await;
     let status = res.status();
     let is_json = res

@@ -43,7 +43,7 @@ impl Layout {
     fn new(st: &AppState, headers: &HeaderMap, switch: Option<&str>, title: &str) -> Layout {
         let lang = Lang::choose(switch, headers);
         let now = st.clock.now();
-        let zoned = now.to_zoned(st.settings.policy.time_zone.clone());
+        let local = st.settings.policy.time_zone.to_datetime(now);
         Layout {
             t: lang.text(),
             lang,
@@ -51,7 +51,12 @@ impl Layout {
             tz: st.settings.time_zone.clone(),
             now_iso: format!("{:.0}", now),
             now_ms: now.as_millisecond(),
-            now_text: zoned.strftime("%H:%M:%S").to_string(),
+            now_text: format!(
+                "{:02}:{:02}:{:02}",
+                local.hour(),
+                local.minute(),
+                local.second()
+            ),
             version: assets::version(),
             noindex: false,
         }
@@ -82,8 +87,12 @@ impl Row {
     fn new(st: &AppState, t: &Text, p: &Program) -> Row {
         let r = &p.reservation;
         let tz = &st.settings.policy.time_zone;
-        let start = r.schedule.start.to_zoned(tz.clone());
-        let end = r.schedule.end.to_zoned(tz.clone());
+        // Civil times by hand: this runs for every row of the hottest pages.
+        let start = tz.to_datetime(r.schedule.start);
+        let end = tz.to_datetime(r.schedule.end);
+        let hm = |t: slotcast_domain::jiff::civil::DateTime| {
+            format!("{:02}:{:02}", t.hour(), t.minute())
+        };
         let (badge, badge_class) = match (p.state, p.full) {
             (ProgramState::OnAir, true) => (t.full, "full"),
             (ProgramState::OnAir, false) => (t.on_air, "on-air"),
@@ -102,8 +111,8 @@ impl Row {
             protected: r.visibility != Visibility::Public,
             start_iso: format!("{:.0}", r.schedule.start),
             end_iso: format!("{:.0}", r.schedule.end),
-            start_hm: start.strftime("%H:%M").to_string(),
-            end_hm: end.strftime("%H:%M").to_string(),
+            start_hm: hm(start),
+            end_hm: hm(end),
             start_hour: start.hour(),
             badge,
             badge_class,
@@ -312,11 +321,11 @@ async fn guide_of(
         .unwrap_or(to);
     let (month_programs, channels) = match (
         play::programs(st, month_from, month_to).await,
-        st.store.channels().await,
+        st.listings.channels(&*st.store).await,
     ) {
         (Ok(p), Ok(c)) => (p, c),
         (Err(e), _) => return failed(st, headers, &e),
-        (_, Err(e)) => return failed(st, headers, &e.into()),
+        (_, Err(e)) => return failed(st, headers, &e),
     };
     let genre = q.genre.filter(|g| !g.trim().is_empty());
     let genres: BTreeSet<String> = month_programs
@@ -327,7 +336,7 @@ async fn guide_of(
     let marked: BTreeSet<Date> = month_programs
         .iter()
         .filter(wanted)
-        .map(|p| p.reservation.schedule.start.to_zoned(tz.clone()).date())
+        .map(|p| tz.to_datetime(p.reservation.schedule.start).date())
         .collect();
     let day_programs: Vec<&Program> = month_programs
         .iter()
@@ -391,7 +400,7 @@ async fn guide_of(
         genres: genres.into_iter().collect(),
         genre,
         rows,
-        channels: channels.into_iter().map(|c| c.name).collect(),
+        channels: channels.iter().map(|c| c.name.clone()).collect(),
         grid,
         date,
         l,

@@ -35,6 +35,7 @@ pub struct Listings {
     days: Entries<(Timestamp, Timestamp)>,
     slugs: Entries<String>,
     featured: Entries<()>,
+    channels: Mutex<Option<(u64, Arc<Vec<Channel>>)>>,
 }
 
 impl Listings {
@@ -96,6 +97,22 @@ impl Listings {
         F: Future<Output = crate::error::ApiResult<Vec<Fact>>>,
     {
         self.get(&self.slugs, slug.to_owned(), load).await
+    }
+
+    /// Every channel (the guide's grid has a column for each).
+    pub async fn channels(
+        &self,
+        store: &dyn slotcast_store::Store,
+    ) -> crate::error::ApiResult<Arc<Vec<Channel>>> {
+        let generation = self.now();
+        if let Some((g, channels)) = &*self.channels.lock().expect("listings lock")
+            && *g == generation
+        {
+            return Ok(channels.clone());
+        }
+        let channels = Arc::new(store.channels().await?);
+        *self.channels.lock().expect("listings lock") = Some((generation, channels.clone()));
+        Ok(channels)
     }
 
     /// The featured programs.
