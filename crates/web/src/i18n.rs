@@ -34,14 +34,7 @@ impl Lang {
         if let Some(l) = switch.and_then(Lang::parse) {
             return l;
         }
-        let cookie = headers
-            .get_all(axum::http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|kv| kv.trim().split_once('='))
-            .find(|(k, _)| *k == LANG_COOKIE)
-            .and_then(|(_, v)| Lang::parse(v));
+        let cookie = slotcast_center::auth::cookie(headers, LANG_COOKIE).and_then(Lang::parse);
         if let Some(l) = cookie {
             return l;
         }

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use slotcast_center::AppState;
-use slotcast_center::auth::{Authed, ClientIp};
+use slotcast_center::auth::{Authed, ClientIp, cookie};
 use slotcast_center::error::{ApiError, ErrorCode};
 use slotcast_center::ops::play::{self, Credential, Program, ProgramState};
 use slotcast_domain::jiff::civil::Date;
@@ -472,18 +472,6 @@ struct EmbedPage {
     state: &'static str,
     viewers: u32,
     csrf: String,
-}
-
-/// A cookie's value from the request.
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
 }
 
 /// The request's CSRF token, or a new one to set.

@@ -502,6 +502,8 @@ async fn operators_feature_programs_which_come_first(b: Backend) {
     );
     let csrf = cookie_of(&program_page, "slotcast_csrf");
     let cookie = format!("slotcast_csrf={csrf}");
+    // A minute after the first pickup, so "newest first" has an order to show.
+    app.set("2026-06-01T08:01:00Z".parse().unwrap());
     let form = [
         ("accept", "text/html"),
         ("authorization", bearer.as_str()),
