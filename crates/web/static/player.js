@@ -156,12 +156,20 @@ function start(box) {
     later(grant, 1000);
   }
 
-  // Stay within a couple of seconds of the newest media; drop what is long played.
+  // Stay near the newest media without skipping what is being watched: a little behind,
+  // play 10 % faster until close again; far behind (a stall, a tab in the background),
+  // jump. Drop what is long played.
   function keepEdge(buffer) {
     if (!buffer || video.buffered.length === 0) return;
     const end = video.buffered.end(video.buffered.length - 1);
     const behind = end - video.currentTime;
-    if (behind > 4) video.currentTime = end - 1;
+    if (behind > 10) {
+      video.currentTime = Math.max(video.buffered.start(video.buffered.length - 1), end - 2);
+    } else if (behind > 3.5) {
+      video.playbackRate = 1.1;
+    } else if (behind < 2) {
+      video.playbackRate = 1;
+    }
     latency.textContent = `${Math.max(0, behind).toFixed(1)} s`;
     latencyBox.hidden = false;
     if (!buffer.updating) trim(buffer, 30);
