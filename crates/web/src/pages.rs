@@ -12,6 +12,7 @@ use serde::Deserialize;
 use slotcast_center::AppState;
 use slotcast_center::auth::{Authed, ClientIp, cookie};
 use slotcast_center::error::{ApiError, ErrorCode};
+use slotcast_center::ops::listings::Fact;
 use slotcast_center::ops::play::{self, Credential, Program, ProgramState};
 use slotcast_domain::jiff::civil::Date;
 use slotcast_domain::jiff::{Timestamp, ToSpan};
@@ -244,14 +245,14 @@ struct CalendarDay {
 }
 
 /// One hour of the grid: the programs starting in it, per channel.
-struct GridRow {
+struct GridRow<'a> {
     hour: String,
-    cells: Vec<Vec<Row>>,
+    cells: Vec<Vec<&'a Row>>,
 }
 
 #[derive(Template)]
 #[template(path = "guide.html")]
-struct GuidePage {
+struct GuidePage<'a> {
     l: Layout,
     date: Date,
     day: String,
@@ -262,9 +263,9 @@ struct GuidePage {
     weeks: Vec<Vec<Option<CalendarDay>>>,
     genres: Vec<String>,
     genre: Option<String>,
-    rows: Vec<Row>,
+    rows: &'a [Row],
     channels: Vec<String>,
-    grid: Vec<GridRow>,
+    grid: Vec<GridRow<'a>>,
 }
 
 /// `?genre=&lang=` of the guide.
@@ -319,8 +320,8 @@ async fn guide_of(
         .to_zoned(tz.clone())
         .map(|z| z.timestamp())
         .unwrap_or(to);
-    let (month_programs, channels) = match (
-        play::programs(st, month_from, month_to).await,
+    let (month, channels) = match (
+        play::facts(st, month_from, month_to).await,
         st.listings.channels(&*st.store).await,
     ) {
         (Ok(p), Ok(c)) => (p, c),
@@ -328,20 +329,21 @@ async fn guide_of(
         (_, Err(e)) => return failed(st, headers, &e),
     };
     let genre = q.genre.filter(|g| !g.trim().is_empty());
-    let genres: BTreeSet<String> = month_programs
+    let genres: BTreeSet<&String> = month
         .iter()
-        .filter_map(|p| p.reservation.program.genre.clone())
+        .filter_map(|(r, _, _)| r.program.genre.as_ref())
         .collect();
-    let wanted = |p: &&Program| genre.is_none() || p.reservation.program.genre == genre;
-    let marked: BTreeSet<Date> = month_programs
+    let wanted = |(r, _, _): &&Fact| genre.is_none() || r.program.genre == genre;
+    let marked: BTreeSet<Date> = month
         .iter()
         .filter(wanted)
-        .map(|p| tz.to_datetime(p.reservation.schedule.start).date())
+        .map(|(r, _, _)| tz.to_datetime(r.schedule.start).date())
         .collect();
-    let day_programs: Vec<&Program> = month_programs
+    let day_programs: Vec<Program> = month
         .iter()
         .filter(wanted)
-        .filter(|p| p.reservation.schedule.start < to && p.reservation.schedule.end > from)
+        .filter(|(r, _, _)| r.schedule.start < to && r.schedule.end > from)
+        .map(|f| Program::of(st, f))
         .collect();
     let rows: Vec<Row> = day_programs.iter().map(|p| Row::new(st, l.t, p)).collect();
 
@@ -378,7 +380,6 @@ async fn guide_of(
                     .map(|c| {
                         rows.iter()
                             .filter(|r| r.start_hour == h && r.channel == c.name)
-                            .cloned()
                             .collect()
                     })
                     .collect(),
@@ -397,9 +398,9 @@ async fn guide_of(
         next: after,
         keep,
         weeks,
-        genres: genres.into_iter().collect(),
+        genres: genres.into_iter().cloned().collect(),
         genre,
-        rows,
+        rows: &rows,
         channels: channels.iter().map(|c| c.name.clone()).collect(),
         grid,
         date,

@@ -16,6 +16,7 @@ use slotcast_domain::visibility::{PlayAccess, Viewer, play_access};
 use slotcast_domain::{MemberId, Slug, Status, Timestamp};
 use slotcast_store::{Channel, Member, Reservation, StorageError};
 use std::collections::HashMap;
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 /// Where a program stands for viewers.
@@ -136,6 +137,11 @@ pub struct Program {
 }
 
 impl Program {
+    /// The program of `fact` at the center's now.
+    pub fn of(c: &Center, (r, channel, broadcaster): &Fact) -> Self {
+        Program::new(c, r.clone(), channel.clone(), broadcaster.clone())
+    }
+
     fn new(c: &Center, reservation: Reservation, channel: Channel, broadcaster: Member) -> Self {
         Program {
             state: state(c, &reservation),
@@ -150,8 +156,13 @@ impl Program {
 /// The listed programs overlapping `[from, to)` ([`listed`]) with their channels and
 /// broadcasters, by start time.
 pub async fn programs(c: &Center, from: Timestamp, to: Timestamp) -> ApiResult<Vec<Program>> {
-    let facts = c.listings.day(from, to, load_day(c, from, to)).await?;
-    Ok(programs_of(c, &facts))
+    Ok(programs_of(c, &facts(c, from, to).await?))
+}
+
+/// The facts behind [`programs`] (reservation, channel, broadcaster), shared and not
+/// cloned: for a page that needs only some of them as [`Program`]s ([`Program::of`]).
+pub async fn facts(c: &Center, from: Timestamp, to: Timestamp) -> ApiResult<Arc<Vec<Fact>>> {
+    c.listings.day(from, to, load_day(c, from, to)).await
 }
 
 async fn load_day(c: &Center, from: Timestamp, to: Timestamp) -> ApiResult<Vec<Fact>> {
@@ -182,10 +193,7 @@ async fn load_day(c: &Center, from: Timestamp, to: Timestamp) -> ApiResult<Vec<F
 }
 
 fn programs_of(c: &Center, facts: &[Fact]) -> Vec<Program> {
-    facts
-        .iter()
-        .map(|(r, ch, m)| Program::new(c, r.clone(), ch.clone(), m.clone()))
-        .collect()
+    facts.iter().map(|f| Program::of(c, f)).collect()
 }
 
 /// The program with this slug ([`by_slug`]) with its channel and broadcaster.
