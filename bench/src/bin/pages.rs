@@ -33,6 +33,7 @@ use slotcast_store::{Actor, Store, Tier, TransitionCommand};
 use slotcast_store_sqlite::SqliteStore;
 use slotcast_testkit::{TempDir, fixtures};
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
@@ -71,11 +72,17 @@ impl Clock for SystemClock {
     }
 }
 
-/// nginx, stopped when dropped.
+/// nginx, stopped when dropped: its master and workers share a process group of their
+/// own, ended whole (killing the master alone leaves the workers serving).
 struct Nginx(Child);
 
 impl Drop for Nginx {
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-s", "KILL", "--"])
+            .arg(format!("-{}", self.0.id()))
+            .stderr(Stdio::null())
+            .status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -329,6 +336,7 @@ fn start_nginx(dir: &Path, port: u16, workers: &str) -> Res<Nginx> {
     )
     .map_err(|e| e.to_string())?;
     Command::new("nginx")
+        .process_group(0)
         .arg("-c")
         .arg(&conf)
         .arg("-p")
