@@ -360,18 +360,24 @@ impl App {
         }
         let r = self.post("/api/v1/members", None, body).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-        let r = self
-            .post(
-                "/api/v1/sessions",
-                None,
-                json!({"email": email, "password": "a long enough password"}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        let r = self.sign_in(email, "a long enough password").await;
         (
             r.body["token"].as_str().unwrap().to_owned(),
             r.body["member"]["id"].as_i64().unwrap(),
         )
+    }
+
+    /// Signs in; the `201` answer (`token`, `member`).
+    pub async fn sign_in(&self, email: &str, password: &str) -> Reply {
+        let r = self
+            .post(
+                "/api/v1/sessions",
+                None,
+                json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        r
     }
 
     /// Registers an operator (as `slotcastd admin create-operator` does) and signs in; the
@@ -390,13 +396,7 @@ impl App {
             })
             .await
             .unwrap();
-        let r = self
-            .post(
-                "/api/v1/sessions",
-                None,
-                json!({"email": email, "password": "operator password"}),
-            )
-            .await;
+        let r = self.sign_in(email, "operator password").await;
         r.body["token"].as_str().unwrap().to_owned()
     }
 
