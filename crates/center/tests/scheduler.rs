@@ -72,6 +72,17 @@ impl MemberStore for FlakyStore {
     async fn set_password_hash(&self, id: MemberId, hash: &str) -> Result<()> {
         self.inner.set_password_hash(id, hash).await
     }
+    async fn update_member(&self, id: MemberId, name: &str, show_email: bool) -> Result<Member> {
+        self.inner.update_member(id, name, show_email).await
+    }
+    async fn set_payment_card(
+        &self,
+        id: MemberId,
+        card: &PaymentCard,
+        at: Timestamp,
+    ) -> Result<Member> {
+        self.inner.set_payment_card(id, card, at).await
+    }
 }
 
 #[async_trait]

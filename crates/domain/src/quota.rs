@@ -53,6 +53,25 @@ impl MonthKey {
         Ok(Self { year, month })
     }
 
+    /// The month's first day.
+    pub fn first_day(&self) -> Date {
+        Date::new(self.year, self.month, 1).expect("valid month")
+    }
+
+    /// The month before.
+    pub fn previous(&self) -> Self {
+        match self.month {
+            1 => Self {
+                year: self.year - 1,
+                month: 12,
+            },
+            m => Self {
+                year: self.year,
+                month: m - 1,
+            },
+        }
+    }
+
     /// First instant of the month and first instant of the next month, in UTC.
     pub fn bounds(&self, tz: &TimeZone) -> (Timestamp, Timestamp) {
         let first = Date::new(self.year, self.month, 1).expect("valid month");
@@ -115,6 +134,15 @@ pub fn check(month: MonthKey, used: u32, requested: u32, max: u32) -> Result<(),
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_month_before_crosses_the_year() {
+        let jan = MonthKey::parse("2027-01").unwrap();
+        assert_eq!(jan.previous().to_string(), "2026-12");
+        assert_eq!(jan.previous().previous().to_string(), "2026-11");
+        assert_eq!(jan.first_day().to_string(), "2027-01-01");
+    }
+
     use super::*;
     use crate::slot::SlotLength;
 

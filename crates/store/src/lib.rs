@@ -41,6 +41,20 @@ pub trait MemberStore {
     async fn member_by_email(&self, email: &EmailAddress) -> Result<Member>;
     /// Replaces the password hash.
     async fn set_password_hash(&self, id: MemberId, hash: &str) -> Result<()>;
+    /// Sets the shown name and whether new programs show the member's e-mail address.
+    async fn update_member(
+        &self,
+        id: MemberId,
+        display_name: &str,
+        show_email: bool,
+    ) -> Result<Member>;
+    /// Puts `card` on file (replacing any earlier one) and makes the member premium.
+    async fn set_payment_card(
+        &self,
+        id: MemberId,
+        card: &PaymentCard,
+        at: Timestamp,
+    ) -> Result<Member>;
 }
 
 /// Login sessions, by the SHA-256 of their bearer token.

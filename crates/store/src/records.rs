@@ -103,6 +103,8 @@ pub struct Member {
     pub role: Role,
     /// Payment card, if any.
     pub payment: Option<PaymentCard>,
+    /// Whether new programs show the member's e-mail address by default.
+    pub show_email: bool,
     /// Registration time.
     pub created_at: Timestamp,
 }

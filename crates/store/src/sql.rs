@@ -92,7 +92,7 @@ macro_rules! impl_sql_store {
                 EmailAddress::parse(&get::<String>(row, col)?).map_err(|e| corrupt(col, e))
             }
 
-            const MEMBER_COLS: &str = "m.id, m.email, m.password_hash, m.display_name, m.tier, m.role, m.created_at_ms, \
+            const MEMBER_COLS: &str = "m.id, m.email, m.password_hash, m.display_name, m.tier, m.role, m.show_email, m.created_at_ms, \
                 p.brand, p.last4, p.exp_month, p.exp_year, p.holder";
 
             fn member_from(row: &DbRow) -> Result<Member> {
@@ -114,6 +114,7 @@ macro_rules! impl_sql_store {
                     tier: parse(row, "tier")?,
                     role: parse(row, "role")?,
                     payment,
+                    show_email: get(row, "show_email")?,
                     created_at: ts(row, "created_at_ms")?,
                 })
             }
@@ -407,6 +408,28 @@ macro_rules! impl_sql_store {
                 member_from(&row.ok_or_else(|| StorageError::not_found(what))?)
             }
 
+            /// Puts a member's card on file, replacing the one there.
+            async fn put_card(tx: &mut Tx, id: i64, p: &PaymentCard, at: Timestamp) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO payment_methods (member_id, brand, last4, exp_month, exp_year, holder, created_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (member_id) DO UPDATE SET brand = excluded.brand, last4 = excluded.last4, \
+                     exp_month = excluded.exp_month, exp_year = excluded.exp_year, holder = excluded.holder, \
+                     created_at_ms = excluded.created_at_ms",
+                )
+                .bind(id)
+                .bind(&p.brand)
+                .bind(&p.last4)
+                .bind(i64::from(p.exp_month))
+                .bind(i64::from(p.exp_year))
+                .bind(&p.holder)
+                .bind(to_ms(at))
+                .execute(&mut **tx)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
             #[async_trait]
             impl MemberStore for $store {
                 async fn create_member(&self, m: NewMember) -> Result<Member> {
@@ -429,20 +452,7 @@ macro_rules! impl_sql_store {
                         Err(e) => return Err(db_err(e)),
                     };
                     if let Some(p) = &m.payment {
-                        sqlx::query(
-                            "INSERT INTO payment_methods (member_id, brand, last4, exp_month, exp_year, holder, created_at_ms) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                        )
-                        .bind(id)
-                        .bind(&p.brand)
-                        .bind(&p.last4)
-                        .bind(i64::from(p.exp_month))
-                        .bind(i64::from(p.exp_year))
-                        .bind(&p.holder)
-                        .bind(to_ms(m.created_at))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
+                        put_card(&mut tx, id, p, m.created_at).await?;
                     }
                     let member = fetch_member(&mut *tx, "m.id = $1", |q| q.bind(id), format!("member {id}")).await?;
                     tx.commit().await.map_err(db_err)?;
@@ -469,6 +479,39 @@ macro_rules! impl_sql_store {
                         return Err(StorageError::not_found(format!("member {id}")));
                     }
                     Ok(())
+                }
+
+                async fn update_member(&self, id: MemberId, display_name: &str, show_email: bool) -> Result<Member> {
+                    let mut tx = begin(self).await?;
+                    let r = sqlx::query("UPDATE members SET display_name = $1, show_email = $2 WHERE id = $3")
+                        .bind(display_name)
+                        .bind(show_email)
+                        .bind(id.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    if r.rows_affected() == 0 {
+                        return Err(StorageError::not_found(format!("member {id}")));
+                    }
+                    let member = fetch_member(&mut *tx, "m.id = $1", |q| q.bind(id.0), format!("member {id}")).await?;
+                    tx.commit().await.map_err(db_err)?;
+                    Ok(member)
+                }
+
+                async fn set_payment_card(&self, id: MemberId, card: &PaymentCard, at: Timestamp) -> Result<Member> {
+                    let mut tx = begin(self).await?;
+                    let r = sqlx::query("UPDATE members SET tier = 'premium' WHERE id = $1")
+                        .bind(id.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    if r.rows_affected() == 0 {
+                        return Err(StorageError::not_found(format!("member {id}")));
+                    }
+                    put_card(&mut tx, id.0, card, at).await?;
+                    let member = fetch_member(&mut *tx, "m.id = $1", |q| q.bind(id.0), format!("member {id}")).await?;
+                    tx.commit().await.map_err(db_err)?;
+                    Ok(member)
                 }
             }
 

@@ -23,7 +23,7 @@ macro_rules! store_contract {
             concurrent_confirms_succeed_once, agrees_with_the_domain_model, notices_are_sent_once,
             program_changes_are_logged_and_end_with_the_program, extension_claims_the_following_slots,
             wrong_keys_lock_confirmation, listings_by_time_and_invoices, channels_can_be_updated,
-            pickups_are_marked_and_unmarked,
+            pickups_are_marked_and_unmarked, accounts_are_updated_and_upgraded,
         );
     };
     (@each $open:expr; $($name:ident),* $(,)?) => {
@@ -89,6 +89,40 @@ pub async fn members_round_trip(s: S) {
     assert!(g.payment.is_none());
     assert!(matches!(
         s.member(slotcast_domain::MemberId(999_999)).await,
+        Err(StorageError::NotFound { .. })
+    ));
+}
+
+/// The account page's writes: name and e-mail disclosure; a card on file upgrades a
+/// general member and replaces a premium member's card.
+pub async fn accounts_are_updated_and_upgraded(s: S) {
+    let g = fixtures::member(&*s, "Gil", Tier::General).await;
+    assert!(!g.show_email);
+    let named = s.update_member(g.id, "Gil Lee", true).await.unwrap();
+    assert_eq!(
+        (named.display_name.as_str(), named.show_email),
+        ("Gil Lee", true)
+    );
+    assert_eq!(s.member(g.id).await.unwrap(), named);
+    let card = PaymentCard {
+        brand: "mastercard".into(),
+        last4: "4444".into(),
+        exp_month: 3,
+        exp_year: 2031,
+        holder: "Gil Lee".into(),
+    };
+    let up = s.set_payment_card(g.id, &card, now()).await.unwrap();
+    assert_eq!((up.tier, up.payment.as_ref()), (Tier::Premium, Some(&card)));
+    let newer = PaymentCard {
+        last4: "1881".into(),
+        ..card
+    };
+    let again = s.set_payment_card(g.id, &newer, now()).await.unwrap();
+    assert_eq!(again.payment, Some(newer));
+    assert_eq!(s.member(g.id).await.unwrap(), again);
+    let nobody = slotcast_domain::MemberId(999_999);
+    assert!(matches!(
+        s.update_member(nobody, "x", false).await,
         Err(StorageError::NotFound { .. })
     ));
 }

@@ -25,6 +25,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         "text/javascript; charset=utf-8",
         include_bytes!("../static/player.js"),
     ),
+    (
+        "member.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../static/member.js"),
+    ),
 ];
 
 /// A short hash of every asset (FNV-1a), the `?v=` of their addresses.

@@ -2,6 +2,10 @@
 //! missing text is a compile error, not a blank on a page), chosen by a `?lang=` switch
 //! that a cookie remembers, else by `Accept-Language`.
 
+mod member;
+
+pub use member::MemberText;
+
 use axum::http::HeaderMap;
 use slotcast_domain::jiff::civil::Date;
 
@@ -63,6 +67,14 @@ impl Lang {
         match self {
             Lang::En => &EN,
             Lang::Ja => &JA,
+        }
+    }
+
+    /// Its catalogue of the member and operator pages.
+    pub fn member(self) -> &'static MemberText {
+        match self {
+            Lang::En => &member::EN,
+            Lang::Ja => &member::JA,
         }
     }
 

@@ -14,9 +14,13 @@
 //! referrer policy, and only the embed page may be framed ([`security_headers`]). Forms
 //! carry a CSRF token (a `SameSite=Strict` cookie matched by the form or a header).
 
+mod account;
 pub mod assets;
+mod forms;
 pub mod i18n;
+mod my;
 mod pages;
+mod reserve;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -47,6 +51,35 @@ pub fn router(state: AppState) -> Router {
         .route("/programs/{slug}/grant", post(pages::grant))
         .route("/programs/{slug}/status", get(pages::status))
         .route("/programs/{slug}/calendar.ics", get(pages::calendar))
+        .route(
+            "/register",
+            get(account::register_form).post(account::register),
+        )
+        .route("/login", get(account::login_form).post(account::login))
+        .route("/logout", post(account::logout))
+        .route("/terms", get(account::terms))
+        .route("/account", get(account::account))
+        .route("/account/profile", post(account::profile))
+        .route("/account/password", post(account::password))
+        .route("/account/card", post(account::card))
+        .route("/account/sessions", post(account::sessions))
+        .route("/my", get(my::my))
+        .route(
+            "/my/reserve",
+            get(reserve::reserve).post(reserve::reserve_post),
+        )
+        .route("/my/reservations/{id}", get(my::reservation))
+        .route("/my/reservations/{id}/confirm", post(my::confirm))
+        .route("/my/reservations/{id}/settings", post(my::settings))
+        .route("/my/reservations/{id}/profile", post(my::profile))
+        .route(
+            "/my/reservations/{id}/change",
+            get(my::change_form).post(my::change),
+        )
+        .route(
+            "/my/reservations/{id}/cancel",
+            get(my::cancel_form).post(my::cancel),
+        )
         .route("/static/{file}", get(assets::serve))
         .layer(axum::middleware::from_fn_with_state(
             headers,

@@ -20,7 +20,7 @@ use slotcast_domain::visibility::Visibility;
 use subtle::ConstantTimeEq;
 
 use crate::assets;
-use crate::i18n::{Lang, Text};
+use crate::i18n::{Lang, MemberText, Text};
 
 /// The CSRF cookie (double submit: its value must come back in the form or a header).
 const CSRF_COOKIE: &str = "slotcast_csrf";
@@ -29,24 +29,38 @@ const PASS_COOKIE: &str = "slotcast_pass_";
 
 /// What every page shows around its content.
 pub struct Layout {
-    t: &'static Text,
-    lang: Lang,
-    title: String,
-    tz: String,
-    now_iso: String,
-    now_ms: i64,
-    now_text: String,
-    version: &'static str,
-    noindex: bool,
+    pub(crate) t: &'static Text,
+    /// The member and operator pages' texts.
+    pub(crate) m: &'static MemberText,
+    pub(crate) lang: Lang,
+    pub(crate) title: String,
+    pub(crate) tz: String,
+    pub(crate) now_iso: String,
+    pub(crate) now_ms: i64,
+    pub(crate) now_text: String,
+    pub(crate) version: &'static str,
+    pub(crate) noindex: bool,
+    /// The CSRF token of the page's forms (member pages).
+    pub(crate) csrf: String,
+    /// Which member page this is (`my`, `reserve`, `account`, `operator`), for the menu.
+    pub(crate) section: &'static str,
+    /// Whether the signed-in member is an operator (the menu links the console).
+    pub(crate) operator: bool,
 }
 
 impl Layout {
-    fn new(st: &AppState, headers: &HeaderMap, switch: Option<&str>, title: &str) -> Layout {
+    pub(crate) fn new(
+        st: &AppState,
+        headers: &HeaderMap,
+        switch: Option<&str>,
+        title: &str,
+    ) -> Layout {
         let lang = Lang::choose(switch, headers);
         let now = st.clock.now();
         let local = st.settings.policy.time_zone.to_datetime(now);
         Layout {
             t: lang.text(),
+            m: lang.member(),
             lang,
             title: title.to_owned(),
             tz: st.settings.time_zone.clone(),
@@ -60,6 +74,9 @@ impl Layout {
             ),
             version: assets::version(),
             noindex: false,
+            csrf: String::new(),
+            section: "",
+            operator: false,
         }
     }
 }
@@ -124,10 +141,10 @@ impl Row {
 /// `?lang=` on any page.
 #[derive(Debug, Default, Deserialize)]
 pub struct LangQuery {
-    lang: Option<String>,
+    pub(crate) lang: Option<String>,
 }
 
-fn render(t: &impl Template) -> Response {
+pub(crate) fn render(t: &impl Template) -> Response {
     match t.render() {
         Ok(html) => Html(html).into_response(),
         Err(e) => {
@@ -164,7 +181,7 @@ pub fn error_page(st: &AppState, headers: &HeaderMap, status: StatusCode) -> Res
 
 /// An error of the center's use cases as a page: not found → 404, a client error shows its
 /// message, our errors are logged and shown as 5xx.
-fn failed(st: &AppState, headers: &HeaderMap, e: &ApiError) -> Response {
+pub(crate) fn failed(st: &AppState, headers: &HeaderMap, e: &ApiError) -> Response {
     let status = e.code.status();
     if status == StatusCode::NOT_FOUND || status.is_server_error() {
         if status.is_server_error() {
@@ -410,7 +427,7 @@ async fn guide_of(
 }
 
 /// Percent-encodes a query value.
-fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
@@ -476,7 +493,7 @@ struct EmbedPage {
 }
 
 /// The request's CSRF token, or a new one to set.
-fn csrf_token(headers: &HeaderMap) -> (String, bool) {
+pub(crate) fn csrf_token(headers: &HeaderMap) -> (String, bool) {
     match cookie(headers, CSRF_COOKIE).filter(|v| v.len() == 32) {
         Some(v) => (v.to_owned(), false),
         None => {
@@ -486,7 +503,7 @@ fn csrf_token(headers: &HeaderMap) -> (String, bool) {
     }
 }
 
-fn with_csrf_cookie(mut res: Response, token: &str, fresh: bool) -> Response {
+pub(crate) fn with_csrf_cookie(mut res: Response, token: &str, fresh: bool) -> Response {
     if fresh {
         let c = format!("{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict");
         if let Ok(v) = HeaderValue::from_str(&c) {
@@ -498,7 +515,7 @@ fn with_csrf_cookie(mut res: Response, token: &str, fresh: bool) -> Response {
 
 /// Whether the request's CSRF token (from the form or the `x-csrf-token` header) is the
 /// cookie's.
-fn csrf_ok(headers: &HeaderMap, presented: Option<&str>) -> bool {
+pub(crate) fn csrf_ok(headers: &HeaderMap, presented: Option<&str>) -> bool {
     let presented = presented.or_else(|| headers.get("x-csrf-token").and_then(|v| v.to_str().ok()));
     match (cookie(headers, CSRF_COOKIE), presented) {
         (Some(c), Some(p)) if !c.is_empty() => bool::from(c.as_bytes().ct_eq(p.as_bytes())),
@@ -568,7 +585,7 @@ fn program_page(
 }
 
 /// Whether `viewer` is an operator.
-fn operator(viewer: Option<&Authed>) -> bool {
+pub(crate) fn operator(viewer: Option<&Authed>) -> bool {
     viewer.is_some_and(|Authed(m)| m.role == slotcast_store::Role::Operator)
 }
 

@@ -3,14 +3,14 @@
 
 use super::views::{ErrorBody, MoneyView, ts};
 use crate::auth::{Authed, Operator};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
+use crate::ops::billing;
 use crate::state::{AppState, Center};
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
-use slotcast_domain::charge::ChargeState;
 use slotcast_domain::{Money, MonthKey, Timestamp};
 use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
@@ -24,10 +24,7 @@ pub struct MonthQuery {
 }
 
 fn month_bounds(st: &Center, q: &MonthQuery) -> ApiResult<(MonthKey, Timestamp, Timestamp)> {
-    let m = match &q.month {
-        None => MonthKey::of(st.clock.now(), &st.settings.policy.time_zone),
-        Some(s) => MonthKey::parse(s).map_err(|e| ApiError::field("month", e.to_string()))?,
-    };
+    let m = billing::month(st, q.month.as_deref())?;
     let (from, to) = m.bounds(&st.settings.policy.time_zone);
     Ok((m, from, to))
 }
@@ -64,17 +61,6 @@ pub struct InvoiceView {
     pub total_pending: Vec<MoneyView>,
 }
 
-fn totals(lines: &[slotcast_store::ChargeLine], state: ChargeState) -> Vec<MoneyView> {
-    let mut by: BTreeMap<String, Money> = BTreeMap::new();
-    for l in lines.iter().filter(|l| l.charge.state == state) {
-        let a = l.charge.amount;
-        by.entry(a.currency.to_string())
-            .and_modify(|m| m.minor += a.minor)
-            .or_insert(a);
-    }
-    by.into_values().map(MoneyView::from).collect()
-}
-
 /// My invoice for a month.
 #[utoipa::path(get, path = "/api/v1/members/me/invoices", tag = "billing", security(("bearer" = []), ("cookie" = [])), params(MonthQuery),
     responses((status = 200, body = InvoiceView), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -83,13 +69,14 @@ pub async fn invoices(
     Authed(m): Authed,
     Query(q): Query<MonthQuery>,
 ) -> ApiResult<Json<InvoiceView>> {
-    let (month, from, to) = month_bounds(&st, &q)?;
-    let lines = st.store.charges_between(Some(m.id), from, to).await?;
+    let inv = billing::invoice(&st, Some(m.id), billing::month(&st, q.month.as_deref())?).await?;
+    let money = |v: Vec<Money>| v.into_iter().map(MoneyView::from).collect();
     Ok(Json(InvoiceView {
-        month: month.to_string(),
-        total_due: totals(&lines, ChargeState::Final),
-        total_pending: totals(&lines, ChargeState::Pending),
-        lines: lines
+        month: inv.month.to_string(),
+        total_due: money(inv.due),
+        total_pending: money(inv.pending),
+        lines: inv
+            .lines
             .iter()
             .map(|l| InvoiceLine {
                 reservation: l.charge.reservation.0,

@@ -9,9 +9,8 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use slotcast_domain::{ChannelDraft, ChannelId, FieldErrors, Status, Timestamp};
+use slotcast_domain::{ChannelDraft, ChannelId, FieldErrors};
 use slotcast_store::NewChannel;
-use std::collections::HashMap;
 use utoipa::{IntoParams, ToSchema};
 
 /// Every channel.
@@ -165,62 +164,32 @@ pub async fn availability(
     State(st): State<AppState>,
     Query(q): Query<DateQuery>,
 ) -> ApiResult<Json<AvailabilityView>> {
-    let (date, from, to) = crate::ops::play::day_bounds(&st, q.date.as_deref())?;
-    let policy = &st.settings.policy;
-    let now = st.clock.now();
-    let channels = st.store.channels().await?;
-    let claims: HashMap<(ChannelId, Timestamp), slotcast_domain::ReservationId> = st
-        .store
-        .claims_between(from, to)
-        .await?
-        .into_iter()
-        .map(|c| ((c.channel, c.slot), c.reservation))
-        .collect();
-    let programs: HashMap<_, _> = st
-        .store
-        .reservations_between(from, to)
-        .await?
-        .into_iter()
-        .map(|r| (r.id, r))
-        .collect();
-    let len = policy.slot.duration();
-    let out = channels
+    let a = crate::ops::reservations::availability(&st, q.date.as_deref()).await?;
+    let out = a
+        .channels
         .iter()
-        .map(|c| {
-            let mut slots = Vec::new();
-            let mut t = policy.slot.ceil(from);
-            while t < to {
-                let holder = claims.get(&(c.id, t));
-                let program = holder.and_then(|id| programs.get(id)).filter(|r| {
-                    r.visibility.is_listed()
-                        && matches!(
-                            r.status,
-                            Status::Confirmed | Status::Live | Status::Completed
-                        )
-                });
-                slots.push(SlotView {
-                    start: ts(t),
-                    end: ts(t + len),
-                    state: if holder.is_some() { "taken" } else { "free" },
-                    bookable: holder.is_none() && now + policy.connect_before < t,
-                    program: program.map(|r| SlotProgram {
-                        title: r.program.title.clone(),
-                        visibility: r.visibility.to_string(),
+        .map(|(c, slots)| ChannelSlots {
+            id: c.id.0,
+            name: c.name.clone(),
+            slots: slots
+                .iter()
+                .map(|s| SlotView {
+                    start: ts(s.start),
+                    end: ts(s.end),
+                    state: if s.taken { "taken" } else { "free" },
+                    bookable: s.bookable,
+                    program: s.program.as_ref().map(|(title, v)| SlotProgram {
+                        title: title.clone(),
+                        visibility: v.to_string(),
                     }),
-                });
-                t += len;
-            }
-            ChannelSlots {
-                id: c.id.0,
-                name: c.name.clone(),
-                slots,
-            }
+                })
+                .collect(),
         })
         .collect();
     Ok(Json(AvailabilityView {
-        date: date.to_string(),
+        date: a.date.to_string(),
         time_zone: st.settings.time_zone.clone(),
-        slot_minutes: policy.slot.minutes(),
+        slot_minutes: st.settings.policy.slot.minutes(),
         channels: out,
     }))
 }

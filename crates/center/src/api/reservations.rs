@@ -229,16 +229,9 @@ pub struct ConfirmView {
     pub reservation: ReservationView,
 }
 
-/// How the profile may be handed to the caller of this request: in clear only over TLS or
-/// loopback.
+/// How the profile may be handed to the caller of this request.
 fn profile_to<'a>(st: &Center, client: ClientIp, device: Option<&'a str>) -> op::ProfileTo<'a> {
-    match device {
-        Some(k) => op::ProfileTo::Device(k),
-        None => op::ProfileTo::Clear {
-            safe: st.settings.public_url.starts_with("https://")
-                || client.0.is_some_and(|ip| ip.is_loopback()),
-        },
-    }
+    op::ProfileTo::for_client(st, client.0, device)
 }
 
 /// Confirm with the reservation key: the booking is established and billed, the
@@ -292,7 +285,13 @@ pub async fn reissue_profile(
     ApiJson(b): ApiJson<ProfileBody>,
 ) -> ApiResult<Json<ConfirmView>> {
     let r = owned(&st, &m, &id).await?;
-    let profile = op::reissue_profile(&st, &r, &b.reservation_key, &b.device_public_key).await?;
+    let profile = op::reissue_profile(
+        &st,
+        &r,
+        &b.reservation_key,
+        op::ProfileTo::Device(&b.device_public_key),
+    )
+    .await?;
     Ok(Json(ConfirmView {
         status: r.status.to_string(),
         profile,

@@ -697,6 +697,7 @@ pub(crate) mod tests {
                     tier: Tier::Premium,
                     role: Role::Member,
                     payment: None,
+                    show_email: false,
                     created_at: ts("2026-01-01T00:00:00Z"),
                 },
                 tz: TimeZone::get("Europe/Berlin").unwrap(),

@@ -11,6 +11,8 @@
 //! went wrong. None of them knows HTTP; the scheduler's jobs return storage errors, which
 //! it tells apart (an unreachable database stops a tick).
 
+pub mod accounts;
+pub mod billing;
 pub mod jobs;
 pub mod listings;
 pub mod play;

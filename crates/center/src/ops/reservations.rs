@@ -240,6 +240,26 @@ pub enum ProfileTo<'a> {
         /// Whether the answer travels over TLS or loopback.
         safe: bool,
     },
+    /// Not now (`null`): the web page offers the profile as a download afterwards.
+    Later,
+}
+
+impl<'a> ProfileTo<'a> {
+    /// For a caller at `client`: encrypted for `device` when given, else in clear when
+    /// that is safe (the service is on https, or the caller on loopback).
+    pub fn for_client(
+        c: &Center,
+        client: Option<std::net::IpAddr>,
+        device: Option<&'a str>,
+    ) -> Self {
+        match device {
+            Some(k) => ProfileTo::Device(k),
+            None => ProfileTo::Clear {
+                safe: c.settings.public_url.starts_with("https://")
+                    || client.is_some_and(|ip| ip.is_loopback()),
+            },
+        }
+    }
 }
 
 /// The connection profile of `r` for `to`: an armored age file, or the plain profile.
@@ -283,6 +303,7 @@ fn profile_for(
             Ok(serde_json::Value::String(armored))
         }
         ProfileTo::Clear { safe: true } => serde_json::to_value(&p).map_err(ApiError::internal),
+        ProfileTo::Later => Ok(serde_json::Value::Null),
         ProfileTo::Clear { safe: false } => Err(ApiError::field(
             "device_public_key",
             "is required here: the profile holds your stream key and is only sent in clear over TLS or loopback",
@@ -338,25 +359,60 @@ pub async fn confirm(
 }
 
 /// Issues the connection profile of a confirmed (or live) reservation again, for another
-/// device; the key is needed again since it is stored only hashed.
+/// device or as a download; the key is needed again since it is stored only hashed.
 pub async fn reissue_profile(
     c: &Center,
     r: &Reservation,
     presented_key: &str,
-    device_public_key: &str,
+    to: ProfileTo<'_>,
 ) -> ApiResult<serde_json::Value> {
+    let key = connection_key(c, r, presented_key).await?;
+    let channel = c.store.channel(r.channel).await?;
+    profile_for(c, r, &channel, &key, to)
+}
+
+/// The reservation key of a confirmed (or live) reservation, checked again (wrong keys
+/// count toward the lockout): the page shows the connection settings with it.
+pub async fn connection_key(
+    c: &Center,
+    r: &Reservation,
+    presented_key: &str,
+) -> ApiResult<ReservationKey> {
     if !matches!(r.status, Status::Confirmed | Status::Live) {
         return Err(ApiError::new(
             ErrorCode::WrongState,
             format!(
-                "profiles are issued for confirmed reservations; this one is {}",
+                "connection settings are for confirmed reservations; this one is {}",
                 r.status
             ),
         ));
     }
-    let key = check_key(c, r, presented_key).await?;
-    let channel = c.store.channel(r.channel).await?;
-    profile_for(c, r, &channel, &key, ProfileTo::Device(device_public_key))
+    check_key(c, r, presented_key).await
+}
+
+/// What `draft` would change of `r` (validated; nothing is written): the page shows it
+/// before saving.
+pub fn preview_change(
+    c: &Center,
+    r: &Reservation,
+    draft: &ProgramChangeDraft,
+) -> ApiResult<ProgramChange> {
+    let old_pw = viewer_password(c, r)?;
+    lifecycle::change(
+        r.status,
+        &r.schedule,
+        c.clock.now(),
+        r.invited_at_acceptance,
+    )?;
+    Ok(draft.validate(
+        &CurrentProgram {
+            program: &r.program,
+            visibility: r.visibility,
+            viewer_password: old_pw.as_deref(),
+            invitees: &r.invitees,
+        },
+        &c.settings.policy,
+    )?)
 }
 
 /// Changes the program's data (never its channel, time or visibility); invitees get one
@@ -369,21 +425,12 @@ pub async fn change(
     draft: ProgramChangeDraft,
 ) -> ApiResult<Reservation> {
     let now = c.clock.now();
-    let old_pw = viewer_password(c, &r)?;
     let ProgramChange {
         program,
         viewer_password: new_pw,
         invitees,
         changed,
-    } = draft.validate(
-        &CurrentProgram {
-            program: &r.program,
-            visibility: r.visibility,
-            viewer_password: old_pw.as_deref(),
-            invitees: &r.invitees,
-        },
-        &c.settings.policy,
-    )?;
+    } = preview_change(c, &r, &draft)?;
     if changed.is_empty() {
         return Ok(r);
     }
@@ -458,6 +505,20 @@ pub async fn change(
     c.listings.changed();
     crate::metrics::emails("queued", queued);
     Ok(done)
+}
+
+/// What cancelling `r` now would bill (`None`: nothing), or why it cannot be cancelled.
+pub fn cancel_cost(c: &Center, r: &Reservation) -> ApiResult<Option<Money>> {
+    let t = lifecycle::cancel(
+        r.status,
+        &r.schedule,
+        c.clock.now(),
+        &c.settings.policy,
+        r.invited_at_acceptance,
+    )?;
+    Ok(t.events
+        .contains(&Event::Charge(ChargeAction::Finalize))
+        .then_some(r.fee))
 }
 
 /// Cancels: the slots are freed, invitees told, the stream node cuts the program at once;
@@ -605,4 +666,115 @@ pub async fn extend(c: &Center, m: &Member, r: Reservation, slots: u32) -> ApiRe
         .await?;
     c.listings.changed();
     Ok(done)
+}
+
+/// One slot of a channel's day, as the reservation calendar shows it.
+#[derive(Debug, Clone)]
+pub struct SlotState {
+    /// Start.
+    pub start: Timestamp,
+    /// End.
+    pub end: Timestamp,
+    /// Held by a reservation.
+    pub taken: bool,
+    /// Free and far enough ahead to be confirmed in time.
+    pub bookable: bool,
+    /// The program holding it, when listed (public or password, confirmed or later).
+    pub program: Option<(String, slotcast_domain::visibility::Visibility)>,
+}
+
+/// Every channel's slots on one day of the service's time zone (`date`, today when
+/// `None`).
+#[derive(Debug, Clone)]
+pub struct Availability {
+    /// The day.
+    pub date: slotcast_domain::jiff::civil::Date,
+    /// Each channel with its slots.
+    pub channels: Vec<(Channel, Vec<SlotState>)>,
+}
+
+/// Free and taken slots per channel for a day (titles of listed programs only: a secret
+/// or unconfirmed program shows as "taken" and nothing more).
+pub async fn availability(c: &Center, date: Option<&str>) -> ApiResult<Availability> {
+    use std::collections::HashMap;
+    let (date, from, to) = super::play::day_bounds(c, date)?;
+    let policy = &c.settings.policy;
+    let now = c.clock.now();
+    let claims: HashMap<(ChannelId, Timestamp), ReservationId> = c
+        .store
+        .claims_between(from, to)
+        .await?
+        .into_iter()
+        .map(|cl| ((cl.channel, cl.slot), cl.reservation))
+        .collect();
+    let programs: HashMap<_, _> = c
+        .store
+        .reservations_between(from, to)
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r))
+        .collect();
+    let len = policy.slot.duration();
+    let channels = c
+        .store
+        .channels()
+        .await?
+        .into_iter()
+        .map(|ch| {
+            let mut slots = Vec::new();
+            let mut t = policy.slot.ceil(from);
+            while t < to {
+                let holder = claims.get(&(ch.id, t));
+                let program = holder.and_then(|id| programs.get(id)).filter(|r| {
+                    r.visibility.is_listed()
+                        && matches!(
+                            r.status,
+                            Status::Confirmed | Status::Live | Status::Completed
+                        )
+                });
+                slots.push(SlotState {
+                    start: t,
+                    end: t + len,
+                    taken: holder.is_some(),
+                    bookable: holder.is_none() && now + policy.connect_before < t,
+                    program: program.map(|r| (r.program.title.clone(), r.visibility)),
+                });
+                t += len;
+            }
+            (ch, slots)
+        })
+        .collect();
+    Ok(Availability { date, channels })
+}
+
+/// Every reservation of `m`, newest start first.
+pub async fn mine(c: &Center, m: &Member) -> ApiResult<Vec<Reservation>> {
+    let mut all = c.store.reservations_of(m.id).await?;
+    all.sort_by_key(|r| std::cmp::Reverse(r.schedule.start));
+    Ok(all)
+}
+
+/// A reservation of `m` with what its page shows: channel, history, figures.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// The reservation.
+    pub reservation: Reservation,
+    /// Its channel.
+    pub channel: Channel,
+    /// Every transition, oldest first.
+    pub history: Vec<slotcast_store::TransitionRecord>,
+    /// The program's figures, once it completed.
+    pub stats: Option<slotcast_domain::ProgramStats>,
+}
+
+/// Reservation `id` of `m` with its channel, history and figures (anyone else's is "not
+/// found").
+pub async fn record(c: &Center, m: &Member, id: ReservationId) -> ApiResult<Record> {
+    let reservation = super::owned(c, m, id).await?;
+    Ok(Record {
+        channel: c.store.channel(reservation.channel).await?,
+        history: c.store.transitions(id).await?,
+        stats: c.store.program_stats(id).await?,
+        reservation,
+    })
 }
