@@ -173,7 +173,7 @@ pub async fn register(
         });
     }
     match accounts::login(&st, &f.email, &f.password, &client.key("ip")).await {
-        Ok(done) => signed_in_to(&st, &done.token, "/my?welcome=1"),
+        Ok(done) => signed_in_to(&st, &done.token, "/my?done=welcome"),
         Err(e) => failed(&st, &headers, &e),
     }
 }
@@ -190,9 +190,7 @@ pub(crate) fn form_failed(
         return failed(st, headers, e);
     }
     let mut res = again(Errs::of(e));
-    if res.status() == StatusCode::OK {
-        *res.status_mut() = e.code.status();
-    }
+    *res.status_mut() = e.code.status();
     res
 }
 

@@ -6,13 +6,13 @@
 #[macro_use]
 #[path = "../../center/tests/common/mod.rs"]
 mod common;
+mod site;
 
-use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use common::{App, Backend, PUBLIC_URL, open};
 use serde_json::{Value, json};
+use site::{get, page};
 use slotcast_domain::Policy;
-use tower::ServiceExt;
 
 on_both!(
     today_and_the_guide_list_public_and_password_programs_and_never_a_secret_one,
@@ -26,47 +26,6 @@ on_both!(
 );
 
 const NOW: &str = "2026-06-01T08:00:00Z";
-
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    text: String,
-}
-
-/// The site as `slotcastd` serves it: pages, API, HTML errors.
-async fn page(app: &App, method: Method, path: &str, headers: &[(&str, &str)], body: &str) -> Page {
-    let center = app.center.clone();
-    let site = slotcast_web::router(center.clone())
-        .merge(slotcast_center::router(center.clone()))
-        .layer(axum::middleware::from_fn_with_state(
-            center,
-            slotcast_web::html_errors,
-        ));
-    let mut req = Request::builder().method(method).uri(path);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let mut req = req.body(Body::from(body.to_owned())).unwrap();
-    req.extensions_mut()
-        .insert(axum::extract::ConnectInfo(slotcast_center::net::Peer(
-            "127.0.0.1:40000".parse().unwrap(),
-        )));
-    let res = site.oneshot(req).await.unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let bytes = axum::body::to_bytes(res.into_body(), 10 << 20)
-        .await
-        .unwrap();
-    Page {
-        status,
-        headers,
-        text: String::from_utf8_lossy(&bytes).into_owned(),
-    }
-}
-
-async fn get(app: &App, path: &str) -> Page {
-    page(app, Method::GET, path, &[("accept", "text/html")], "").await
-}
 
 /// Books and confirms a program; its slug.
 async fn program(app: &App, token: &str, body: Value) -> String {
