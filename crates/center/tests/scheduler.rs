@@ -33,6 +33,10 @@ const TOTALS: ProgramStats = ProgramStats {
     viewer_minutes: 2140,
     bytes_out: 1_500_000_000,
     seconds_on_air: 1800,
+    curve: slotcast_domain::ViewerCurve {
+        step_seconds: 0,
+        points: Vec::new(),
+    },
 };
 
 fn ts(s: &str) -> Timestamp {

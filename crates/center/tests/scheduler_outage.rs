@@ -28,6 +28,10 @@ const TOTALS: ProgramStats = ProgramStats {
     viewer_minutes: 905,
     bytes_out: 2_500_000_000,
     seconds_on_air: 600,
+    curve: slotcast_domain::ViewerCurve {
+        step_seconds: 0,
+        points: Vec::new(),
+    },
 };
 
 fn ts(s: &str) -> Timestamp {

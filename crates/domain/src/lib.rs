@@ -58,7 +58,7 @@ pub use quota::MonthKey;
 pub use request::{FieldErrors, ReservationDraft, ValidReservation};
 pub use schedule::Schedule;
 pub use slot::{SlotLength, SlotRange};
-pub use stats::ProgramStats;
+pub use stats::{CurveBuilder, ProgramStats, ViewerCurve};
 pub use visibility::Visibility;
 
 /// Instants on the wall clock (UTC). Media timing uses monotonic instants elsewhere.

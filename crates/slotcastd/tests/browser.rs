@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::{Value, json};
-use slotcast_domain::Timestamp;
 use slotcast_domain::jiff::SignedDuration;
+use slotcast_domain::{Clock, Timestamp};
 use slotcast_testkit::browser::{Browser, axe_source, screenshot_dir};
 
 /// Moves the world's clock on in real time from `from` until dropped.
@@ -288,6 +288,286 @@ async fn every_page_at_phone_and_desktop_size_passes_the_accessibility_scan() {
         ("embed", format!("/programs/{}/embed", public.slug)),
         ("about", "/about".to_owned()),
         ("not-found", "/no/such/page".to_owned()),
+    ];
+    let mut problems = Vec::new();
+    for (width, height, size) in [(375, 667, "375"), (1280, 900, "desktop")] {
+        br.size(width, height).await;
+        for (name, path) in &pages {
+            br.goto(&w.url(path)).await;
+            br.screenshot(&screenshot_dir(), &format!("{name}-{size}"))
+                .await;
+            let overflow = br
+                .exec(
+                    "return document.documentElement.scrollWidth > window.innerWidth + 1",
+                    json!([]),
+                )
+                .await;
+            assert_eq!(overflow, false, "{name} scrolls sideways at {size}");
+            for p in br.accessibility_problems(&axe).await {
+                problems.push(format!("{name} at {size}: {p}"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "accessibility: {problems:#?}");
+}
+
+/// Sets the fields of the page's form `form` (a CSS selector) from `values` (name →
+/// value; `true` ticks a checkbox or chooses a radio button).
+async fn fill(br: &Browser, form: &str, values: Value) {
+    br.exec(
+        "const f = document.querySelector(arguments[0]); \
+         for (const [name, v] of Object.entries(arguments[1])) { \
+           const els = f.querySelectorAll(`[name=\"${name}\"]`); \
+           if (!els.length) throw new Error('no field ' + name); \
+           for (const el of els) { \
+             if (el.type === 'radio') el.checked = el.value === v; \
+             else if (el.type === 'checkbox') el.checked = v === true; \
+             else el.value = v; \
+             el.dispatchEvent(new Event('input', {bubbles: true})); } }",
+        json!([form, values]),
+    )
+    .await;
+}
+
+/// Clicks what `selector` finds and waits for the next page to be `path` (a prefix).
+async fn click_to(br: &Browser, selector: &str, path: &str) {
+    br.exec(
+        "window.__left = true; document.querySelector(arguments[0]).click()",
+        json!([selector]),
+    )
+    .await;
+    let script = format!(
+        "return !window.__left && document.readyState === 'complete' && location.pathname.startsWith({})",
+        json!(path)
+    );
+    br.until(
+        &format!("the page {path}"),
+        &script,
+        Duration::from_secs(20),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcaster_registers_books_confirms_and_goes_live_from_the_page_settings() {
+    let Some((w, br, _one)) = setup("br-journey").await else {
+        return;
+    };
+    let clock = tick(&w, t0());
+    // Register as a premium member.
+    br.goto(&w.url("/register")).await;
+    fill(
+        &br,
+        "form.form",
+        json!({"tier": "premium", "email": "cas@example.org", "display_name": "Cas",
+            "password": "a long enough password", "card_number": "4242 4242 4242 4242",
+            "exp_month": "12", "exp_year": "2031", "holder": "Cas Ter", "terms": true}),
+    )
+    .await;
+    br.screenshot(&screenshot_dir(), "register-filled-desktop")
+        .await;
+    click_to(&br, "form.form button[type=submit]", "/my").await;
+    assert!(br.text().await.contains("Welcome to slotcast"));
+
+    // Reserve by clicking two free slots in the grid: the form and the fee follow.
+    br.goto(&w.url("/my/reserve")).await;
+    let cell = |start: &str| format!("a[data-channel='br-journey'][data-start='{start}']");
+    for start in ["2026-11-21T12:05:00Z", "2026-11-21T12:10:00Z"] {
+        br.exec(
+            "document.querySelector(arguments[0]).click()",
+            json!([cell(start)]),
+        )
+        .await;
+    }
+    let chosen = br
+        .exec(
+            "const f = document.getElementById('booking'); \
+             return {channel: f.channel.value, start: f.start.value, slots: f.slots.value, \
+                     fee: document.getElementById('fee').innerText, \
+                     marked: document.querySelectorAll('#slots td.chosen').length}",
+            json!([]),
+        )
+        .await;
+    assert_eq!(chosen["channel"], "br-journey", "{chosen}");
+    assert_eq!(chosen["start"], "2026-11-21T12:05:00Z", "{chosen}");
+    assert_eq!(chosen["slots"], "2", "{chosen}");
+    assert_eq!(chosen["marked"], 2, "{chosen}");
+    assert!(chosen["fee"].as_str().unwrap().contains("200"), "{chosen}");
+    fill(
+        &br,
+        "#booking",
+        json!({"title": "My first show", "genre": "Talk", "outline": "Hello, world",
+            "invitees": "friend@example.org"}),
+    )
+    .await;
+    br.screenshot(&screenshot_dir(), "reserve-chosen-desktop")
+        .await;
+    click_to(&br, "#booking button[value=review]", "/my/reserve").await;
+    let review = br.text().await;
+    assert!(review.contains("Review your reservation"), "{review}");
+    assert!(review.contains("200"), "the fee: {review}");
+    assert!(review.contains("cas@example.org"), "{review}");
+    br.screenshot(&screenshot_dir(), "review-desktop").await;
+    fill(&br, "form.review", json!({"terms": true})).await;
+    click_to(&br, "form.review button[value=book]", "/my/reservations/").await;
+    assert!(br.text().await.contains("Check your e-mail"));
+    let id: i64 = br
+        .exec("return location.pathname.split('/')[3]", json!([]))
+        .await
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    // The key arrives by e-mail; confirming on the page shows the clocks and OBS settings.
+    let key = w.key_from_mail(id).await;
+    fill(&br, "form[action$='/confirm']", json!({"key": key})).await;
+    click_to(&br, "form[action$='/confirm'] button", "/my/reservations/").await;
+    assert!(br.text().await.contains("Confirmed."));
+    let offset = br
+        .until(
+            "the clock offset measured",
+            "const o = document.getElementById('offset-value'); return o.dataset.offsetMs !== undefined && {ms: Number(o.dataset.offsetMs), text: o.innerText, browser: Date.now()}",
+            Duration::from_secs(10),
+        )
+        .await;
+    // The service runs on the test's clock, days behind this machine's: the page says so.
+    let expected = offset["browser"].as_f64().unwrap() - w.clock.now().as_millisecond() as f64;
+    let measured = offset["ms"].as_f64().unwrap();
+    assert!(
+        (measured - expected).abs() < 2000.0,
+        "{offset} vs {expected}"
+    );
+    assert!(
+        offset["text"].as_str().unwrap().contains("ahead"),
+        "{offset}"
+    );
+    let obs = br
+        .exec(
+            "return {server: document.querySelector('code.server').innerText, \
+                     key: document.getElementById('stream-key').textContent}",
+            json!([]),
+        )
+        .await;
+    assert_eq!(obs["key"], key.as_str(), "{obs}");
+    let server = obs["server"].as_str().unwrap().to_owned();
+    assert_eq!(server, format!("rtmp://{}/live", w.run.rtmp), "{obs}");
+    br.exec(
+        "document.querySelector('details.key').open = true",
+        json!([]),
+    )
+    .await;
+    br.screenshot(&screenshot_dir(), "reservation-confirmed-desktop")
+        .await;
+
+    // ffmpeg publishes with what the page showed; at the start the program is on air.
+    drop(clock);
+    let start: Timestamp = "2026-11-21T12:05:00Z".parse().unwrap();
+    let clock = tick(&w, start - SignedDuration::from_secs(20));
+    let publisher = Proc(
+        slotcast_testkit::media::publisher_sized(&format!("{server}/{key}"), 120, PROGRAM)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("ffmpeg runs"),
+    );
+    let page = w.url(&format!("/my/reservations/{id}"));
+    let started = Instant::now();
+    loop {
+        br.goto(&page).await;
+        if br.text().await.contains("ON AIR") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "not on air");
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+    }
+
+    // The title changes: what changes is shown first; the invitee gets one e-mail.
+    br.goto(&w.url(&format!("/my/reservations/{id}/change")))
+        .await;
+    fill(&br, "form.form", json!({"title": "My first show, live"})).await;
+    click_to(&br, "form.form button[value=review]", "/my/reservations/").await;
+    let diff = br.text().await;
+    assert!(diff.contains("My first show, live"), "{diff}");
+    br.screenshot(&screenshot_dir(), "change-review-desktop")
+        .await;
+    click_to(&br, "form.form button[value=save]", "/my/reservations/").await;
+    assert!(br.text().await.contains("Saved."));
+    let changes = || {
+        w.mails()
+            .into_iter()
+            .filter(|m| m.contains("friend@example.org") && m.contains("My first show, live"))
+            .count()
+    };
+    until("the change e-mail", || changes() >= 1).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(changes(), 1, "one change e-mail for the invitee");
+
+    // After the end, my channel shows the program's figures.
+    drop(clock);
+    drop(publisher);
+    w.set("2026-11-21T12:16:00Z".parse().unwrap());
+    let started = Instant::now();
+    loop {
+        br.goto(&w.url("/my")).await;
+        let text = br.text().await;
+        if text.contains("Peak viewers") {
+            assert!(text.contains("COMPLETED"), "{text}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no figures: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+    }
+    br.screenshot(&screenshot_dir(), "my-channel-desktop").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_member_page_at_phone_and_desktop_size_passes_the_accessibility_scan() {
+    let Some((w, br, _one)) = setup("br-member").await else {
+        return;
+    };
+    let Some(axe) = axe_source() else { return };
+    let b = w.booked("password").await;
+    let token = b.owner.clone();
+    let pending = w
+        .post(
+            "/api/v1/reservations",
+            Some(&token),
+            json!({"channel": "br-member", "start": "2026-11-21T13:00:00Z", "slots": 2,
+                "visibility": "public", "title": "Later today", "invitees": ["friend@example.org"]}),
+        )
+        .await;
+    let pending = pending.body["id"].as_i64().unwrap();
+    let _clock = tick(&w, t0());
+    // Sign in through the page.
+    br.goto(&w.url("/login")).await;
+    fill(
+        &br,
+        "form.form",
+        json!({"email": "caster@example.org", "password": "a long enough password"}),
+    )
+    .await;
+    click_to(&br, "form.form button", "/my").await;
+    let pages = [
+        ("my", "/my".to_owned()),
+        ("reserve", "/my/reserve".to_owned()),
+        (
+            "reservation-awaiting",
+            format!("/my/reservations/{pending}"),
+        ),
+        (
+            "reservation-confirmed",
+            format!("/my/reservations/{}", b.id),
+        ),
+        ("change", format!("/my/reservations/{}/change", b.id)),
+        ("cancel", format!("/my/reservations/{}/cancel", b.id)),
+        ("account", "/account".to_owned()),
+        ("account-ja", "/account?lang=ja".to_owned()),
+        ("terms", "/terms?lang=en".to_owned()),
+        ("register", "/register".to_owned()),
+        ("login", "/login".to_owned()),
     ];
     let mut problems = Vec::new();
     for (width, height, size) in [(375, 667, "375"), (1280, 900, "desktop")] {

@@ -24,6 +24,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "stream", include_str!("../migrations/0004_stream.sql")),
     (5, "pickup", include_str!("../migrations/0005_pickup.sql")),
     (6, "account", include_str!("../migrations/0006_account.sql")),
+    (
+        7,
+        "viewer_curve",
+        include_str!("../migrations/0007_viewer_curve.sql"),
+    ),
 ];
 
 /// slotcast's storage on SQLite.

@@ -725,7 +725,7 @@ macro_rules! impl_sql_store {
 
                 async fn program_stats(&self, id: ReservationId) -> Result<Option<ProgramStats>> {
                     let row = sqlx::query(
-                        "SELECT peak_viewers, unique_viewers, viewer_minutes, bytes_out, seconds_on_air \
+                        "SELECT peak_viewers, unique_viewers, viewer_minutes, bytes_out, seconds_on_air, viewer_curve \
                          FROM program_stats WHERE reservation_id = $1",
                     )
                     .bind(id.0)
@@ -740,6 +740,8 @@ macro_rules! impl_sql_store {
                             viewer_minutes: n("viewer_minutes")?,
                             bytes_out: n("bytes_out")?,
                             seconds_on_air: n("seconds_on_air")?,
+                            curve: slotcast_domain::ViewerCurve::decode(&get::<String>(&r, "viewer_curve")?)
+                                .ok_or_else(|| corrupt("viewer_curve", "not step:points"))?,
                         })
                     })
                     .transpose()
@@ -859,8 +861,8 @@ macro_rules! impl_sql_store {
                     if let Some(st) = cmd.stats {
                         let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
                         sqlx::query(
-                            "INSERT INTO program_stats (reservation_id, peak_viewers, unique_viewers, viewer_minutes, bytes_out, seconds_on_air) \
-                             VALUES ($1, $2, $3, $4, $5, $6)",
+                            "INSERT INTO program_stats (reservation_id, peak_viewers, unique_viewers, viewer_minutes, bytes_out, seconds_on_air, viewer_curve) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7)",
                         )
                         .bind(id.0)
                         .bind(i64::from(st.peak_viewers))
@@ -868,6 +870,7 @@ macro_rules! impl_sql_store {
                         .bind(n(st.viewer_minutes))
                         .bind(n(st.bytes_out))
                         .bind(n(st.seconds_on_air))
+                        .bind(st.curve.encode())
                         .execute(&mut *tx)
                         .await
                         .map_err(db_err)?;

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use slotcast_domain::{ProgramStats, ReservationId};
+use slotcast_domain::{CurveBuilder, ProgramStats, ReservationId};
 use slotcast_media::admission::{Admission, Admitted};
 use slotcast_media::feed::{Feed, FeedConfig, FlvEncoder, Mp4Encoder, SHARED};
 use slotcast_media::filler::FillerPlayer;
@@ -80,6 +80,7 @@ struct Tally {
     last_sample: Instant,
     bytes_at_start: u64,
     on_air_ms: u128,
+    curve: CurveBuilder,
 }
 
 const MAX_TALLIED_SESSIONS: usize = 1 << 20;
@@ -95,7 +96,13 @@ impl Tally {
             last_sample: now,
             bytes_at_start: bytes_out,
             on_air_ms: 0,
+            curve: CurveBuilder::default(),
         }
+    }
+
+    /// Milliseconds from the start to `now`.
+    fn since_start(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.started).as_millis()).unwrap_or(u64::MAX)
     }
 
     /// Accounts the time since the last sample at the air state it had, and the peak.
@@ -106,6 +113,9 @@ impl Tally {
         }
         self.last_sample = now;
         self.peak = self.peak.max(viewers);
+        let at = self.since_start(now);
+        self.curve
+            .record(at, u32::try_from(viewers).unwrap_or(u32::MAX));
     }
 
     fn admitted(&mut self, session: u64) {
@@ -132,7 +142,9 @@ impl Tally {
         for from in taken {
             self.watched(from, now);
         }
+        let end = self.since_start(now);
         ProgramStats {
+            curve: self.curve.finish(end),
             peak_viewers: self.peak as u32,
             unique_viewers: self.sessions.len() as u32,
             viewer_minutes: (self.viewer_ms / 60_000) as u64,

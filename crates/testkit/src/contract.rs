@@ -584,6 +584,10 @@ pub async fn cancellation_and_completion_settle_the_charge(s: S) {
             viewer_minutes: 61,
             bytes_out: 5_000_000_000,
             seconds_on_air: 600,
+            curve: slotcast_domain::ViewerCurve {
+                step_seconds: 10,
+                points: vec![1, 7, 3],
+            },
         };
         let mut cmd = TransitionCommand::from_transition(
             r.id,
@@ -592,7 +596,7 @@ pub async fn cancellation_and_completion_settle_the_charge(s: S) {
             Actor::System,
             "window closed",
         );
-        cmd.stats = Some(stats);
+        cmd.stats = Some(stats.clone());
         let r = s.transition(cmd).await.unwrap();
         assert_eq!(r.status, Status::Completed);
         assert_eq!(s.charge(r.id).await.unwrap().unwrap().state, state);

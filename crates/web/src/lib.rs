@@ -16,6 +16,7 @@
 
 mod account;
 pub mod assets;
+mod chart;
 mod forms;
 pub mod i18n;
 mod my;

@@ -20,6 +20,7 @@ use slotcast_domain::{ProgramStats, ReservationId, Status, Timestamp};
 use slotcast_store::{Channel, Member, Reservation, Tier};
 
 use crate::account::{CsrfForm, form_failed};
+use crate::chart::{self, Chart};
 use crate::forms::{Errs, member_form, member_layout, signed_in, ticked};
 use crate::i18n::{Lang, MemberText};
 use crate::pages::{Layout, error_page, failed, render, with_csrf_cookie};
@@ -72,6 +73,7 @@ struct MyRow {
     deadline_iso: String,
     deadline_ms: i64,
     figures: Option<String>,
+    chart: Option<Chart>,
     actions: Vec<(String, &'static str)>,
 }
 
@@ -130,6 +132,16 @@ impl MyRow {
             deadline_iso: format!("{:.0}", r.schedule.confirm_by),
             deadline_ms: r.schedule.confirm_by.as_millisecond(),
             figures: stats.map(|s| figures(m, s)),
+            chart: stats.and_then(|s| {
+                let start = r
+                    .schedule
+                    .start
+                    .to_zoned(st.settings.policy.time_zone.clone())
+                    .strftime("%H:%M")
+                    .to_string();
+                let label = format!("{} ({} {})", m.chart_title, m.peak, s.peak_viewers);
+                chart::draw(&s.curve, &label, &start, &end)
+            }),
             actions,
         }
     }

@@ -11,7 +11,7 @@ mod site;
 use axum::http::{Method, StatusCode};
 use common::{App, Backend, PUBLIC_URL, open};
 use serde_json::{Value, json};
-use site::{get, page};
+use site::{Page, get, page};
 use slotcast_domain::Policy;
 
 on_both!(

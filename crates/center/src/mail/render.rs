@@ -290,7 +290,7 @@ pub fn key_message(ctx: &MailContext<'_>, key: &ReservationKey) -> NewMessage {
 pub use slotcast_store::ProgramStats;
 
 /// The e-mails to the broadcaster other than the key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BroadcasterMail {
     /// The confirm deadline is near.
     ConfirmReminder,
@@ -831,13 +831,14 @@ pub(crate) mod tests {
                     viewer_minutes: 2140,
                     bytes_out: 1_500_000_000,
                     seconds_on_air: 5400,
+                    curve: Default::default(),
                 }),
                 "r42/summary",
                 "Program summary",
             ),
         ];
         for (kind, key, subject) in cases {
-            let m = broadcaster_message(&ctx, kind);
+            let m = broadcaster_message(&ctx, kind.clone());
             assert_eq!(m.dedupe_key, key);
             assert!(m.subject.starts_with(subject), "{}", m.subject);
             assert_eq!(m.to, f.broadcaster.email);
@@ -871,6 +872,7 @@ pub(crate) mod tests {
                 viewer_minutes: 2140,
                 bytes_out: 1_500_000_000,
                 seconds_on_air: 5400,
+                curve: Default::default(),
             }),
         );
         for s in [

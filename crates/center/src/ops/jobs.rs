@@ -119,7 +119,7 @@ pub async fn complete(c: &Center, r: &Reservation, now: Timestamp) -> Result<boo
     );
     cmd.outbox.push(mail::broadcaster_message(
         &ctx,
-        BroadcasterMail::Summary(stats),
+        BroadcasterMail::Summary(stats.clone()),
     ));
     cmd.stats = Some(stats);
     let completed = apply(c, cmd, "completions").await?;

@@ -225,7 +225,7 @@ impl FakeNode {
 
     /// The totals still held for `r`.
     pub fn held(&self, r: ReservationId) -> Option<ProgramStats> {
-        self.totals.lock().unwrap().get(&r).copied()
+        self.totals.lock().unwrap().get(&r).cloned()
     }
 
     /// The acknowledgements received, in order.

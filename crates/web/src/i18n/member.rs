@@ -187,6 +187,10 @@ pub struct MemberText {
     pub cancel_tells_invitees: &'static str,
     pub cancel_button: &'static str,
     pub cancelled_notice: &'static str,
+    pub chart_title: &'static str,
+    pub chart_table: &'static str,
+    pub chart_from_start: &'static str,
+    pub chart_viewers: &'static str,
     pub genres: [&'static str; 10],
     pub terms: [(&'static str, &'static str); 7],
 }
@@ -375,6 +379,10 @@ pub static EN: MemberText = MemberText {
     cancel_tells_invitees: "Your invitees are told that the program is cancelled.",
     cancel_button: "Cancel the reservation",
     cancelled_notice: "The reservation is cancelled.",
+    chart_title: "Viewers over the program",
+    chart_table: "The figures",
+    chart_from_start: "From the start",
+    chart_viewers: "Viewers",
     genres: [
         "Music",
         "Talk",
@@ -603,6 +611,10 @@ pub static JA: MemberText = MemberText {
     cancel_tells_invitees: "招待した人には番組の取消が知らされます。",
     cancel_button: "予約を取り消す",
     cancelled_notice: "予約を取り消しました。",
+    chart_title: "番組中の視聴者数",
+    chart_table: "数値",
+    chart_from_start: "開始から",
+    chart_viewers: "視聴者数",
     genres: [
         "音楽",
         "トーク",
