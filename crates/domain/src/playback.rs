@@ -22,7 +22,7 @@ pub const LIVE_FILE_ROUTE: &str = "/live/{file}";
 pub const LIVE_HLS_ROUTE: &str = "/live/{channel}/{file}";
 /// Route of replays (`index.m3u8`, `media.m3u8`, `recording.mp4`).
 pub const VOD_ROUTE: &str = "/vod/{program}/{file}";
-/// Route of the broadcaster's preview (`<reservation>.flv`).
+/// Route of the broadcaster's preview (`<reservation>.flv` or `.mp4`).
 pub const PREVIEW_ROUTE: &str = "/preview/{file}";
 
 /// The entry playlist of HLS (live and replay): answers a multivariant playlist naming
@@ -72,6 +72,11 @@ pub fn download(base: &str, slug: &str, token: &str) -> String {
 /// The broadcaster's preview of `reservation` with a preview token.
 pub fn preview(base: &str, reservation: ReservationId, token: &str) -> String {
     format!("{base}/preview/{}.flv?token={token}", reservation.0)
+}
+
+/// The broadcaster's preview of `reservation` as an fMP4 stream (for MSE).
+pub fn preview_mse(base: &str, reservation: ReservationId, token: &str) -> String {
+    format!("{base}/preview/{}.mp4?token={token}", reservation.0)
 }
 
 /// The value of `name` in a raw query string (`a=1&b=2`), undecoded: tokens and session

@@ -77,8 +77,17 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 type Guard = tokio::sync::MutexGuard<'static, ()>;
 
 async fn setup(channel: &str) -> Option<(Arc<World>, Browser, Guard)> {
+    setup_on(channel, false).await
+}
+
+/// [`setup`], the server sending e-mail to a real SMTP server when `smtp`.
+async fn setup_on(channel: &str, smtp: bool) -> Option<(Arc<World>, Browser, Guard)> {
     let guard = ONE_AT_A_TIME.lock().await;
-    let w = Arc::new(world(channel).await?);
+    let w = Arc::new(if smtp {
+        world_smtp(channel).await?
+    } else {
+        world(channel).await?
+    });
     let br = Browser::start(1280, 900).await?;
     let mse = br
         .exec(
@@ -350,7 +359,7 @@ async fn click_to(br: &Browser, selector: &str, path: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broadcaster_registers_books_confirms_and_goes_live_from_the_page_settings() {
-    let Some((w, br, _one)) = setup("br-journey").await else {
+    let Some((w, br, _one)) = setup_on("br-journey", true).await else {
         return;
     };
     let clock = tick(&w, t0());
@@ -460,26 +469,74 @@ async fn a_broadcaster_registers_books_confirms_and_goes_live_from_the_page_sett
     br.screenshot(&screenshot_dir(), "reservation-confirmed-desktop")
         .await;
 
-    // ffmpeg publishes with what the page showed; at the start the program is on air.
+    // ffmpeg publishes with what the page showed. Before the start the dashboard shows
+    // the preview; at the start the program is on air, and a second browser watching
+    // shows in the viewer count.
     drop(clock);
     let start: Timestamp = "2026-11-21T12:05:00Z".parse().unwrap();
-    let clock = tick(&w, start - SignedDuration::from_secs(20));
+    let clock = tick(&w, start - SignedDuration::from_secs(30));
     let publisher = Proc(
-        slotcast_testkit::media::publisher_sized(&format!("{server}/{key}"), 120, PROGRAM)
+        slotcast_testkit::media::publisher_sized(&format!("{server}/{key}"), 150, PROGRAM)
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("ffmpeg runs"),
     );
-    let page = w.url(&format!("/my/reservations/{id}"));
-    let started = Instant::now();
-    loop {
-        br.goto(&page).await;
-        if br.text().await.contains("ON AIR") {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "not on air");
-        tokio::time::sleep(Duration::from_millis(1000)).await;
-    }
+    br.goto(&w.url(&format!("/my/reservations/{id}/live")))
+        .await;
+    let preview = br
+        .until(
+            "the preview plays",
+            "const v = document.getElementById('preview-video');              return v.currentTime > 1 && {w: v.videoWidth, air: document.getElementById('dash-air').dataset.onAir}",
+            Duration::from_secs(40),
+        )
+        .await;
+    assert_eq!(preview["w"], PROGRAM.0, "{preview}");
+    assert_eq!(
+        preview["air"], "false",
+        "the preview comes before the start: {preview}"
+    );
+    br.screenshot(&screenshot_dir(), "dashboard-before-start-desktop")
+        .await;
+    let state = br
+        .until(
+            "on air",
+            "const a = document.getElementById('dash-air');              return a.dataset.onAir === 'true' && {viewers: document.getElementById('dash-viewers').innerText,                elapsed: document.getElementById('dash-elapsed').innerText,                remaining: document.getElementById('dash-remaining').innerText,                picture: document.getElementById('dash-picture').innerText}",
+            Duration::from_secs(60),
+        )
+        .await;
+    assert_eq!(state["viewers"], "0", "{state}");
+    assert!(
+        state["picture"].as_str().unwrap().starts_with("320×240"),
+        "{state}"
+    );
+    assert!(
+        state["remaining"].as_str().unwrap().starts_with("0:09:"),
+        "{state}"
+    );
+    let slug: String = br
+        .exec(
+            "return document.querySelector('a[href^=\"/programs/\"]').getAttribute('href').split('/')[2]",
+            json!([]),
+        )
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second = Browser::start(1280, 900).await.expect("a second browser");
+    second.goto(&w.url(&format!("/programs/{slug}"))).await;
+    until_playing(&second, "the second browser watches").await;
+    br.until(
+        "the viewer count rises",
+        "return Number(document.getElementById('dash-viewers').innerText) >= 1",
+        Duration::from_secs(20),
+    )
+    .await;
+    br.screenshot(&screenshot_dir(), "dashboard-on-air-desktop")
+        .await;
+    br.size(375, 667).await;
+    br.screenshot(&screenshot_dir(), "dashboard-on-air-375")
+        .await;
+    br.size(1280, 900).await;
 
     // The title changes: what changes is shown first; the invitee gets one e-mail.
     br.goto(&w.url(&format!("/my/reservations/{id}/change")))
@@ -502,7 +559,8 @@ async fn a_broadcaster_registers_books_confirms_and_goes_live_from_the_page_sett
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(changes(), 1, "one change e-mail for the invitee");
 
-    // After the end, my channel shows the program's figures.
+    // After the end, my channel shows the program's figures and the chart.
+    drop(second);
     drop(clock);
     drop(publisher);
     w.set("2026-11-21T12:16:00Z".parse().unwrap());
@@ -512,6 +570,17 @@ async fn a_broadcaster_registers_books_confirms_and_goes_live_from_the_page_sett
         let text = br.text().await;
         if text.contains("Peak viewers") {
             assert!(text.contains("COMPLETED"), "{text}");
+            let peak = br
+                .exec(
+                    "return Math.max(...[...document.querySelectorAll('.viewers-chart td.num')].map((td) => Number(td.innerText))) \
+                     + (document.querySelector('.viewers-chart svg path.line') ? 0 : -100)",
+                    json!([]),
+                )
+                .await;
+            assert!(
+                peak.as_f64().unwrap() >= 1.0,
+                "the chart shows the viewer: {peak}"
+            );
             break;
         }
         assert!(
@@ -540,7 +609,7 @@ async fn every_member_page_at_phone_and_desktop_size_passes_the_accessibility_sc
         )
         .await;
     let pending = pending.body["id"].as_i64().unwrap();
-    let _clock = tick(&w, t0());
+    let clock = tick(&w, t0());
     // Sign in through the page.
     br.goto(&w.url("/login")).await;
     fill(
@@ -589,4 +658,25 @@ async fn every_member_page_at_phone_and_desktop_size_passes_the_accessibility_sc
         }
     }
     assert!(problems.is_empty(), "accessibility: {problems:#?}");
+
+    // Unconfirmed past its deadline (start − 10 min here), the reservation shows expired.
+    drop(clock);
+    let _clock = tick(&w, "2026-11-21T12:50:30Z".parse().unwrap());
+    let started = Instant::now();
+    loop {
+        br.goto(&w.url(&format!("/my/reservations/{pending}")))
+            .await;
+        if br.text().await.contains("EXPIRED") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "not expired");
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+    }
+    br.goto(&w.url("/my")).await;
+    let my = br.text().await;
+    assert!(
+        my.contains("Expired and cancelled") && my.contains("EXPIRED"),
+        "{my}"
+    );
+    br.screenshot(&screenshot_dir(), "my-expired-desktop").await;
 }

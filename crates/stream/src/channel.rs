@@ -233,10 +233,11 @@ struct Program {
     grant: Grant,
     publisher: Option<Publisher>,
     /// The broadcaster's preview: every tag of the publisher, whatever the time, through
-    /// a hub (for switches between publisher sessions) into an FLV feed.
+    /// a hub (for switches between publisher sessions) into an FLV and an fMP4 feed.
     preview: Hub,
     preview_viewer: ViewerId,
     preview_flv: FlvEncoder,
+    preview_mp4: Mp4Encoder,
     preview_out: Arc<Output>,
     meter: Meter,
     dimensions: Option<(u32, u32)>,
@@ -699,6 +700,7 @@ impl Channel {
                     preview,
                     preview_viewer,
                     preview_flv: FlvEncoder::new(),
+                    preview_mp4: Mp4Encoder::new(),
                     // The broadcaster's own check: every frame at once.
                     preview_out: Output::new(Duration::ZERO),
                     meter: Meter::default(),
@@ -756,6 +758,8 @@ impl Channel {
         while let Some(t) = p.preview.poll_viewer(p.preview_viewer) {
             p.preview_flv
                 .push(&mut p.preview_out.flv.write().expect("feed lock"), &t);
+            p.preview_mp4
+                .push(&mut p.preview_out.mp4.write().expect("feed lock"), &t);
         }
         p.preview_out.ready();
         while p.preview.poll_event().is_some() {}

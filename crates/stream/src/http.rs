@@ -11,7 +11,7 @@
 //! - `GET /vod/<slug>/index.m3u8?token=` and `…/recording.mp4?token=` — a replay: HLS VOD
 //!   by byte ranges of the recording, or the recording itself (`&download=1`: as an
 //!   attachment);
-//! - `GET /preview/<reservation>.flv?token=` — the broadcaster's preview, which carries the
+//! - `GET /preview/<reservation>.flv|.mp4?token=` — the broadcaster's preview, which carries the
 //!   publisher's media before the start too.
 //!
 //! A live token admits only for its program: its viewers read the channel's shared filler
@@ -302,10 +302,14 @@ async fn preview(
     RawQuery(query): RawQuery,
 ) -> Answer {
     let claims = admit(&node, query.as_deref(), PlayKind::Preview)?;
-    let wanted = file
-        .strip_suffix(".flv")
-        .and_then(|id| id.parse::<i64>().ok());
-    if wanted != Some(claims.reservation.0) {
+    let (id, format, kind) = if let Some(id) = file.strip_suffix(".flv") {
+        (id, Format::Flv(FlvViewer::new()), "video/x-flv")
+    } else if let Some(id) = file.strip_suffix(".mp4") {
+        (id, Format::Mp4, "video/mp4")
+    } else {
+        return Err(PlayError::NotFound("preview"));
+    };
+    if id.parse::<i64>().ok() != Some(claims.reservation.0) {
         return Err(PlayError::WrongProgram);
     }
     let ch = node
@@ -315,15 +319,8 @@ async fn preview(
         .preview(claims.reservation)
         .ok_or(PlayError::NotPublishing)?;
     Ok(streaming(
-        "video/x-flv",
-        viewer_body(
-            out,
-            Format::Flv(FlvViewer::new()),
-            Cursor::new(),
-            (),
-            None,
-            None,
-        ),
+        kind,
+        viewer_body(out, format, Cursor::new(), (), None, None),
     ))
 }
 

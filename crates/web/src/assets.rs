@@ -26,6 +26,16 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../static/player.js"),
     ),
     (
+        "mse.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../static/mse.js"),
+    ),
+    (
+        "dashboard.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../static/dashboard.js"),
+    ),
+    (
         "member.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../static/member.js"),

@@ -19,6 +19,7 @@ pub mod assets;
 mod chart;
 mod forms;
 pub mod i18n;
+mod live;
 mod my;
 mod pages;
 mod reserve;
@@ -81,6 +82,9 @@ pub fn router(state: AppState) -> Router {
             "/my/reservations/{id}/cancel",
             get(my::cancel_form).post(my::cancel),
         )
+        .route("/my/reservations/{id}/live", get(live::dashboard))
+        .route("/my/reservations/{id}/preview", post(live::preview))
+        .route("/my/reservations/{id}/extend", post(live::extend))
         .route("/static/{file}", get(assets::serve))
         .layer(axum::middleware::from_fn_with_state(
             headers,

@@ -57,28 +57,28 @@ fn figures(m: &MemberText, s: &ProgramStats) -> String {
 }
 
 /// One reservation as my channel and its page show it.
-struct MyRow {
-    id: ReservationId,
-    title: String,
-    start_iso: String,
-    when: String,
-    channel: String,
-    slots: u32,
-    fee: String,
-    visibility: &'static str,
-    status: &'static str,
-    status_class: &'static str,
-    awaiting: bool,
-    deadline: String,
-    deadline_iso: String,
-    deadline_ms: i64,
-    figures: Option<String>,
-    chart: Option<Chart>,
-    actions: Vec<(String, &'static str)>,
+pub(crate) struct MyRow {
+    pub(crate) id: ReservationId,
+    pub(crate) title: String,
+    pub(crate) start_iso: String,
+    pub(crate) when: String,
+    pub(crate) channel: String,
+    pub(crate) length: String,
+    pub(crate) fee: String,
+    pub(crate) visibility: &'static str,
+    pub(crate) status: &'static str,
+    pub(crate) status_class: &'static str,
+    pub(crate) awaiting: bool,
+    pub(crate) deadline: String,
+    pub(crate) deadline_iso: String,
+    pub(crate) deadline_ms: i64,
+    pub(crate) figures: Option<String>,
+    pub(crate) chart: Option<Chart>,
+    pub(crate) actions: Vec<(String, &'static str)>,
 }
 
 impl MyRow {
-    fn new(
+    pub(crate) fn new(
         st: &AppState,
         l: &Layout,
         r: &Reservation,
@@ -103,12 +103,14 @@ impl MyRow {
                 actions.push((format!("{page}/cancel"), m.cancel));
             }
             Status::Confirmed => {
+                actions.push((format!("{page}/live"), m.dashboard_title));
                 actions.push((format!("{page}#settings"), m.settings_title));
                 actions.push((format!("{page}/change"), m.change));
                 actions.push((format!("{page}/cancel"), m.cancel));
                 actions.push(watch);
             }
             Status::Live => {
+                actions.push((format!("{page}/live"), m.dashboard_title));
                 actions.push((format!("{page}#settings"), m.settings_title));
                 actions.push((format!("{page}/change"), m.change));
                 actions.push(watch);
@@ -122,7 +124,11 @@ impl MyRow {
             start_iso: format!("{:.0}", r.schedule.start),
             when: format!("{}–{end}", long_time(st, l.lang, r.schedule.start)),
             channel: channel.to_owned(),
-            slots: r.slots,
+            length: format!(
+                "{} {}",
+                r.slots * st.settings.policy.slot.minutes(),
+                m.minutes
+            ),
             fee: money(r.fee),
             visibility: visibility_label(m, r.visibility.as_str()),
             status,
@@ -189,8 +195,8 @@ struct MyPage {
 /// `?done=&lang=` of the member pages.
 #[derive(Debug, Default, Deserialize)]
 pub struct DoneQuery {
-    lang: Option<String>,
-    done: Option<String>,
+    pub(crate) lang: Option<String>,
+    pub(crate) done: Option<String>,
 }
 
 fn sums(v: &[slotcast_domain::Money]) -> String {

@@ -334,6 +334,12 @@ async fn reserve_page(
         .first()
         .map(|(_, s)| s.iter().map(|s| s.start).collect())
         .unwrap_or_default();
+    // Slots already over are not shown (today's grid starts at the current slot).
+    let now = st.clock.now();
+    let first_row = times
+        .iter()
+        .position(|t| *t + slot_len > now)
+        .unwrap_or(times.len());
     // A day with a DST change shows the offset beside each time.
     let offsets: BTreeSet<i32> = times
         .iter()
@@ -343,6 +349,7 @@ async fn reserve_page(
     let grid = times
         .iter()
         .enumerate()
+        .skip(first_row)
         .map(|(i, t)| GridRow {
             time: slot_label(st, *t, dst),
             cells: a
@@ -374,7 +381,7 @@ async fn reserve_page(
                 .collect(),
         })
         .collect();
-    let starts = times
+    let starts = times[first_row..]
         .iter()
         .map(|t| (format!("{t:.0}"), slot_label(st, *t, dst)))
         .collect();

@@ -34,6 +34,9 @@ pub struct LiveEvent {
     pub server_time: String,
     /// The reservation's state.
     pub status: String,
+    /// Slots the program can be extended by now (`POST /reservations/{id}/extend`);
+    /// 0 when no extension is offered.
+    pub offer_slots: u32,
 }
 
 /// Live statistics of your program as Server-Sent Events.
@@ -66,7 +69,9 @@ pub async fn live(
                     r = fresh;
                 }
             }
+            let offer_slots = crate::ops::reservations::offer(&st, &r).await.unwrap_or(0);
             let event = LiveEvent {
+                offer_slots,
                 stats: st.stats.live(id).unwrap_or_default(),
                 started_at: format!("{:.3}", r.schedule.start),
                 ends_at: format!("{:.3}", r.schedule.end),

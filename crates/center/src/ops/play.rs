@@ -423,6 +423,12 @@ pub fn preview(c: &Center, r: &Reservation) -> ApiResult<(String, Timestamp, Str
     Ok((token, expires, url))
 }
 
+/// The broadcaster's preview of `r` as an fMP4 stream, for the dashboard's player.
+pub fn preview_mse(c: &Center, r: &Reservation) -> ApiResult<String> {
+    let (token, _, _) = preview(c, r)?;
+    Ok(playback::preview_mse(&c.settings.public_url, r.id, &token))
+}
+
 /// Where the broadcaster downloads the recording of their program `r` once it is over:
 /// a URL of the stream node (which owns the file) with a short replay grant.
 pub fn download(c: &Center, r: &Reservation) -> ApiResult<String> {

@@ -628,6 +628,19 @@ pub async fn max_extension(
     Ok(best)
 }
 
+/// The extension offered to `r` now, in slots (0: none): from the offer time before its
+/// end, when the next slots are free and the quota allows.
+pub async fn offer(c: &Center, r: &Reservation) -> ApiResult<u32> {
+    let now = c.clock.now();
+    if !matches!(r.status, Status::Confirmed | Status::Live)
+        || now < r.schedule.extension_offer_at
+        || now >= r.schedule.end
+    {
+        return Ok(0);
+    }
+    Ok(max_extension(c, r, now).await?)
+}
+
 /// Extends a confirmed or live reservation by `slots` right after its end, when offered
 /// (the next slots are free and the quota allows).
 pub async fn extend(c: &Center, m: &Member, r: Reservation, slots: u32) -> ApiResult<Reservation> {

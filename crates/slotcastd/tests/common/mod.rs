@@ -5,6 +5,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../../../center/tests/common/smtp.rs"]
+pub mod smtp;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
@@ -74,6 +77,8 @@ pub struct World {
     pub channel: String,
     pub http: reqwest::Client,
     pub _pg: Option<slotcast_testkit::pg::TempPg>,
+    /// The SMTP sink the server sends to ([`world_smtp`]); `None`: the file outbox.
+    pub inbox: Option<smtp::Inbox>,
 }
 
 /// The database a world runs on.
@@ -105,9 +110,23 @@ pub async fn world(channel: &str) -> Option<World> {
 
 /// [`world`] on `db` (PostgreSQL: a database of its own on `SLOTCAST_TEST_PG`).
 pub async fn world_on(channel: &str, db: Db) -> Option<World> {
+    start_world(channel, db, false).await
+}
+
+/// [`world`] sending its e-mail to a real SMTP server (an in-process sink on loopback).
+pub async fn world_smtp(channel: &str) -> Option<World> {
+    start_world(channel, Db::Sqlite, true).await
+}
+
+async fn start_world(channel: &str, db: Db, smtp: bool) -> Option<World> {
     if !tool("ffmpeg") || !tool("ffprobe") {
         return None;
     }
+    let sink = smtp.then(|| {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a port for SMTP");
+        let port = l.local_addr().unwrap().port();
+        (smtp::start_smtp(l), port)
+    });
     let pg = match db {
         Db::Sqlite => None,
         Db::Postgres => Some(slotcast_testkit::pg::TempPg::create().await?),
@@ -144,7 +163,16 @@ pub async fn world_on(channel: &str, db: Db) -> Option<World> {
     .chain(
         pg.as_ref()
             .map(|pg| ("SLOTCAST__DATABASE__URL".to_owned(), pg.url.clone())),
-    );
+    )
+    .chain(sink.iter().flat_map(|(_, port)| {
+        [
+            ("MAIL__TRANSPORT", "smtp".to_owned()),
+            ("MAIL__SMTP__HOST", "127.0.0.1".to_owned()),
+            ("MAIL__SMTP__PORT", port.to_string()),
+            ("MAIL__SMTP__TLS", "none".to_owned()),
+        ]
+        .map(|(k, v)| (format!("SLOTCAST__{k}"), v))
+    }));
     let cfg = Config::load(None, env).expect("a valid configuration");
     let sc = server::stream_config(&cfg);
     let spec = slotcast_stream::filler::FillerSpec {
@@ -169,6 +197,7 @@ pub async fn world_on(channel: &str, db: Db) -> Option<World> {
         channel: channel.into(),
         http: reqwest::Client::new(),
         _pg: pg,
+        inbox: sink.map(|(inbox, _)| inbox),
     })
 }
 
@@ -302,8 +331,17 @@ impl World {
         }
     }
 
-    /// Every `.eml` the mail sender wrote so far, as text.
+    /// Every e-mail sent so far (to the SMTP sink, or the `.eml` files the file transport
+    /// wrote), as text.
     pub fn mails(&self) -> Vec<String> {
+        if let Some(inbox) = &self.inbox {
+            return inbox
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|m| decode_mail(&m.data))
+                .collect();
+        }
         let Ok(entries) = std::fs::read_dir(self.dir.path().join("data/outbox")) else {
             return Vec::new();
         };
@@ -313,7 +351,7 @@ impl World {
             .collect()
     }
 
-    /// The reservation key, from the acceptance e-mail the file transport wrote.
+    /// The reservation key, from the acceptance e-mail.
     pub async fn key_from_mail(&self, id: i64) -> String {
         let wanted = format!("#{id}");
         let deadline = Instant::now() + Duration::from_secs(15);
