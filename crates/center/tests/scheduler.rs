@@ -87,6 +87,9 @@ impl MemberStore for FlakyStore {
     ) -> Result<Member> {
         self.inner.set_payment_card(id, card, at).await
     }
+    async fn search_members(&self, text: &str, limit: u32) -> Result<Vec<Member>> {
+        self.inner.search_members(text, limit).await
+    }
 }
 
 #[async_trait]
@@ -231,6 +234,15 @@ impl ReservationStore for FlakyStore {
     ) -> Result<Vec<ChargeLine>> {
         self.inner.charges_between(member, from, to).await
     }
+    async fn waive_charge(
+        &self,
+        id: ReservationId,
+        at: Timestamp,
+        actor: Actor,
+        reason: &str,
+    ) -> Result<Charge> {
+        self.inner.waive_charge(id, at, actor, reason).await
+    }
 }
 
 #[async_trait]
@@ -254,6 +266,12 @@ impl OutboxStore for FlakyStore {
     }
     async fn outbox_counts(&self) -> Result<OutboxCounts> {
         self.inner.outbox_counts().await
+    }
+    async fn outbox_messages(&self, state: MessageState, limit: u32) -> Result<Vec<OutboxMessage>> {
+        self.inner.outbox_messages(state, limit).await
+    }
+    async fn retry_message(&self, id: i64, at: Timestamp) -> Result<bool> {
+        self.inner.retry_message(id, at).await
     }
 }
 

@@ -572,7 +572,7 @@ async fn a_broadcaster_registers_books_confirms_and_goes_live_from_the_page_sett
             assert!(text.contains("COMPLETED"), "{text}");
             let peak = br
                 .exec(
-                    "return Math.max(...[...document.querySelectorAll('.viewers-chart td.num')].map((td) => Number(td.innerText))) \
+                    "return Math.max(...[...document.querySelectorAll('.viewers-chart td.num')].map((td) => Number(td.textContent))) \
                      + (document.querySelector('.viewers-chart svg path.line') ? 0 : -100)",
                     json!([]),
                 )

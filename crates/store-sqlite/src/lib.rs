@@ -29,6 +29,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "viewer_curve",
         include_str!("../migrations/0007_viewer_curve.sql"),
     ),
+    (
+        8,
+        "charge_events",
+        include_str!("../migrations/0008_charge_events.sql"),
+    ),
 ];
 
 /// slotcast's storage on SQLite.

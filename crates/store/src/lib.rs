@@ -55,6 +55,9 @@ pub trait MemberStore {
         card: &PaymentCard,
         at: Timestamp,
     ) -> Result<Member>;
+    /// Members whose address or shown name contains `text` (case-insensitive; `%` and `_`
+    /// are plain characters), oldest first, at most `limit`.
+    async fn search_members(&self, text: &str, limit: u32) -> Result<Vec<Member>>;
 }
 
 /// Login sessions, by the SHA-256 of their bearer token.
@@ -164,6 +167,16 @@ pub trait ReservationStore {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<Reservation>>;
+    /// Waives the pending or final charge of a reservation after the fact (the service
+    /// failed during the program), recording who did it and why.
+    /// [`Conflict::Charge`] when there is no such charge.
+    async fn waive_charge(
+        &self,
+        id: ReservationId,
+        at: Timestamp,
+        actor: Actor,
+        reason: &str,
+    ) -> Result<Charge>;
     /// Charges of programs starting in `[from, to)`, of one member or of everyone.
     async fn charges_between(
         &self,
@@ -194,6 +207,10 @@ pub trait OutboxStore {
     async fn mark_failed(&self, id: i64, error: &str, retry_at: Option<Timestamp>) -> Result<()>;
     /// Counts messages per state.
     async fn outbox_counts(&self) -> Result<OutboxCounts>;
+    /// The newest messages in `state`, at most `limit`.
+    async fn outbox_messages(&self, state: MessageState, limit: u32) -> Result<Vec<OutboxMessage>>;
+    /// Queues a message given up on again, due at `at`; `false` when it was not failed.
+    async fn retry_message(&self, id: i64, at: Timestamp) -> Result<bool>;
 }
 
 /// Everything slotcast stores, behind one object.

@@ -498,6 +498,22 @@ macro_rules! impl_sql_store {
                     Ok(member)
                 }
 
+                async fn search_members(&self, text: &str, limit: u32) -> Result<Vec<Member>> {
+                    let escaped = text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                    let pattern = format!("%{escaped}%");
+                    let sql = sqlx::AssertSqlSafe(format!(
+                        "SELECT {MEMBER_COLS} FROM members m LEFT JOIN payment_methods p ON p.member_id = m.id \
+                         WHERE LOWER(m.email) LIKE $1 ESCAPE '\\' OR LOWER(m.display_name) LIKE $1 ESCAPE '\\' ORDER BY m.id LIMIT $2"
+                    ));
+                    let rows = sqlx::query(sql)
+                        .bind(pattern)
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    rows.iter().map(member_from).collect()
+                }
+
                 async fn set_payment_card(&self, id: MemberId, card: &PaymentCard, at: Timestamp) -> Result<Member> {
                     let mut tx = begin(self).await?;
                     let r = sqlx::query("UPDATE members SET tier = 'premium' WHERE id = $1")
@@ -913,6 +929,46 @@ macro_rules! impl_sql_store {
                     row.as_ref().map(charge_from).transpose()
                 }
 
+                async fn waive_charge(&self, id: ReservationId, at: Timestamp, actor: Actor, reason: &str) -> Result<Charge> {
+                    let mut tx = begin(self).await?;
+                    let before: Option<String> = sqlx::query_scalar("SELECT state FROM charges WHERE reservation_id = $1")
+                        .bind(id.0)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    let r = sqlx::query(
+                        "UPDATE charges SET state = 'waived', updated_at_ms = $1 WHERE reservation_id = $2 AND state IN ('pending', 'final')",
+                    )
+                    .bind(to_ms(at))
+                    .bind(id.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                    if r.rows_affected() != 1 {
+                        let what = before.map_or_else(|| "no charge".to_owned(), |s| format!("a {s} charge"));
+                        return Err(Conflict::Charge(format!("reservation {id} has {what}, not one to waive")).into());
+                    }
+                    sqlx::query(
+                        "INSERT INTO charge_events (reservation_id, at_ms, actor, from_state, to_state, reason) VALUES ($1, $2, $3, $4, 'waived', $5)",
+                    )
+                    .bind(id.0)
+                    .bind(to_ms(at))
+                    .bind(actor.encode())
+                    .bind(before.unwrap_or_default())
+                    .bind(reason)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                    let row = sqlx::query("SELECT * FROM charges WHERE reservation_id = $1")
+                        .bind(id.0)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    let charge = charge_from(&row)?;
+                    tx.commit().await.map_err(db_err)?;
+                    Ok(charge)
+                }
+
                 async fn quota_used(&self, member: MemberId, month: MonthKey) -> Result<u32> {
                     let used: Option<i64> = sqlx::query_scalar("SELECT used FROM quota_usage WHERE member_id = $1 AND month = $2")
                         .bind(member.0)
@@ -1189,6 +1245,29 @@ macro_rules! impl_sql_store {
                         }
                     }
                     Ok(c)
+                }
+
+                async fn outbox_messages(&self, state: MessageState, limit: u32) -> Result<Vec<OutboxMessage>> {
+                    let sql = sqlx::AssertSqlSafe(format!(
+                        "SELECT {OUTBOX_COLS} FROM outbox WHERE state = $1 ORDER BY id DESC LIMIT $2"
+                    ));
+                    let rows = sqlx::query(sql)
+                        .bind(state.as_str())
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    rows.iter().map(message_from).collect()
+                }
+
+                async fn retry_message(&self, id: i64, at: Timestamp) -> Result<bool> {
+                    let r = sqlx::query("UPDATE outbox SET state = 'queued', next_attempt_ms = $1 WHERE id = $2 AND state = 'failed'")
+                        .bind(to_ms(at))
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(r.rows_affected() == 1)
                 }
             }
 

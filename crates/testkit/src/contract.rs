@@ -24,6 +24,7 @@ macro_rules! store_contract {
             program_changes_are_logged_and_end_with_the_program, extension_claims_the_following_slots,
             wrong_keys_lock_confirmation, listings_by_time_and_invoices, channels_can_be_updated,
             pickups_are_marked_and_unmarked, accounts_are_updated_and_upgraded,
+            the_operator_searches_members_waives_charges_and_retries_mail,
         );
     };
     (@each $open:expr; $($name:ident),* $(,)?) => {
@@ -763,6 +764,84 @@ pub async fn outbox_leases_retries_and_dedupes(s: S) {
             .len(),
         1
     );
+}
+
+/// The operator's console: members found by a part of their address or name (wildcards
+/// are plain text), a confirmed or final charge waived once and logged, failed e-mail
+/// listed and queued again.
+pub async fn the_operator_searches_members_waives_charges_and_retries_mail(s: S) {
+    let ann = fixtures::member(&*s, "Ann_Lee", Tier::Premium).await;
+    let bob = fixtures::member(&*s, "Bob", Tier::General).await;
+    let found = s.search_members("ANN_l", 10).await.unwrap();
+    assert_eq!(found.iter().map(|m| m.id).collect::<Vec<_>>(), vec![ann.id]);
+    assert!(
+        s.search_members("%", 10).await.unwrap().is_empty(),
+        "% is a plain character"
+    );
+    assert!(s.search_members("a\\", 10).await.unwrap().is_empty());
+    let all = s.search_members("", 1).await.unwrap();
+    assert_eq!(all.len(), 1, "the limit holds");
+    let _ = bob;
+
+    let c = fixtures::channel(&*s, "wv", 10, 100).await;
+    let r = s
+        .create_reservation(booking(
+            &policy(),
+            &c,
+            ann.id,
+            ts("2026-06-10T10:00:00Z"),
+            2,
+            now(),
+        ))
+        .await
+        .unwrap();
+    let nothing = s.waive_charge(r.id, now(), Actor::System, "x").await;
+    assert!(
+        matches!(conflict(nothing), Conflict::Charge(_)),
+        "no charge before the confirmation"
+    );
+    let r = confirm(&s, &r, now()).await.unwrap();
+    let waived = s
+        .waive_charge(r.id, now(), Actor::Operator(bob.id), "the node failed")
+        .await
+        .unwrap();
+    assert_eq!(waived.state, ChargeState::Waived);
+    assert_eq!(
+        s.charge(r.id).await.unwrap().unwrap().state,
+        ChargeState::Waived
+    );
+    let again = s
+        .waive_charge(r.id, now(), Actor::Operator(bob.id), "twice")
+        .await;
+    assert!(matches!(conflict(again), Conflict::Charge(_)), "once");
+
+    let t0 = now();
+    s.enqueue(vec![message("m1"), message("m2")], t0)
+        .await
+        .unwrap();
+    let got = s.claim_due(t0, 60_000, 10).await.unwrap();
+    s.mark_failed(got[0].id, "mailbox unavailable", None)
+        .await
+        .unwrap();
+    let failed = s.outbox_messages(MessageState::Failed, 10).await.unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].last_error.as_deref(), Some("mailbox unavailable"));
+    assert!(s.retry_message(failed[0].id, t0).await.unwrap());
+    assert!(
+        !s.retry_message(failed[0].id, t0).await.unwrap(),
+        "only a failed one"
+    );
+    assert!(
+        s.outbox_messages(MessageState::Failed, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let queued = s
+        .claim_due(t0 + SignedDuration::from_secs(61), 60_000, 10)
+        .await
+        .unwrap();
+    assert!(queued.iter().any(|m| m.id == failed[0].id), "queued again");
 }
 
 /// 64 tasks booking overlapping slots, 20 rounds: every slot has at most one holder, a
