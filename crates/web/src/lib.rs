@@ -21,6 +21,7 @@ mod forms;
 pub mod i18n;
 mod live;
 mod my;
+mod operator;
 mod pages;
 mod reserve;
 
@@ -85,6 +86,17 @@ pub fn router(state: AppState) -> Router {
         .route("/my/reservations/{id}/live", get(live::dashboard))
         .route("/my/reservations/{id}/preview", post(live::preview))
         .route("/my/reservations/{id}/extend", post(live::extend))
+        .route("/operator", get(operator::overview))
+        .route(
+            "/operator/channels",
+            get(operator::channels).post(operator::save_channel),
+        )
+        .route("/operator/schedule", get(operator::schedule))
+        .route("/operator/members", get(operator::members))
+        .route("/operator/billing", get(operator::billing_month))
+        .route("/operator/billing/waive", post(operator::waive))
+        .route("/operator/outbox", get(operator::outbox))
+        .route("/operator/outbox/retry", post(operator::retry))
         .route("/static/{file}", get(assets::serve))
         .layer(axum::middleware::from_fn_with_state(
             headers,

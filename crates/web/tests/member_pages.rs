@@ -22,6 +22,10 @@ on_both!(
     forms_without_the_csrf_token_are_refused_and_change_nothing,
     the_account_page_changes_name_password_and_upgrades_to_premium,
     sign_in_is_throttled_like_the_api,
+    operator_pages_answer_404_to_everyone_else,
+    the_operator_creates_a_channel_that_then_appears_in_the_grid,
+    the_operator_waives_a_charge_and_the_invoice_and_export_show_it,
+    the_operator_sees_the_schedule_members_and_failed_mail,
 );
 
 const NOW: &str = "2026-06-01T08:00:00Z";
@@ -713,5 +717,317 @@ async fn sign_in_is_throttled_like_the_api(b: Backend) {
         last,
         StatusCode::TOO_MANY_REQUESTS,
         "throttled after a few failures"
+    );
+}
+
+const OPERATOR_PAGES: [&str; 6] = [
+    "/operator",
+    "/operator/channels",
+    "/operator/schedule",
+    "/operator/members",
+    "/operator/billing",
+    "/operator/outbox",
+];
+
+async fn operator_pages_answer_404_to_everyone_else(b: Backend) {
+    let Some(app) = open(b, NOW, Policy::default()).await else {
+        return;
+    };
+    let ann = register(&app, "ann@example.org", true).await;
+    let gus = register(&app, "gus@example.org", false).await;
+    let op = Visitor::with_session(&app.operator("op@example.org").await);
+    for (who, v) in [
+        ("anonymous", &Visitor::anonymous()),
+        ("premium", &ann),
+        ("general", &gus),
+    ] {
+        for path in OPERATOR_PAGES {
+            assert_eq!(
+                v.get(&app, path).await.status,
+                StatusCode::NOT_FOUND,
+                "{who} {path}"
+            );
+        }
+        for path in [
+            "/operator/channels",
+            "/operator/billing/waive",
+            "/operator/outbox/retry",
+        ] {
+            let p = v
+                .post(
+                    &app,
+                    path,
+                    &[("name", "x"), ("reservation", "1"), ("id", "1")],
+                )
+                .await;
+            assert_eq!(p.status, StatusCode::NOT_FOUND, "{who} POST {path}");
+        }
+    }
+    for path in OPERATOR_PAGES {
+        let p = op.get(&app, path).await;
+        assert_eq!(p.status, StatusCode::OK, "operator {path}: {}", p.text);
+    }
+    let overview = op.get(&app, "/operator").await;
+    assert!(
+        overview.text.contains("Database") && overview.text.contains("OK (sqlite)")
+            || overview.text.contains("OK (postgres)"),
+        "{}",
+        overview.text
+    );
+    // Forms need the token here too.
+    let forged = op
+        .post_raw(
+            &app,
+            "/operator/channels",
+            &[
+                ("name", "forged"),
+                ("capacity", "1"),
+                ("bitrate_kbps", "100"),
+                ("tariff_minor", "1"),
+                ("currency", "JPY"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+}
+
+async fn the_operator_creates_a_channel_that_then_appears_in_the_grid(b: Backend) {
+    let Some(app) = open(b, NOW, Policy::default()).await else {
+        return;
+    };
+    let ann = register(&app, "ann@example.org", true).await;
+    let op = Visitor::with_session(&app.operator("op@example.org").await);
+    let bad = op
+        .post(
+            &app,
+            "/operator/channels",
+            &[
+                ("name", ""),
+                ("capacity", "lots"),
+                ("bitrate_kbps", "800"),
+                ("tariff_minor", "50"),
+                ("currency", "JPY"),
+                ("stream_node", ""),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.text.contains(r#"id="capacity-error""#), "{}", bad.text);
+    let made = op
+        .post(
+            &app,
+            "/operator/channels",
+            &[
+                ("name", "late-night"),
+                ("capacity", "3"),
+                ("bitrate_kbps", "800"),
+                ("tariff_minor", "50"),
+                ("currency", "JPY"),
+                ("stream_node", ""),
+            ],
+        )
+        .await;
+    assert_eq!(
+        made.location(),
+        "/operator/channels?done=channel",
+        "{}",
+        made.text
+    );
+    let grid = ann.get(&app, "/my/reserve?date=2026-06-01").await;
+    assert!(
+        grid.text.contains("late-night")
+            && grid.text.contains("3 seats · 800 kbit/s · 50 JPY/slot"),
+        "{}",
+        grid.text
+    );
+    // A change of capacity shows too.
+    let id = app
+        .store
+        .channels()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name == "late-night")
+        .unwrap()
+        .id
+        .0;
+    let form = op.get(&app, &format!("/operator/channels?edit={id}")).await;
+    assert!(form.text.contains(r#"value="late-night""#));
+    let id = id.to_string();
+    let changed = op
+        .post(
+            &app,
+            "/operator/channels",
+            &[
+                ("id", &id),
+                ("name", "late-night"),
+                ("capacity", "7"),
+                ("bitrate_kbps", "800"),
+                ("tariff_minor", "50"),
+                ("currency", "JPY"),
+                ("stream_node", "local"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::SEE_OTHER, "{}", changed.text);
+    let grid = ann.get(&app, "/my/reserve?date=2026-06-01").await;
+    assert!(grid.text.contains("7 seats · 800 kbit/s"), "{}", grid.text);
+}
+
+async fn the_operator_waives_a_charge_and_the_invoice_and_export_show_it(b: Backend) {
+    let Some(app) = open(b, NOW, Policy::default()).await else {
+        return;
+    };
+    let ann = register(&app, "ann@example.org", true).await;
+    let op = Visitor::with_session(&app.operator("op@example.org").await);
+    let id = book(&app, &ann, "Failed show", "2026-06-01T12:00:00Z").await;
+    let key = app.key_of(id).await;
+    assert_eq!(
+        ann.post(
+            &app,
+            &format!("/my/reservations/{id}/confirm"),
+            &[("key", &key)]
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    let billing = op.get(&app, "/operator/billing?month=2026-06").await;
+    assert!(
+        billing.text.contains("Failed show") && billing.text.contains("300 JPY"),
+        "{}",
+        billing.text
+    );
+    assert!(billing.text.contains("ann@example.org"));
+    let rid = id.to_string();
+    let no_reason = op
+        .post(
+            &app,
+            "/operator/billing/waive",
+            &[("reservation", &rid), ("reason", " "), ("month", "2026-06")],
+        )
+        .await;
+    assert_eq!(
+        no_reason.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        no_reason.text
+    );
+    let waived = op
+        .post(
+            &app,
+            "/operator/billing/waive",
+            &[
+                ("reservation", &rid),
+                ("reason", "the stream node failed"),
+                ("month", "2026-06"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        waived.location(),
+        "/operator/billing?done=waived&month=2026-06"
+    );
+    let billing = op
+        .get(&app, "/operator/billing?month=2026-06&done=waived")
+        .await;
+    assert!(billing.text.contains("The charge is waived.") && billing.text.contains("waived"));
+    let twice = op
+        .post(
+            &app,
+            "/operator/billing/waive",
+            &[
+                ("reservation", &rid),
+                ("reason", "again"),
+                ("month", "2026-06"),
+            ],
+        )
+        .await;
+    assert_eq!(twice.status, StatusCode::CONFLICT, "{}", twice.text);
+    // The member's invoice and the operator's CSV say so.
+    let my = ann.get(&app, "/my").await;
+    assert!(my.text.contains("waived"), "{}", my.text);
+    let csv = op
+        .get(&app, "/api/v1/billing/export.csv?month=2026-06")
+        .await;
+    assert_eq!(csv.status, StatusCode::OK, "{}", csv.text);
+    assert!(csv.text.contains(",waived,\"Failed show\""), "{}", csv.text);
+}
+
+async fn the_operator_sees_the_schedule_members_and_failed_mail(b: Backend) {
+    let Some(app) = open(b, NOW, Policy::default()).await else {
+        return;
+    };
+    let ann = register(&app, "ann@example.org", true).await;
+    let op = Visitor::with_session(&app.operator("op@example.org").await);
+    let mut secret = booking("Hidden rehearsal");
+    secret[4].1 = "secret".into();
+    secret[10].1 = "hush-hush".into();
+    let p = ann
+        .post(
+            &app,
+            "/my/reserve",
+            &fields(&secret, &[("step", "book"), ("terms", "yes")]),
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.text);
+    let day = op.get(&app, "/operator/schedule?date=2026-06-01").await;
+    assert!(
+        day.text.contains("Hidden rehearsal") && day.text.contains("Secret"),
+        "the operator sees every program: {}",
+        day.text
+    );
+    assert!(
+        !day.text.contains("/programs/"),
+        "no link to an unlisted program"
+    );
+    assert_eq!(
+        op.get(&app, "/operator/schedule?date=not-a-day")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let found = op.get(&app, "/operator/members?q=ANN@").await;
+    assert!(
+        found.text.contains("ann@example.org") && found.text.contains("visa •••• 4242"),
+        "{}",
+        found.text
+    );
+    assert!(!found.text.contains("op@example.org"));
+    let long = "x".repeat(101);
+    let refused = op.get(&app, &format!("/operator/members?q={long}")).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // A message given up on is listed and queued again.
+    let msg = app
+        .outbox()
+        .await
+        .into_iter()
+        .next()
+        .expect("the key e-mail");
+    app.store
+        .mark_failed(msg.id, "550 mailbox unavailable", None)
+        .await
+        .unwrap();
+    let outbox = op.get(&app, "/operator/outbox").await;
+    assert!(
+        outbox.text.contains("550 mailbox unavailable"),
+        "{}",
+        outbox.text
+    );
+    let id = msg.id.to_string();
+    let retried = op
+        .post(&app, "/operator/outbox/retry", &[("id", &id)])
+        .await;
+    assert_eq!(retried.location(), "/operator/outbox?done=retry");
+    let again = op
+        .post(&app, "/operator/outbox/retry", &[("id", &id)])
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(
+        app.store
+            .outbox_messages(slotcast_store::MessageState::Failed, 10)
+            .await
+            .unwrap()
+            .is_empty()
     );
 }

@@ -4,13 +4,13 @@ use super::ApiJson;
 use super::views::{ChannelView, ErrorBody, ts};
 use crate::auth::Operator;
 use crate::error::ApiResult;
+use crate::ops::operator::save_channel;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use slotcast_domain::{ChannelDraft, ChannelId, FieldErrors};
-use slotcast_store::NewChannel;
+use slotcast_domain::{ChannelDraft, ChannelId};
 use utoipa::{IntoParams, ToSchema};
 
 /// Every channel.
@@ -53,24 +53,17 @@ pub struct ChannelBody {
     pub stream_node: Option<String>,
 }
 
-/// The domain's channel setting bounds, onto the store's record.
-fn validate(b: ChannelBody) -> Result<NewChannel, FieldErrors> {
-    let s = ChannelDraft {
-        name: b.name,
-        capacity: b.capacity,
-        bitrate_kbps: b.bitrate_kbps,
-        tariff_minor: b.tariff_minor,
-        currency: b.currency,
-        stream_node: b.stream_node,
+impl From<ChannelBody> for ChannelDraft {
+    fn from(b: ChannelBody) -> Self {
+        ChannelDraft {
+            name: b.name,
+            capacity: b.capacity,
+            bitrate_kbps: b.bitrate_kbps,
+            tariff_minor: b.tariff_minor,
+            currency: b.currency,
+            stream_node: b.stream_node,
+        }
     }
-    .validate()?;
-    Ok(NewChannel {
-        name: s.name,
-        capacity: s.capacity,
-        bitrate_kbps: s.bitrate_kbps,
-        tariff: s.tariff,
-        stream_node: s.stream_node,
-    })
 }
 
 /// Create a channel (operators).
@@ -81,8 +74,7 @@ pub async fn create(
     _op: Operator,
     ApiJson(b): ApiJson<ChannelBody>,
 ) -> ApiResult<(StatusCode, Json<ChannelView>)> {
-    let c = st.store.create_channel(validate(b)?).await?;
-    st.listings.changed();
+    let c = save_channel(&st, None, b.into()).await?;
     Ok((StatusCode::CREATED, Json(ChannelView::from(&c))))
 }
 
@@ -95,8 +87,7 @@ pub async fn update(
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<ChannelBody>,
 ) -> ApiResult<Json<ChannelView>> {
-    let c = st.store.update_channel(ChannelId(id), validate(b)?).await?;
-    st.listings.changed();
+    let c = save_channel(&st, Some(ChannelId(id)), b.into()).await?;
     Ok(Json(ChannelView::from(&c)))
 }
 

@@ -107,36 +107,18 @@ async fn healthz() -> impl IntoResponse {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
-/// How long `/readyz` waits for the database: a pool that cannot connect would otherwise
-/// hold the probe for its whole acquire timeout.
-const READY_DB_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
-
 async fn readyz(State(st): State<AppState>) -> Response {
-    let db = match tokio::time::timeout(READY_DB_TIMEOUT, st.store.ping()).await {
-        Ok(r) => r.map_err(|e| e.to_string()),
-        Err(_) => Err(format!("no answer within {READY_DB_TIMEOUT:?}")),
-    };
-    let mail = match &st.mail_check {
-        Some(check) => check.check().await.map_err(|e| e.to_string()),
-        None => Ok(()),
-    };
-    let scheduler = st.scheduler.report();
-    let ready = db.is_ok() && mail.is_ok() && scheduler.failing_since.is_none();
+    let h = crate::ops::operator::health(&st).await;
+    let ready = h.ready();
     let mut body = serde_json::json!({
         "status": if ready { "ready" } else { "unavailable" },
-        "database": if db.is_ok() { st.store.backend() } else { "unreachable" },
-        "mail": if mail.is_ok() { "ok" } else { "unreachable" },
-        "scheduler": if scheduler.failing_since.is_none() { "ok" } else { "failing" },
+        "database": h.database.as_ref().map_or("unreachable", |b| *b),
+        "mail": if h.mail.is_ok() { "ok" } else { "unreachable" },
+        "scheduler": if h.scheduler.failing_since.is_none() { "ok" } else { "failing" },
     });
-    if let Some(since) = scheduler.failing_since {
+    if let Some(since) = h.scheduler.failing_since {
         body["scheduler_failing_since"] = since.to_string().into();
-        body["scheduler_failed_ticks"] = scheduler.consecutive_failures.into();
-    }
-    if let Err(e) = &db {
-        tracing::warn!(error = %e, "readiness: database");
-    }
-    if let Err(e) = &mail {
-        tracing::warn!(error = %e, "readiness: mail");
+        body["scheduler_failed_ticks"] = h.scheduler.consecutive_failures.into();
     }
     let status = if ready {
         StatusCode::OK

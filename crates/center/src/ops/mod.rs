@@ -15,6 +15,7 @@ pub mod accounts;
 pub mod billing;
 pub mod jobs;
 pub mod listings;
+pub mod operator;
 pub mod play;
 pub mod reservations;
 
