@@ -632,6 +632,7 @@ async fn every_member_page_at_phone_and_desktop_size_passes_the_accessibility_sc
         ),
         ("change", format!("/my/reservations/{}/change", b.id)),
         ("cancel", format!("/my/reservations/{}/cancel", b.id)),
+        ("dashboard", format!("/my/reservations/{}/live", b.id)),
         ("account", "/account".to_owned()),
         ("account-ja", "/account?lang=ja".to_owned()),
         ("terms", "/terms?lang=en".to_owned()),
@@ -679,4 +680,115 @@ async fn every_member_page_at_phone_and_desktop_size_passes_the_accessibility_sc
         "{my}"
     );
     br.screenshot(&screenshot_dir(), "my-expired-desktop").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_runs_the_service_from_the_console() {
+    let Some((w, br, _one)) = setup("br-operator").await else {
+        return;
+    };
+    let Some(axe) = axe_source() else { return };
+    let b = w.booked("public").await;
+    w.operator("op@example.org").await;
+    let _clock = tick(&w, t0());
+    br.goto(&w.url("/login")).await;
+    fill(
+        &br,
+        "form.form",
+        json!({"email": "op@example.org", "password": "operator password"}),
+    )
+    .await;
+    click_to(&br, "form.form button", "/my").await;
+
+    // A new channel, which the reservation grid then shows.
+    br.goto(&w.url("/operator/channels")).await;
+    fill(
+        &br,
+        "#channel-form form",
+        json!({"name": "late-night", "capacity": "3", "bitrate_kbps": "800",
+            "tariff_minor": "50", "currency": "JPY", "stream_node": "local"}),
+    )
+    .await;
+    click_to(&br, "#channel-form button", "/operator/channels").await;
+    assert!(br.text().await.contains("late-night"));
+    br.goto(&w.url("/my/reserve")).await;
+    let heads = br
+        .exec(
+            "return [...document.querySelectorAll('#slots thead th[data-channel]')].map((th) => th.dataset.channel)",
+            json!([]),
+        )
+        .await;
+    assert!(
+        heads.as_array().unwrap().contains(&json!("late-night")),
+        "{heads}"
+    );
+
+    // Waive the charge of a program the service failed: the page and the export say so.
+    br.goto(&w.url("/operator/billing?month=2026-11")).await;
+    fill(
+        &br,
+        &format!("#charge-{} form", b.id),
+        json!({"reason": "the stream node failed"}),
+    )
+    .await;
+    click_to(
+        &br,
+        &format!("#charge-{} form button", b.id),
+        "/operator/billing",
+    )
+    .await;
+    let page = br.text().await;
+    assert!(page.contains("The charge is waived."), "{page}");
+    let csv = br
+        .exec_async(
+            "const done = arguments[arguments.length - 1];              fetch('/api/v1/billing/export.csv?month=2026-11').then((r) => r.text()).then(done)",
+            json!([]),
+        )
+        .await;
+    assert!(csv.as_str().unwrap().contains(",waived,"), "{csv}");
+
+    // Pick a program: it shows on /pickup and first on today's live.
+    br.goto(&w.url(&format!("/programs/{}", b.slug))).await;
+    click_to(&br, "form.operator button", "/programs/").await;
+    br.goto(&w.url("/pickup")).await;
+    assert!(br.text().await.contains("Show on br-operator"));
+    br.goto(&w.url("/")).await;
+    let first = br
+        .exec(
+            "return document.querySelector('ul.programs li.program h3 a').getAttribute('href')",
+            json!([]),
+        )
+        .await;
+    assert_eq!(first, json!(format!("/programs/{}", b.slug)));
+
+    // Every console page at phone and desktop size, with the accessibility scan.
+    let pages = [
+        ("operator", "/operator"),
+        ("operator-channels", "/operator/channels"),
+        ("operator-schedule", "/operator/schedule?date=2026-11-21"),
+        ("operator-members", "/operator/members?q=example"),
+        ("operator-billing", "/operator/billing?month=2026-11"),
+        ("operator-outbox", "/operator/outbox"),
+        ("operator-ja", "/operator?lang=ja"),
+    ];
+    let mut problems = Vec::new();
+    for (width, height, size) in [(375, 667, "375"), (1280, 900, "desktop")] {
+        br.size(width, height).await;
+        for (name, path) in pages {
+            br.goto(&w.url(path)).await;
+            br.screenshot(&screenshot_dir(), &format!("{name}-{size}"))
+                .await;
+            let overflow = br
+                .exec(
+                    "return document.documentElement.scrollWidth > window.innerWidth + 1",
+                    json!([]),
+                )
+                .await;
+            assert_eq!(overflow, false, "{name} scrolls sideways at {size}");
+            for p in br.accessibility_problems(&axe).await {
+                problems.push(format!("{name} at {size}: {p}"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "accessibility: {problems:#?}");
 }

@@ -36,8 +36,14 @@ function start(box) {
       : e.on_air ? d.onAir : e.publishing ? d.waiting : d.offAir;
     air.dataset.onAir = String(e.on_air);
     box.dataset.viewers = String(e.viewers);
+    const badge = { live: ["on-air", d.statusLive], completed: ["on-demand", d.statusCompleted],
+      cancelled: ["ended", d.statusCancelled] }[e.status];
+    if (badge) {
+      $("dash-status").className = `badge ${badge[0]}`;
+      $("dash-status").textContent = badge[1];
+    }
     if (e.publishing && !previewing) preview();
-    if (e.offer_slots > 0) $("offer")?.removeAttribute("hidden");
+    if (e.offer_slots > 0 && !$("offer")) location.reload();
   });
 
   // The preview: what the publisher sends, before the start too.

@@ -26,6 +26,7 @@ on_both!(
     the_operator_creates_a_channel_that_then_appears_in_the_grid,
     the_operator_waives_a_charge_and_the_invoice_and_export_show_it,
     the_operator_sees_the_schedule_members_and_failed_mail,
+    the_dashboard_offers_an_extension_taken_with_one_click,
 );
 
 const NOW: &str = "2026-06-01T08:00:00Z";
@@ -1030,4 +1031,68 @@ async fn the_operator_sees_the_schedule_members_and_failed_mail(b: Backend) {
             .unwrap()
             .is_empty()
     );
+}
+
+async fn the_dashboard_offers_an_extension_taken_with_one_click(b: Backend) {
+    let Some(app) = open(b, NOW, Policy::default()).await else {
+        return;
+    };
+    let ann = register(&app, "ann@example.org", true).await;
+    let id = book(&app, &ann, "Long talk", "2026-06-01T12:00:00Z").await;
+    let key = app.key_of(id).await;
+    ann.post(
+        &app,
+        &format!("/my/reservations/{id}/confirm"),
+        &[("key", &key)],
+    )
+    .await;
+    let live = format!("/my/reservations/{id}/live");
+    let early = ann.get(&app, &live).await;
+    assert_eq!(early.status, StatusCode::OK, "{}", early.text);
+    assert!(
+        !early.text.contains(r#"id="offer""#),
+        "no offer before end − 10 min"
+    );
+    assert!(early.text.contains("Not on air"), "{}", early.text);
+    app.set("2026-06-01T12:21:00Z".parse().unwrap());
+    let offered = ann.get(&app, &live).await;
+    assert!(offered.text.contains(r#"id="offer""#), "{}", offered.text);
+    assert!(
+        offered.text.contains("+10 min (100 JPY)"),
+        "{}",
+        offered.text
+    );
+    let other = register(&app, "bob@example.org", true).await;
+    assert_eq!(other.get(&app, &live).await.status, StatusCode::NOT_FOUND);
+    let taken = ann
+        .post(
+            &app,
+            &format!("/my/reservations/{id}/extend"),
+            &[("slots", "2")],
+        )
+        .await;
+    assert_eq!(
+        taken.location(),
+        format!("/my/reservations/{id}/live?done=extended"),
+        "{}",
+        taken.text
+    );
+    let r = app
+        .store
+        .reservation(slotcast_domain::ReservationId(id))
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.slots, r.schedule.end.to_string()),
+        (5, "2026-06-01T12:50:00Z".to_owned())
+    );
+    let too_many = ann
+        .post(
+            &app,
+            &format!("/my/reservations/{id}/extend"),
+            &[("slots", "99")],
+        )
+        .await;
+    assert!(too_many.status.is_client_error(), "{}", too_many.status);
+    assert!(too_many.text.contains(r#"role="alert""#));
 }

@@ -281,6 +281,25 @@ impl World {
         r.body["token"].as_str().unwrap().to_owned()
     }
 
+    /// An operator account (as `slotcastd admin create-operator` makes one), password
+    /// `operator password`.
+    pub async fn operator(&self, email: &str) {
+        let c = &self.run.center;
+        c.store
+            .create_member(slotcast_store::NewMember {
+                email: slotcast_domain::EmailAddress::parse(email).unwrap(),
+                password_hash: slotcast_center::secrets::hash_password("operator password")
+                    .unwrap(),
+                display_name: "Op".into(),
+                tier: slotcast_store::Tier::General,
+                role: slotcast_store::Role::Operator,
+                payment: None,
+                created_at: c.clock.now(),
+            })
+            .await
+            .unwrap();
+    }
+
     /// A premium member books one slot at t0 + 30 min, reads the key from the e-mail the
     /// server wrote and confirms.
     pub async fn booked(&self, visibility: &str) -> Booking {
