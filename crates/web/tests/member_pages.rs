@@ -387,6 +387,7 @@ async fn members_see_and_touch_only_their_own_reservations(b: Backend) {
         format!("/my/reservations/{id}"),
         format!("/my/reservations/{id}/change"),
         format!("/my/reservations/{id}/cancel"),
+        format!("/my/reservations/{id}/live"),
     ];
     let member_pages = ["/my", "/my/reserve", "/account"];
     // Anonymous: every member page sends to the login page, which comes back.
@@ -418,7 +419,9 @@ async fn members_see_and_touch_only_their_own_reservations(b: Backend) {
             assert_eq!(v.get(&app, path).await.status, want, "{who} {path}");
         }
         if who != "ann" {
-            for action in ["confirm", "settings", "profile", "change", "cancel"] {
+            for action in [
+                "confirm", "settings", "profile", "change", "cancel", "extend",
+            ] {
                 let p = v
                     .post(
                         &app,
