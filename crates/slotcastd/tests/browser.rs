@@ -338,6 +338,13 @@ async fn fill(br: &Browser, form: &str, values: Value) {
     .await;
 }
 
+/// The page passes the axe-core scan (no serious or critical finding).
+async fn accessible(br: &Browser, name: &str) {
+    let Some(axe) = axe_source() else { return };
+    let problems = br.accessibility_problems(&axe).await;
+    assert!(problems.is_empty(), "{name}: {problems:#?}");
+}
+
 /// Clicks what `selector` finds and waits for the next page to be `path` (a prefix).
 async fn click_to(br: &Browser, selector: &str, path: &str) {
     br.exec(
@@ -411,12 +418,14 @@ async fn a_broadcaster_registers_books_confirms_and_goes_live_from_the_page_sett
     .await;
     br.screenshot(&screenshot_dir(), "reserve-chosen-desktop")
         .await;
+    accessible(&br, "reserve with a run chosen").await;
     click_to(&br, "#booking button[value=review]", "/my/reserve").await;
     let review = br.text().await;
     assert!(review.contains("Review your reservation"), "{review}");
     assert!(review.contains("200"), "the fee: {review}");
     assert!(review.contains("cas@example.org"), "{review}");
     br.screenshot(&screenshot_dir(), "review-desktop").await;
+    accessible(&br, "the review").await;
     fill(&br, "form.review", json!({"terms": true})).await;
     click_to(&br, "form.review button[value=book]", "/my/reservations/").await;
     assert!(br.text().await.contains("Check your e-mail"));
@@ -468,6 +477,7 @@ async fn a_broadcaster_registers_books_confirms_and_goes_live_from_the_page_sett
     .await;
     br.screenshot(&screenshot_dir(), "reservation-confirmed-desktop")
         .await;
+    accessible(&br, "the connection settings").await;
 
     // ffmpeg publishes with what the page showed. Before the start the dashboard shows
     // the preview; at the start the program is on air, and a second browser watching
@@ -533,6 +543,7 @@ async fn a_broadcaster_registers_books_confirms_and_goes_live_from_the_page_sett
     .await;
     br.screenshot(&screenshot_dir(), "dashboard-on-air-desktop")
         .await;
+    accessible(&br, "the dashboard on air").await;
     br.size(375, 667).await;
     br.screenshot(&screenshot_dir(), "dashboard-on-air-375")
         .await;
@@ -547,6 +558,7 @@ async fn a_broadcaster_registers_books_confirms_and_goes_live_from_the_page_sett
     assert!(diff.contains("My first show, live"), "{diff}");
     br.screenshot(&screenshot_dir(), "change-review-desktop")
         .await;
+    accessible(&br, "the change review").await;
     click_to(&br, "form.form button[value=save]", "/my/reservations/").await;
     assert!(br.text().await.contains("Saved."));
     let changes = || {

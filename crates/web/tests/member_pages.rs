@@ -80,6 +80,13 @@ async fn register(app: &App, email: &str, premium: bool) -> Visitor {
     let p = anon.post(app, "/register", &f).await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.text);
     assert_eq!(p.location(), "/my?done=welcome");
+    let cookie = p.headers["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.contains("; HttpOnly")
+            && cookie.contains("; SameSite=Lax")
+            && !cookie.contains("Secure"),
+        "{cookie}"
+    );
     Visitor::with_session(&p.session().expect("signed in"))
 }
 
