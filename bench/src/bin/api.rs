@@ -236,6 +236,7 @@ async fn bench(backend: &'static str, store: Arc<dyn Store>, args: &Args) -> Res
         signup_throttle: Throttle::new(u32::MAX, SignedDuration::from_hours(1)),
         time: None,
         stats: Arc::new(NoStreamNode),
+        filler: Arc::new(NoStreamNode),
         mail_check: None,
         scheduler: slotcast_center::SchedulerHealth::default(),
         listings: Default::default(),

@@ -125,6 +125,7 @@ async fn run(args: &Args) -> Res<()> {
         signup_throttle: Throttle::new(20, SignedDuration::from_hours(1)),
         time: None,
         stats: Arc::new(NoStreamNode),
+        filler: Arc::new(NoStreamNode),
         mail_check: None,
         scheduler: slotcast_center::SchedulerHealth::default(),
         listings: Default::default(),

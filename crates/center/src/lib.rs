@@ -29,6 +29,6 @@ pub mod state;
 pub mod time;
 
 pub use api::router;
-pub use port::{LiveView, NoStreamNode, RecordingInfo, StreamStats};
+pub use port::{FillerPort, LiveView, NoStreamNode, RecordingInfo, StreamStats};
 pub use scheduler::{HealthReport, Scheduler, SchedulerHealth, TickError};
 pub use state::{AppState, Center, ReadinessCheck, Settings, Throttle};

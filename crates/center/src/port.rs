@@ -1,6 +1,6 @@
 //! The center's side of the center–stream port: what the center asks of the stream node
-//! (viewers, live statistics, program totals, recordings) and tells it (cut a cancelled
-//! program). Only plain, serialisable values cross it — no paths, no shared state — so the
+//! (viewers, live statistics, program totals, recordings, filler jobs) and tells it (cut a
+//! cancelled program, take an uploaded filler video). Only plain, serialisable values cross it — no paths, no shared state — so the
 //! same port works in one process (role `all`, wired in `slotcastd`) and over a network.
 
 use crate::mail::ProgramStats;
@@ -24,6 +24,57 @@ pub trait StreamStats: Send + Sync + std::fmt::Debug {
     /// The finished recording of a program, if the stream node has one (the node owns the
     /// file and serves it).
     fn recording(&self, reservation: slotcast_domain::ReservationId) -> Option<RecordingInfo>;
+}
+
+/// An upload handed to the stream node: its bytes as they arrive (over a network, a
+/// request body).
+pub type UploadBody<'a> = futures_util::stream::BoxStream<'a, Result<bytes::Bytes, String>>;
+
+/// What the operator's console asks of the stream node about a channel's filler (the
+/// node owns the files): take an upload to re-encode into the channel's playlist, how the
+/// jobs are going, what is in the playlist, take a file out.
+#[async_trait::async_trait]
+pub trait FillerPort: Send + Sync + std::fmt::Debug {
+    /// Receives `body` (a video the operator's file `name`, at most `max_bytes`) for the
+    /// filler of `channel`; the node re-encodes it in the background. The job's number, or
+    /// why not.
+    async fn upload(
+        &self,
+        channel: slotcast_domain::ChannelId,
+        name: &str,
+        max_bytes: u64,
+        body: UploadBody<'_>,
+    ) -> Result<u64, String>;
+    /// The channel's recent jobs, newest first.
+    fn jobs(&self, channel: slotcast_domain::ChannelId) -> Vec<FillerJobView>;
+    /// The channel's filler files in playing order.
+    fn files(&self, channel: slotcast_domain::ChannelId) -> Result<Vec<FillerFile>, String>;
+    /// Takes `file` out of the channel's playlist.
+    fn remove(&self, channel: slotcast_domain::ChannelId, file: &str) -> Result<(), String>;
+}
+
+/// A filler upload being re-encoded, or done.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FillerJobView {
+    /// Its number.
+    pub id: u64,
+    /// The file it makes.
+    pub file: String,
+    /// `encoding`, `done` or `failed`.
+    pub state: &'static str,
+    /// How far ffmpeg is (100 when done).
+    pub percent: u8,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// A file of a channel's filler playlist.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FillerFile {
+    /// Its name.
+    pub name: String,
+    /// Its size.
+    pub bytes: u64,
 }
 
 /// A finished recording, as the stream node reports it.
@@ -77,5 +128,30 @@ impl StreamStats for NoStreamNode {
 
     fn recording(&self, _: slotcast_domain::ReservationId) -> Option<RecordingInfo> {
         None
+    }
+}
+
+#[async_trait::async_trait]
+impl FillerPort for NoStreamNode {
+    async fn upload(
+        &self,
+        _: slotcast_domain::ChannelId,
+        _: &str,
+        _: u64,
+        _: UploadBody<'_>,
+    ) -> Result<u64, String> {
+        Err("no stream node is attached".into())
+    }
+
+    fn jobs(&self, _: slotcast_domain::ChannelId) -> Vec<FillerJobView> {
+        Vec::new()
+    }
+
+    fn files(&self, _: slotcast_domain::ChannelId) -> Result<Vec<FillerFile>, String> {
+        Err("no stream node is attached".into())
+    }
+
+    fn remove(&self, _: slotcast_domain::ChannelId, _: &str) -> Result<(), String> {
+        Err("no stream node is attached".into())
     }
 }

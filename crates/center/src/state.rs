@@ -88,6 +88,8 @@ pub struct Center {
     pub time: Option<Arc<TimeService>>,
     /// Viewer counts and program statistics from the stream node.
     pub stats: Arc<dyn StreamStats>,
+    /// The stream node's filler workshop.
+    pub filler: Arc<dyn crate::port::FillerPort>,
     /// The mail transport's health, for `/readyz`.
     pub mail_check: Option<Arc<dyn ReadinessCheck>>,
     /// How the scheduler's ticks are going (written by the scheduler, read by `/readyz`).

@@ -1,16 +1,18 @@
 //! The two directions between the center and the stream node in one process (role
 //! `all`): the stream node asks the center whether a key may publish; the center asks the
-//! stream node about viewers, live statistics and recordings, and tells it to cut a
-//! cancelled program. Only these adapters know both sides, and only plain values cross
+//! stream node about viewers, live statistics, recordings and filler jobs, tells it to cut
+//! a cancelled program and hands it the operator's filler uploads. Only these adapters know both sides, and only plain values cross
 //! them (no paths, no shared state), so a network can take their place.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use slotcast_center::ops::jobs::{PublishRefused, go_live};
+use slotcast_center::port::{FillerFile, FillerJobView};
 use slotcast_center::{LiveView, RecordingInfo};
 use slotcast_domain::{ChannelId, Clock, ProgramStats, ReservationId};
 use slotcast_store::Store;
+use slotcast_stream::workshop::JobState;
 use slotcast_stream::{Grant, PublishAuthority, RecordingState, Refusal, StreamNode};
 
 /// The center as the stream node's publish authority.
@@ -84,5 +86,59 @@ impl slotcast_center::StreamStats for NodeStats {
         self.0
             .recording(reservation)
             .map(|bytes| RecordingInfo { bytes })
+    }
+}
+
+#[async_trait]
+impl slotcast_center::FillerPort for NodeStats {
+    async fn upload(
+        &self,
+        channel: ChannelId,
+        name: &str,
+        max_bytes: u64,
+        body: slotcast_center::port::UploadBody<'_>,
+    ) -> Result<u64, String> {
+        self.0
+            .upload_filler(channel, name, max_bytes, body)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    fn jobs(&self, channel: ChannelId) -> Vec<FillerJobView> {
+        self.0
+            .filler_jobs(channel)
+            .into_iter()
+            .map(|j| {
+                let (state, percent, error) = match j.state {
+                    JobState::Encoding(p) => ("encoding", p, None),
+                    JobState::Done => ("done", 100, None),
+                    JobState::Failed(why) => ("failed", 0, Some(why)),
+                };
+                FillerJobView {
+                    id: j.id,
+                    file: j.file,
+                    state,
+                    percent,
+                    error,
+                }
+            })
+            .collect()
+    }
+
+    fn files(&self, channel: ChannelId) -> Result<Vec<FillerFile>, String> {
+        self.0
+            .filler_files(channel)
+            .map(|v| {
+                v.into_iter()
+                    .map(|(name, bytes)| FillerFile { name, bytes })
+                    .collect()
+            })
+            .map_err(|e| e.to_string())
+    }
+
+    fn remove(&self, channel: ChannelId, file: &str) -> Result<(), String> {
+        self.0
+            .remove_filler(channel, file)
+            .map_err(|e| e.to_string())
     }
 }

@@ -192,6 +192,7 @@ pub async fn start(cfg: &Config, clock: Option<Arc<dyn Clock>>) -> Result<Runnin
         signup_throttle: Throttle::new(20, SignedDuration::from_hours(1)),
         time,
         stats: Arc::new(crate::link::NodeStats(node.clone())),
+        filler: Arc::new(crate::link::NodeStats(node.clone())),
         mail_check: Some(mail_check),
         scheduler: slotcast_center::SchedulerHealth::default(),
         listings: Default::default(),

@@ -773,6 +773,75 @@ async fn the_operator_runs_the_service_from_the_console() {
         .await;
     assert_eq!(first, json!(format!("/programs/{}", b.slug)));
 
+    // A video uploaded for the channel's filler is re-encoded to the channel's format and
+    // joins its playlist; removed, it leaves it.
+    let clip = w.dir.path().join("Spring sale.mp4");
+    let made = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=660:sample_rate=44100"])
+        .args([
+            "-t", "3", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac",
+        ])
+        .arg(&clip)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(made.success());
+    let channel = w
+        .run
+        .center
+        .store
+        .channels()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name == "br-operator")
+        .unwrap()
+        .id
+        .0;
+    let filler_page = format!("/operator/channels/{channel}/filler");
+    br.goto(&w.url(&filler_page)).await;
+    br.choose_file("#file", &clip).await;
+    click_to(&br, "#filler-upload button", "/operator/channels/").await;
+    br.until(
+        "the upload in the playlist",
+        "return [...document.querySelectorAll('ol.playlist code')].some((c) => c.textContent === 'Springsale.flv')",
+        Duration::from_secs(90),
+    )
+    .await;
+    br.screenshot(&screenshot_dir(), "operator-filler-desktop")
+        .await;
+    let made = w.dir.path().join("data/filler/br-operator/Springsale.flv");
+    let probe = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name,width,height",
+        ])
+        .args(["-of", "csv=p=0"])
+        .arg(&made)
+        .output()
+        .expect("ffprobe runs");
+    let streams = String::from_utf8_lossy(&probe.stdout).into_owned();
+    assert!(
+        streams.contains("h264,640,360") && streams.contains("aac"),
+        "{streams}"
+    );
+    br.exec(
+        "document.querySelector('ol.playlist form:has(input[value=\"Springsale.flv\"]) button').click()",
+        json!([]),
+    )
+    .await;
+    br.until(
+        "the file removed",
+        "return document.readyState === 'complete' && location.search.includes('done=removed') \
+         && ![...document.querySelectorAll('ol.playlist code')].some((c) => c.textContent === 'Springsale.flv')",
+        Duration::from_secs(20),
+    )
+    .await;
+    assert!(!made.exists());
+
     // Every console page at phone and desktop size, with the accessibility scan.
     let pages = [
         ("operator", "/operator"),
@@ -782,6 +851,7 @@ async fn the_operator_runs_the_service_from_the_console() {
         ("operator-billing", "/operator/billing?month=2026-11"),
         ("operator-outbox", "/operator/outbox"),
         ("operator-ja", "/operator?lang=ja"),
+        ("operator-filler", filler_page.as_str()),
     ];
     let mut problems = Vec::new();
     for (width, height, size) in [(375, 667, "375"), (1280, 900, "desktop")] {

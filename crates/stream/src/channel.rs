@@ -482,7 +482,8 @@ fn load_filler(config: &crate::StreamConfig, name: &str) -> (FillerPlayer, Fille
     (filler, slate)
 }
 
-fn flv_files(dir: &Path) -> Vec<std::path::PathBuf> {
+/// The `.flv` files of `dir` in name order (a channel's filler playlist).
+pub(crate) fn flv_files(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut paths: Vec<_> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
@@ -539,6 +540,11 @@ impl Channel {
 
     pub(crate) fn name(&self) -> String {
         self.info.read().expect("info lock").name.clone()
+    }
+
+    /// The channel's nominal bitrate (kbit/s).
+    pub(crate) fn bitrate_kbps(&self) -> u32 {
+        self.info.read().expect("info lock").bitrate_kbps
     }
 
     pub(crate) fn update(&self, info: ChannelInfo) {

@@ -57,6 +57,21 @@ pub enum StreamError {
         /// What it was making.
         output: PathBuf,
     },
+    /// An uploaded file that ffprobe finds no video in.
+    #[error("{} is not a video ffmpeg can read", .0.display())]
+    NotAVideo(PathBuf),
+    /// The node has no such channel.
+    #[error("channel {0} is not on this stream node")]
+    NoChannel(ChannelId),
+    /// An upload larger than the node takes.
+    #[error("the upload is larger than {0} bytes")]
+    TooLarge(u64),
+    /// An upload that broke off.
+    #[error("the upload broke off: {0}")]
+    UploadBroken(String),
+    /// A filler file the channel does not have.
+    #[error("no filler file `{0}`")]
+    NoFile(String),
     /// A channel name that cannot be a directory name.
     #[error("unusable channel name `{0}`")]
     ChannelName(String),

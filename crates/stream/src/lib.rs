@@ -36,6 +36,7 @@ pub mod record;
 pub mod rtmp;
 pub mod session;
 pub mod vod;
+pub mod workshop;
 
 pub use config::StreamConfig;
 pub use error::{PlayError, StreamError};
@@ -176,6 +177,8 @@ pub struct StreamNode {
     finished: Mutex<BTreeMap<ReservationId, ProgramStats>>,
     key_failures: Mutex<KeyFailures>,
     sessions: Mutex<session::Sessions>,
+    /// Filler uploads being re-encoded, and the last ones done.
+    jobs: Mutex<workshop::Jobs>,
 }
 
 impl StreamNode {
@@ -199,6 +202,7 @@ impl StreamNode {
             channels: RwLock::new(HashMap::new()),
             finished: Mutex::new(BTreeMap::new()),
             sessions: Mutex::new(session::Sessions::default()),
+            jobs: Mutex::new(workshop::Jobs::default()),
         })
     }
 

@@ -118,6 +118,30 @@ impl Browser {
         self.call("POST", "/url", Some(json!({"url": url}))).await;
     }
 
+    /// Chooses the file at `path` in the file input `selector` finds (as a person picking
+    /// it in the dialog).
+    pub async fn choose_file(&self, selector: &str, path: &Path) {
+        let el = self
+            .call(
+                "POST",
+                "/element",
+                Some(json!({"using": "css selector", "value": selector})),
+            )
+            .await;
+        let id = el
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no element {selector}"))
+            .to_owned();
+        self.call(
+            "POST",
+            &format!("/element/{id}/value"),
+            Some(json!({"text": path.display().to_string()})),
+        )
+        .await;
+    }
+
     /// Runs `script` (a function body; `arguments` are `args`) and gives its result.
     pub async fn exec(&self, script: &str, args: Value) -> Value {
         self.call(

@@ -36,6 +36,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../static/dashboard.js"),
     ),
     (
+        "filler.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../static/filler.js"),
+    ),
+    (
         "member.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../static/member.js"),

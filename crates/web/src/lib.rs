@@ -91,6 +91,24 @@ pub fn router(state: AppState) -> Router {
             "/operator/channels",
             get(operator::channels).post(operator::save_channel),
         )
+        .route(
+            "/operator/channels/{id}/filler",
+            get(operator::filler).post(operator::upload_filler).layer(
+                axum::extract::DefaultBodyLimit::max(
+                    usize::try_from(slotcast_center::ops::operator::FILLER_MAX_BYTES)
+                        .unwrap_or(usize::MAX)
+                        .saturating_add(64 * 1024),
+                ),
+            ),
+        )
+        .route(
+            "/operator/channels/{id}/filler/jobs",
+            get(operator::filler_jobs),
+        )
+        .route(
+            "/operator/channels/{id}/filler/remove",
+            post(operator::remove_filler),
+        )
         .route("/operator/schedule", get(operator::schedule))
         .route("/operator/members", get(operator::members))
         .route("/operator/billing", get(operator::billing_month))

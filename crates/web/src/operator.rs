@@ -5,15 +5,17 @@
 //! pickup (`/pickup`). Everyone but an operator gets 404 here, signed in or not.
 
 use askama::Template;
-use axum::extract::{Form, Query, State};
+use axum::extract::{Form, Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use futures_util::StreamExt;
 use serde::Deserialize;
 use slotcast_center::AppState;
 use slotcast_center::auth::Authed;
 use slotcast_center::error::ApiError;
 use slotcast_center::ops::operator::{self as op, Health};
 use slotcast_center::ops::{billing, play};
+use slotcast_center::port::FillerJobView;
 use slotcast_domain::jiff::ToSpan;
 use slotcast_domain::{ChannelDraft, ChannelId, ReservationId};
 use slotcast_store::{Member, OutboxCounts, OutboxMessage, Role};
@@ -131,6 +133,14 @@ pub enum OpBody {
         failed: Vec<MailLine>,
         queued: Vec<MailLine>,
     },
+    Filler {
+        channel_id: ChannelId,
+        channel: String,
+        format: String,
+        files: Vec<(String, String)>,
+        jobs: Vec<FillerJobView>,
+        max_mb: u64,
+    },
 }
 
 #[derive(Template)]
@@ -192,6 +202,7 @@ fn heading(m: &MemberText, page: &str) -> &'static str {
         "members" => m.op_members,
         "billing" => m.op_billing,
         "outbox" => m.op_outbox,
+        "filler" => m.op_filler,
         _ => m.operator_title,
     }
 }
@@ -722,6 +733,203 @@ pub async fn retry(
         Err(e) if e.code.status().is_server_error() => failed(&st, &headers, &e),
         Err(e) => {
             let mut res = outbox_page(&st, &headers, &m, None, None, Errs::whole(e.message)).await;
+            *res.status_mut() = e.code.status();
+            res
+        }
+    }
+}
+
+/// `{id}` of a channel path.
+fn channel_id(id: &str) -> Option<ChannelId> {
+    id.parse::<i64>().ok().filter(|n| *n > 0).map(ChannelId)
+}
+
+async fn filler_page(
+    st: &AppState,
+    headers: &HeaderMap,
+    m: &Member,
+    (lang, notice): (Option<&str>, Option<&'static str>),
+    id: ChannelId,
+    errs: Errs,
+) -> Response {
+    let f = match op::filler(st, id).await {
+        Ok(f) => f,
+        Err(e) => return failed(st, headers, &e),
+    };
+    let spec = slotcast_stream_size(f.channel.bitrate_kbps);
+    let body = OpBody::Filler {
+        channel_id: id,
+        format: format!(
+            "{}×{} · 25 fps · {} kbit/s · H.264 + AAC",
+            spec.0, spec.1, f.channel.bitrate_kbps
+        ),
+        channel: f.channel.name,
+        files: f
+            .files
+            .into_iter()
+            .map(|x| (x.name, format!("{:.1} MB", x.bytes as f64 / 1e6)))
+            .collect(),
+        jobs: f.jobs,
+        max_mb: op::FILLER_MAX_BYTES >> 20,
+    };
+    let shown = Shown {
+        page: "filler",
+        notice,
+        errs,
+        body,
+    };
+    show(st, headers, lang, m, shown)
+}
+
+/// The picture size the stream node encodes filler at for a channel's bitrate (as
+/// `slotcast_stream::filler::FillerSpec::size`).
+fn slotcast_stream_size(bitrate_kbps: u32) -> (u32, u32) {
+    match bitrate_kbps {
+        0..=1200 => (640, 360),
+        1201..=3000 => (1280, 720),
+        _ => (1920, 1080),
+    }
+}
+
+/// `GET /operator/channels/{id}/filler`: the channel's filler playlist, the uploads being
+/// re-encoded, and the upload form.
+pub async fn filler(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<OpQuery>,
+    viewer: Option<Authed>,
+    headers: HeaderMap,
+) -> Response {
+    let m = match operator(&st, &headers, viewer) {
+        Ok(m) => m,
+        Err(res) => return res,
+    };
+    let Some(id) = channel_id(&id) else {
+        return error_page(&st, &headers, StatusCode::NOT_FOUND);
+    };
+    let t = Lang::choose(q.lang.as_deref(), &headers).member();
+    let notice = match q.done.as_deref() {
+        Some("upload") => Some(t.op_uploaded),
+        Some("removed") => Some(t.op_removed),
+        _ => None,
+    };
+    filler_page(
+        &st,
+        &headers,
+        &m,
+        (q.lang.as_deref(), notice),
+        id,
+        Errs::default(),
+    )
+    .await
+}
+
+/// `GET /operator/channels/{id}/filler/jobs`: the uploads' progress, for the page's script.
+pub async fn filler_jobs(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    viewer: Option<Authed>,
+    headers: HeaderMap,
+) -> Response {
+    if operator(&st, &headers, viewer).is_err() {
+        return ApiError::not_found("this path").into_response();
+    }
+    let Some(id) = channel_id(&id) else {
+        return ApiError::not_found("channel").into_response();
+    };
+    match op::filler(&st, id).await {
+        Ok(f) => (
+            [(axum::http::header::CACHE_CONTROL, "no-store")],
+            axum::Json(serde_json::json!({ "jobs": f.jobs, "files": f.files })),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /operator/channels/{id}/filler` (multipart: `csrf`, then `file`): hands the
+/// video to the stream node, which re-encodes it into the channel's playlist.
+pub async fn upload_filler(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    viewer: Option<Authed>,
+    headers: HeaderMap,
+    mut form: Multipart,
+) -> Response {
+    let m = match operator(&st, &headers, viewer) {
+        Ok(m) => m,
+        Err(res) => return res,
+    };
+    let Some(id) = channel_id(&id) else {
+        return error_page(&st, &headers, StatusCode::NOT_FOUND);
+    };
+    let t = Lang::choose(None, &headers).member();
+    // The token comes first (the form puts it before the file), so nothing is read from a
+    // forged post.
+    let csrf = match form.next_field().await {
+        Ok(Some(f)) if f.name() == Some("csrf") => f.text().await.unwrap_or_default(),
+        _ => String::new(),
+    };
+    if let Err(res) = check_csrf(&st, &headers, &csrf) {
+        return res;
+    }
+    let outcome = match form.next_field().await {
+        Ok(Some(field)) if field.name() == Some("file") => {
+            let name = field.file_name().unwrap_or("upload").to_owned();
+            let body = field.map(|chunk| chunk.map_err(|e| e.body_text())).boxed();
+            op::upload_filler(&st, id, &name, body).await
+        }
+        Ok(_) => Err(ApiError::field("file", t.op_choose_file)),
+        Err(e) => Err(ApiError::field("file", e.body_text())),
+    };
+    match outcome {
+        Ok(job) => Redirect::to(&format!(
+            "/operator/channels/{}/filler?done=upload#job-{job}",
+            id.0
+        ))
+        .into_response(),
+        Err(e) if e.code.status().is_server_error() => failed(&st, &headers, &e),
+        Err(e) => {
+            let mut res = filler_page(&st, &headers, &m, (None, None), id, Errs::of(&e)).await;
+            *res.status_mut() = e.code.status();
+            res
+        }
+    }
+}
+
+/// The remove form.
+#[derive(Debug, Deserialize)]
+pub struct RemoveForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    file: String,
+}
+
+/// `POST /operator/channels/{id}/filler/remove`: takes a file out of the playlist.
+pub async fn remove_filler(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    viewer: Option<Authed>,
+    headers: HeaderMap,
+    Form(f): Form<RemoveForm>,
+) -> Response {
+    let m = match operator(&st, &headers, viewer) {
+        Ok(m) => m,
+        Err(res) => return res,
+    };
+    if let Err(res) = check_csrf(&st, &headers, &f.csrf) {
+        return res;
+    }
+    let Some(id) = channel_id(&id) else {
+        return error_page(&st, &headers, StatusCode::NOT_FOUND);
+    };
+    match op::remove_filler(&st, id, &f.file).await {
+        Ok(()) => Redirect::to(&format!("/operator/channels/{}/filler?done=removed", id.0))
+            .into_response(),
+        Err(e) if e.code.status().is_server_error() => failed(&st, &headers, &e),
+        Err(e) => {
+            let mut res = filler_page(&st, &headers, &m, (None, None), id, Errs::of(&e)).await;
             *res.status_mut() = e.code.status();
             res
         }

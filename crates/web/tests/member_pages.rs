@@ -760,9 +760,17 @@ async fn operator_pages_answer_404_to_everyone_else(b: Backend) {
             );
         }
         for path in [
+            "/operator/channels/1/filler",
+            "/operator/channels/1/filler/jobs",
+        ] {
+            let status = v.get(&app, path).await.status;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{who} {path}");
+        }
+        for path in [
             "/operator/channels",
             "/operator/billing/waive",
             "/operator/outbox/retry",
+            "/operator/channels/1/filler/remove",
         ] {
             let p = v
                 .post(

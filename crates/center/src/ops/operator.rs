@@ -186,3 +186,54 @@ pub async fn health(c: &Center) -> Health {
         scheduler: c.scheduler.report(),
     }
 }
+
+/// Largest filler upload.
+pub const FILLER_MAX_BYTES: u64 = 1 << 30;
+
+/// A channel's filler: its files in playing order and the recent uploads.
+#[derive(Debug, Clone)]
+pub struct Filler {
+    /// The channel.
+    pub channel: Channel,
+    /// Its playlist.
+    pub files: Vec<crate::port::FillerFile>,
+    /// Uploads being re-encoded, and the last ones done.
+    pub jobs: Vec<crate::port::FillerJobView>,
+}
+
+/// The filler of channel `id`.
+pub async fn filler(c: &Center, id: ChannelId) -> ApiResult<Filler> {
+    let channel = c.store.channel(id).await?;
+    let files = c
+        .filler
+        .files(id)
+        .map_err(|e| ApiError::new(ErrorCode::Unavailable, e))?;
+    Ok(Filler {
+        jobs: c.filler.jobs(id),
+        files,
+        channel,
+    })
+}
+
+/// Hands an operator's video (`name`, its bytes as they arrive) to the stream node, which
+/// re-encodes it to channel `id`'s format and adds it to its playlist; the job's number.
+pub async fn upload_filler(
+    c: &Center,
+    id: ChannelId,
+    name: &str,
+    body: crate::port::UploadBody<'_>,
+) -> ApiResult<u64> {
+    c.store.channel(id).await?;
+    c.filler
+        .upload(id, name, FILLER_MAX_BYTES, body)
+        .await
+        .map_err(|e| ApiError::field("file", e))
+}
+
+/// Takes `file` out of channel `id`'s filler.
+pub async fn remove_filler(c: &Center, id: ChannelId, file: &str) -> ApiResult<()> {
+    c.store.channel(id).await?;
+    c.filler
+        .remove(id, file)
+        .map_err(|e| ApiError::field("file", e))
+}

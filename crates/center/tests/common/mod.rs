@@ -190,6 +190,7 @@ pub async fn open_custom(
         signup_throttle: Throttle::new(20, SignedDuration::from_hours(1)),
         time,
         stats,
+        filler: Arc::new(slotcast_center::NoStreamNode),
         mail_check: None,
         scheduler: SchedulerHealth::default(),
         listings: Default::default(),
