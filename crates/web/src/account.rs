@@ -4,17 +4,17 @@
 
 use askama::Template;
 use axum::extract::{Form, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use slotcast_center::AppState;
-use slotcast_center::auth::{Authed, ClientIp, SESSION_COOKIE, cookie};
+use slotcast_center::auth::{ClientIp, SESSION_COOKIE, cookie};
 use slotcast_center::error::ApiError;
 use slotcast_center::ops::accounts::{self, Registration};
 use slotcast_domain::CardDraft;
 use slotcast_store::Member;
 
-use crate::forms::{Errs, check_csrf, member_form, member_layout, signed_in, ticked};
+use crate::forms::{Errs, Signed, check_csrf, member_layout, ticked};
 use crate::pages::{LangQuery, Layout, csrf_token, failed, render, with_csrf_cookie};
 
 /// The card fields of a form, as typed.
@@ -421,14 +421,9 @@ pub struct DoneQuery {
 pub async fn account(
     State(st): State<AppState>,
     Query(q): Query<DoneQuery>,
-    viewer: Option<Authed>,
-    uri: Uri,
+    Signed(m): Signed,
     headers: HeaderMap,
 ) -> Response {
-    let m = match signed_in(viewer, &uri) {
-        Ok(m) => m,
-        Err(res) => return res,
-    };
     let texts = crate::i18n::Lang::choose(q.lang.as_deref(), &headers).member();
     let notice = match q.done.as_deref() {
         Some("profile") => Some(texts.saved),
@@ -460,15 +455,13 @@ pub struct ProfileForm {
 /// `POST /account/profile`.
 pub async fn profile(
     State(st): State<AppState>,
-    viewer: Option<Authed>,
-    uri: Uri,
+    Signed(m): Signed,
     headers: HeaderMap,
     Form(f): Form<ProfileForm>,
 ) -> Response {
-    let m = match member_form(&st, viewer, &uri, &headers, &f.csrf) {
-        Ok(m) => m,
-        Err(res) => return res,
-    };
+    if let Err(res) = check_csrf(&st, &headers, &f.csrf) {
+        return res;
+    }
     match accounts::update(&st, &m, &f.display_name, ticked(f.show_email.as_deref())).await {
         Ok(_) => Redirect::to("/account?done=profile").into_response(),
         Err(e) => form_failed(&st, &headers, &e, |errs| {
@@ -499,15 +492,13 @@ pub struct PasswordForm {
 /// `POST /account/password`: this session stays, every other one ends.
 pub async fn password(
     State(st): State<AppState>,
-    viewer: Option<Authed>,
-    uri: Uri,
+    Signed(m): Signed,
     headers: HeaderMap,
     Form(f): Form<PasswordForm>,
 ) -> Response {
-    let m = match member_form(&st, viewer, &uri, &headers, &f.csrf) {
-        Ok(m) => m,
-        Err(res) => return res,
-    };
+    if let Err(res) = check_csrf(&st, &headers, &f.csrf) {
+        return res;
+    }
     let keep = cookie(&headers, SESSION_COOKIE);
     match accounts::change_password(&st, &m, &f.current_password, &f.new_password, keep).await {
         Ok(()) => Redirect::to("/account?done=password").into_response(),
@@ -529,15 +520,13 @@ pub async fn password(
 /// terms accepted).
 pub async fn card(
     State(st): State<AppState>,
-    viewer: Option<Authed>,
-    uri: Uri,
+    Signed(m): Signed,
     headers: HeaderMap,
     Form(f): Form<CardFormPost>,
 ) -> Response {
-    let m = match member_form(&st, viewer, &uri, &headers, &f.csrf) {
-        Ok(m) => m,
-        Err(res) => return res,
-    };
+    if let Err(res) = check_csrf(&st, &headers, &f.csrf) {
+        return res;
+    }
     let texts = crate::i18n::Lang::choose(None, &headers).member();
     let again = |errs: Errs| {
         let view = AccountView {
@@ -582,15 +571,13 @@ pub struct CardFormPost {
 /// `POST /account/sessions`: signs out everywhere, this browser too.
 pub async fn sessions(
     State(st): State<AppState>,
-    viewer: Option<Authed>,
-    uri: Uri,
+    Signed(m): Signed,
     headers: HeaderMap,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let m = match member_form(&st, viewer, &uri, &headers, &f.csrf) {
-        Ok(m) => m,
-        Err(res) => return res,
-    };
+    if let Err(res) = check_csrf(&st, &headers, &f.csrf) {
+        return res;
+    }
     match accounts::logout_everywhere(&st, &m, None).await {
         Ok(_) => signed_out_to("/login?done=out"),
         Err(e) => failed(&st, &headers, &e),

@@ -1,10 +1,12 @@
-//! What the member and operator pages' forms share: field errors shown beside their
-//! fields, the signed-in guard (a redirect to the login page that comes back), the CSRF
-//! check of a posted form, and a member page's layout.
+//! What the member and operator pages share: field errors shown beside their fields, who
+//! may open them ([`Signed`]: a redirect to the login page that comes back; [`OperatorOnly`]:
+//! 404 to everyone else), the CSRF check of a posted form, and a member page's layout.
 
 use std::collections::BTreeMap;
 
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use slotcast_center::AppState;
 use slotcast_center::auth::Authed;
@@ -81,30 +83,40 @@ impl Errs {
     }
 }
 
-/// The signed-in member, or a redirect to the login page that comes back to `uri`.
-#[allow(clippy::result_large_err)]
-pub fn signed_in(viewer: Option<Authed>, uri: &Uri) -> Result<Member, Response> {
-    match viewer {
-        Some(Authed(m)) => Ok(m),
-        None => {
-            let back = uri.path_and_query().map_or("/my", |p| p.as_str());
-            Err(Redirect::to(&format!("/login?next={}", urlencode(back))).into_response())
+/// The signed-in member of a member page; anyone else is sent to the login page, which
+/// comes back here.
+pub struct Signed(pub Member);
+
+impl FromRequestParts<AppState> for Signed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Response> {
+        match <Authed as OptionalFromRequestParts<AppState>>::from_request_parts(parts, st).await {
+            Ok(Some(Authed(m))) => Ok(Signed(m)),
+            _ => {
+                let back = parts.uri.path_and_query().map_or("/my", |p| p.as_str());
+                Err(Redirect::to(&format!("/login?next={}", urlencode(back))).into_response())
+            }
         }
     }
 }
 
-/// The signed-in member who posted a form with this browser's CSRF token.
-#[allow(clippy::result_large_err)]
-pub fn member_form(
-    st: &AppState,
-    viewer: Option<Authed>,
-    uri: &Uri,
-    headers: &HeaderMap,
-    csrf: &str,
-) -> Result<Member, Response> {
-    let m = signed_in(viewer, uri)?;
-    check_csrf(st, headers, csrf)?;
-    Ok(m)
+/// A signed-in operator; everyone else gets the 404 page, signed in or not.
+pub struct OperatorOnly(pub Member);
+
+impl FromRequestParts<AppState> for OperatorOnly {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Response> {
+        match <Authed as OptionalFromRequestParts<AppState>>::from_request_parts(parts, st).await {
+            Ok(Some(Authed(m))) if m.role == Role::Operator => Ok(OperatorOnly(m)),
+            _ => Err(crate::pages::error_page(
+                st,
+                &parts.headers,
+                StatusCode::NOT_FOUND,
+            )),
+        }
+    }
 }
 
 /// A member page's layout: its menu `section`, the CSRF token of its forms (and whether

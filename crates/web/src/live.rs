@@ -6,7 +6,7 @@
 use askama::Template;
 use axum::Json;
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, Uri};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use slotcast_center::AppState;
@@ -17,7 +17,7 @@ use slotcast_center::ops::reservations as op;
 use slotcast_domain::{Money, ReservationId, Status, Timestamp};
 use slotcast_store::Member;
 
-use crate::forms::{Errs, member_form, member_layout, signed_in};
+use crate::forms::{Errs, Signed, check_csrf, member_layout};
 use crate::i18n::Lang;
 use crate::my::{DoneQuery, MyRow};
 use crate::pages::{Layout, csrf_ok, failed, render, with_csrf_cookie};
@@ -139,14 +139,9 @@ pub async fn dashboard(
     State(st): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<DoneQuery>,
-    viewer: Option<Authed>,
-    uri: Uri,
+    Signed(m): Signed,
     headers: HeaderMap,
 ) -> Response {
-    let m = match signed_in(viewer, &uri) {
-        Ok(m) => m,
-        Err(res) => return res,
-    };
     let rec = match load(&st, &m, &id).await {
         Ok(rec) => rec,
         Err(e) => return failed(&st, &headers, &e),
@@ -206,15 +201,13 @@ pub struct ExtendForm {
 pub async fn extend(
     State(st): State<AppState>,
     Path(id): Path<String>,
-    viewer: Option<Authed>,
-    uri: Uri,
+    Signed(m): Signed,
     headers: HeaderMap,
     Form(f): Form<ExtendForm>,
 ) -> Response {
-    let m = match member_form(&st, viewer, &uri, &headers, &f.csrf) {
-        Ok(m) => m,
-        Err(res) => return res,
-    };
+    if let Err(res) = check_csrf(&st, &headers, &f.csrf) {
+        return res;
+    }
     let rec = match load(&st, &m, &id).await {
         Ok(rec) => rec,
         Err(e) => return failed(&st, &headers, &e),

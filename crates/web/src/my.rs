@@ -6,11 +6,11 @@
 
 use askama::Template;
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use slotcast_center::AppState;
-use slotcast_center::auth::{Authed, ClientIp};
+use slotcast_center::auth::ClientIp;
 use slotcast_center::error::ApiError;
 use slotcast_center::ops::reservations::{self as op, ProfileTo, Record};
 use slotcast_center::ops::{self, billing};
@@ -21,7 +21,7 @@ use slotcast_store::{Channel, Member, Reservation, Tier};
 
 use crate::account::{CsrfForm, form_failed};
 use crate::chart::{self, Chart};
-use crate::forms::{Errs, member_form, member_layout, signed_in, ticked};
+use crate::forms::{Errs, Signed, check_csrf, member_layout, ticked};
 use crate::i18n::{Lang, MemberText};
 use crate::pages::{Layout, error_page, failed, render, with_csrf_cookie};
 use crate::reserve::{BookingForm, BookingValues, addresses, long_time, money, visibility_label};
@@ -210,14 +210,9 @@ fn sums(v: &[slotcast_domain::Money]) -> String {
 pub async fn my(
     State(st): State<AppState>,
     Query(q): Query<DoneQuery>,
-    viewer: Option<Authed>,
-    uri: Uri,
+    Signed(m): Signed,
     headers: HeaderMap,
 ) -> Response {
-    let m = match signed_in(viewer, &uri) {
-        Ok(m) => m,
-        Err(res) => return res,
-    };
     let (mut l, fresh) = member_layout(&st, &headers, q.lang.as_deref(), &m, "my", "");
     l.title = l.m.my_title.to_owned();
     let csrf = l.csrf.clone();
@@ -471,14 +466,9 @@ pub async fn reservation(
     State(st): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<DoneQuery>,
-    viewer: Option<Authed>,
-    uri: Uri,
+    Signed(m): Signed,
     headers: HeaderMap,
 ) -> Response {
-    let m = match signed_in(viewer, &uri) {
-        Ok(m) => m,
-        Err(res) => return res,
-    };
     let rec = match load(&st, &m, &id).await {
         Ok(rec) => rec,
         Err(e) => return failed(&st, &headers, &e),
@@ -508,20 +498,16 @@ pub struct KeyForm {
     device_key: String,
 }
 
-/// The member and their reservation `id` for a posted form (signed in, CSRF checked).
+/// Reservation `id` of `m` for a form `m` posted (its CSRF token checked).
 async fn posted(
     st: &AppState,
-    viewer: Option<Authed>,
-    uri: &Uri,
+    m: &Member,
     headers: &HeaderMap,
     csrf: &str,
     id: &str,
-) -> Result<(Member, Record), Response> {
-    let m = member_form(st, viewer, uri, headers, csrf)?;
-    let rec = load(st, &m, id)
-        .await
-        .map_err(|e| failed(st, headers, &e))?;
-    Ok((m, rec))
+) -> Result<Record, Response> {
+    check_csrf(st, headers, csrf)?;
+    load(st, m, id).await.map_err(|e| failed(st, headers, &e))
 }
 
 /// The reservation page again with `e` shown (our own errors as the error page).
@@ -552,12 +538,11 @@ fn page_with_error(
 pub async fn confirm(
     State(st): State<AppState>,
     Path(id): Path<String>,
-    viewer: Option<Authed>,
-    uri: Uri,
+    Signed(m): Signed,
     headers: HeaderMap,
     Form(f): Form<KeyForm>,
 ) -> Response {
-    let (m, rec) = match posted(&st, viewer, &uri, &headers, &f.csrf, &id).await {
+    let rec = match posted(&st, &m, &headers, &f.csrf, &id).await {
         Ok(v) => v,
         Err(res) => return res,
     };
@@ -584,12 +569,11 @@ pub async fn confirm(
 pub async fn settings(
     State(st): State<AppState>,
     Path(id): Path<String>,
-    viewer: Option<Authed>,
-    uri: Uri,
+    Signed(m): Signed,
     headers: HeaderMap,
     Form(f): Form<KeyForm>,
 ) -> Response {
-    let (m, rec) = match posted(&st, viewer, &uri, &headers, &f.csrf, &id).await {
+    let rec = match posted(&st, &m, &headers, &f.csrf, &id).await {
         Ok(v) => v,
         Err(res) => return res,
     };
@@ -612,13 +596,12 @@ pub async fn settings(
 pub async fn profile(
     State(st): State<AppState>,
     Path(id): Path<String>,
-    viewer: Option<Authed>,
+    Signed(m): Signed,
     client: ClientIp,
-    uri: Uri,
     headers: HeaderMap,
     Form(f): Form<KeyForm>,
 ) -> Response {
-    let (m, rec) = match posted(&st, viewer, &uri, &headers, &f.csrf, &id).await {
+    let rec = match posted(&st, &m, &headers, &f.csrf, &id).await {
         Ok(v) => v,
         Err(res) => return res,
     };
@@ -776,14 +759,9 @@ pub async fn change_form(
     State(st): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<DoneQuery>,
-    viewer: Option<Authed>,
-    uri: Uri,
+    Signed(m): Signed,
     headers: HeaderMap,
 ) -> Response {
-    let m = match signed_in(viewer, &uri) {
-        Ok(m) => m,
-        Err(res) => return res,
-    };
     let rec = match load(&st, &m, &id).await {
         Ok(rec) => rec,
         Err(e) => return failed(&st, &headers, &e),
@@ -823,12 +801,11 @@ fn draft(f: &BookingForm) -> ProgramChangeDraft {
 pub async fn change(
     State(st): State<AppState>,
     Path(id): Path<String>,
-    viewer: Option<Authed>,
-    uri: Uri,
+    Signed(m): Signed,
     headers: HeaderMap,
     Form(f): Form<BookingForm>,
 ) -> Response {
-    let (m, rec) = match posted(&st, viewer, &uri, &headers, &f.csrf, &id).await {
+    let rec = match posted(&st, &m, &headers, &f.csrf, &id).await {
         Ok(v) => v,
         Err(res) => return res,
     };
@@ -903,14 +880,9 @@ pub async fn cancel_form(
     State(st): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<DoneQuery>,
-    viewer: Option<Authed>,
-    uri: Uri,
+    Signed(m): Signed,
     headers: HeaderMap,
 ) -> Response {
-    let m = match signed_in(viewer, &uri) {
-        Ok(m) => m,
-        Err(res) => return res,
-    };
     let rec = match load(&st, &m, &id).await {
         Ok(rec) => rec,
         Err(e) => return failed(&st, &headers, &e),
@@ -945,12 +917,11 @@ pub async fn cancel_form(
 pub async fn cancel(
     State(st): State<AppState>,
     Path(id): Path<String>,
-    viewer: Option<Authed>,
-    uri: Uri,
+    Signed(m): Signed,
     headers: HeaderMap,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let (m, rec) = match posted(&st, viewer, &uri, &headers, &f.csrf, &id).await {
+    let rec = match posted(&st, &m, &headers, &f.csrf, &id).await {
         Ok(v) => v,
         Err(res) => return res,
     };

@@ -11,7 +11,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use slotcast_center::AppState;
-use slotcast_center::auth::Authed;
 use slotcast_center::error::ApiError;
 use slotcast_center::ops::operator::{self as op, Health};
 use slotcast_center::ops::{billing, play};
@@ -20,7 +19,7 @@ use slotcast_domain::jiff::ToSpan;
 use slotcast_domain::{ChannelDraft, ChannelId, ReservationId};
 use slotcast_store::{Member, OutboxCounts, OutboxMessage, Role};
 
-use crate::forms::{Errs, check_csrf, member_layout};
+use crate::forms::{Errs, OperatorOnly, check_csrf, member_layout};
 use crate::i18n::{Lang, MemberText};
 use crate::pages::{Layout, error_page, failed, render, with_csrf_cookie};
 use crate::reserve::{long_time, money, visibility_label};
@@ -154,19 +153,6 @@ struct OperatorPage {
     body: OpBody,
 }
 
-/// The operator, or 404 for everyone else.
-#[allow(clippy::result_large_err)]
-fn operator(
-    st: &AppState,
-    headers: &HeaderMap,
-    viewer: Option<Authed>,
-) -> Result<Member, Response> {
-    match viewer {
-        Some(Authed(m)) if m.role == Role::Operator => Ok(m),
-        _ => Err(error_page(st, headers, StatusCode::NOT_FOUND)),
-    }
-}
-
 struct Shown {
     page: &'static str,
     notice: Option<&'static str>,
@@ -245,13 +231,9 @@ fn health_lines(m: &MemberText, h: &Health) -> Vec<(&'static str, bool, String)>
 pub async fn overview(
     State(st): State<AppState>,
     Query(q): Query<OpQuery>,
-    viewer: Option<Authed>,
+    OperatorOnly(m): OperatorOnly,
     headers: HeaderMap,
 ) -> Response {
-    let m = match operator(&st, &headers, viewer) {
-        Ok(m) => m,
-        Err(res) => return res,
-    };
     let t = Lang::choose(q.lang.as_deref(), &headers).member();
     let h = op::health(&st).await;
     let (outbox, today) = match (op::outbox(&st).await, op::schedule(&st, None).await) {
@@ -308,13 +290,9 @@ async fn channels_page(
 pub async fn channels(
     State(st): State<AppState>,
     Query(q): Query<OpQuery>,
-    viewer: Option<Authed>,
+    OperatorOnly(m): OperatorOnly,
     headers: HeaderMap,
 ) -> Response {
-    let m = match operator(&st, &headers, viewer) {
-        Ok(m) => m,
-        Err(res) => return res,
-    };
     let editing = match q.edit {
         Some(id) => match st.store.channel(ChannelId(id)).await {
             Ok(c) => Some(c),
@@ -359,14 +337,10 @@ pub async fn channels(
 /// the reservation grid at once.
 pub async fn save_channel(
     State(st): State<AppState>,
-    viewer: Option<Authed>,
+    OperatorOnly(m): OperatorOnly,
     headers: HeaderMap,
     Form(f): Form<ChannelForm>,
 ) -> Response {
-    let m = match operator(&st, &headers, viewer) {
-        Ok(m) => m,
-        Err(res) => return res,
-    };
     if let Err(res) = check_csrf(&st, &headers, &f.csrf) {
         return res;
     }
@@ -406,13 +380,9 @@ pub async fn save_channel(
 pub async fn schedule(
     State(st): State<AppState>,
     Query(q): Query<OpQuery>,
-    viewer: Option<Authed>,
+    OperatorOnly(m): OperatorOnly,
     headers: HeaderMap,
 ) -> Response {
-    let m = match operator(&st, &headers, viewer) {
-        Ok(m) => m,
-        Err(res) => return res,
-    };
     let (day, booked) = match op::schedule(&st, q.date.as_deref()).await {
         Ok(v) => v,
         Err(e) if e.fields.contains_key("date") => {
@@ -459,13 +429,9 @@ pub async fn schedule(
 pub async fn members(
     State(st): State<AppState>,
     Query(q): Query<OpQuery>,
-    viewer: Option<Authed>,
+    OperatorOnly(m): OperatorOnly,
     headers: HeaderMap,
 ) -> Response {
-    let m = match operator(&st, &headers, viewer) {
-        Ok(m) => m,
-        Err(res) => return res,
-    };
     let text = q.q.clone().unwrap_or_default();
     let lang = Lang::choose(q.lang.as_deref(), &headers);
     let t = lang.member();
@@ -576,13 +542,9 @@ async fn billing_page(
 pub async fn billing_month(
     State(st): State<AppState>,
     Query(q): Query<OpQuery>,
-    viewer: Option<Authed>,
+    OperatorOnly(m): OperatorOnly,
     headers: HeaderMap,
 ) -> Response {
-    let m = match operator(&st, &headers, viewer) {
-        Ok(m) => m,
-        Err(res) => return res,
-    };
     let t = Lang::choose(q.lang.as_deref(), &headers).member();
     let notice = (q.done.as_deref() == Some("waived")).then_some(t.op_waived);
     billing_page(
@@ -612,14 +574,10 @@ pub struct WaiveForm {
 /// program).
 pub async fn waive(
     State(st): State<AppState>,
-    viewer: Option<Authed>,
+    OperatorOnly(m): OperatorOnly,
     headers: HeaderMap,
     Form(f): Form<WaiveForm>,
 ) -> Response {
-    let m = match operator(&st, &headers, viewer) {
-        Ok(m) => m,
-        Err(res) => return res,
-    };
     if let Err(res) = check_csrf(&st, &headers, &f.csrf) {
         return res;
     }
@@ -656,13 +614,9 @@ fn mail_line(st: &AppState, lang: Lang, m: &OutboxMessage) -> MailLine {
 pub async fn outbox(
     State(st): State<AppState>,
     Query(q): Query<OpQuery>,
-    viewer: Option<Authed>,
+    OperatorOnly(m): OperatorOnly,
     headers: HeaderMap,
 ) -> Response {
-    let m = match operator(&st, &headers, viewer) {
-        Ok(m) => m,
-        Err(res) => return res,
-    };
     outbox_page(
         &st,
         &headers,
@@ -713,14 +667,10 @@ pub struct RetryForm {
 /// `POST /operator/outbox/retry`: a message given up on is queued again.
 pub async fn retry(
     State(st): State<AppState>,
-    viewer: Option<Authed>,
+    OperatorOnly(m): OperatorOnly,
     headers: HeaderMap,
     Form(f): Form<RetryForm>,
 ) -> Response {
-    let m = match operator(&st, &headers, viewer) {
-        Ok(m) => m,
-        Err(res) => return res,
-    };
     if let Err(res) = check_csrf(&st, &headers, &f.csrf) {
         return res;
     }
@@ -797,13 +747,9 @@ pub async fn filler(
     State(st): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<OpQuery>,
-    viewer: Option<Authed>,
+    OperatorOnly(m): OperatorOnly,
     headers: HeaderMap,
 ) -> Response {
-    let m = match operator(&st, &headers, viewer) {
-        Ok(m) => m,
-        Err(res) => return res,
-    };
     let Some(id) = channel_id(&id) else {
         return error_page(&st, &headers, StatusCode::NOT_FOUND);
     };
@@ -828,12 +774,8 @@ pub async fn filler(
 pub async fn filler_jobs(
     State(st): State<AppState>,
     Path(id): Path<String>,
-    viewer: Option<Authed>,
-    headers: HeaderMap,
+    _op: OperatorOnly,
 ) -> Response {
-    if operator(&st, &headers, viewer).is_err() {
-        return ApiError::not_found("this path").into_response();
-    }
     let Some(id) = channel_id(&id) else {
         return ApiError::not_found("channel").into_response();
     };
@@ -852,14 +794,10 @@ pub async fn filler_jobs(
 pub async fn upload_filler(
     State(st): State<AppState>,
     Path(id): Path<String>,
-    viewer: Option<Authed>,
+    OperatorOnly(m): OperatorOnly,
     headers: HeaderMap,
     mut form: Multipart,
 ) -> Response {
-    let m = match operator(&st, &headers, viewer) {
-        Ok(m) => m,
-        Err(res) => return res,
-    };
     let Some(id) = channel_id(&id) else {
         return error_page(&st, &headers, StatusCode::NOT_FOUND);
     };
@@ -910,14 +848,10 @@ pub struct RemoveForm {
 pub async fn remove_filler(
     State(st): State<AppState>,
     Path(id): Path<String>,
-    viewer: Option<Authed>,
+    OperatorOnly(m): OperatorOnly,
     headers: HeaderMap,
     Form(f): Form<RemoveForm>,
 ) -> Response {
-    let m = match operator(&st, &headers, viewer) {
-        Ok(m) => m,
-        Err(res) => return res,
-    };
     if let Err(res) = check_csrf(&st, &headers, &f.csrf) {
         return res;
     }

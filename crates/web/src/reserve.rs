@@ -8,11 +8,10 @@ use std::collections::BTreeSet;
 
 use askama::Template;
 use axum::extract::{Form, Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use slotcast_center::AppState;
-use slotcast_center::auth::Authed;
 use slotcast_center::error::{ApiError, ErrorCode};
 use slotcast_center::ops::reservations::{self as op, Availability, BookingRequest, ChannelRef};
 use slotcast_domain::jiff::civil::Date;
@@ -20,7 +19,7 @@ use slotcast_domain::jiff::{Timestamp, ToSpan};
 use slotcast_domain::request::ReservationDraft;
 use slotcast_store::{Member, Tier};
 
-use crate::forms::{Errs, member_form, member_layout, signed_in, ticked};
+use crate::forms::{Errs, Signed, check_csrf, member_layout, ticked};
 use crate::i18n::{Lang, MemberText};
 use crate::pages::{Layout, failed, render, urlencode, with_csrf_cookie};
 
@@ -416,14 +415,9 @@ async fn reserve_page(
 pub async fn reserve(
     State(st): State<AppState>,
     Query(q): Query<ReserveQuery>,
-    viewer: Option<Authed>,
-    uri: Uri,
+    Signed(m): Signed,
     headers: HeaderMap,
 ) -> Response {
-    let m = match signed_in(viewer, &uri) {
-        Ok(m) => m,
-        Err(res) => return res,
-    };
     let form = BookingForm {
         date: q.date.unwrap_or_default(),
         channel: q.channel.unwrap_or_default(),
@@ -478,15 +472,13 @@ pub(crate) fn long_time(st: &AppState, lang: Lang, t: Timestamp) -> String {
 /// the form.
 pub async fn reserve_post(
     State(st): State<AppState>,
-    viewer: Option<Authed>,
-    uri: Uri,
+    Signed(m): Signed,
     headers: HeaderMap,
     Form(f): Form<BookingForm>,
 ) -> Response {
-    let m = match member_form(&st, viewer, &uri, &headers, &f.csrf) {
-        Ok(m) => m,
-        Err(res) => return res,
-    };
+    if let Err(res) = check_csrf(&st, &headers, &f.csrf) {
+        return res;
+    }
     let again = |form: BookingForm, errs: Errs| {
         let view = ReserveView {
             lang: None,
