@@ -4,7 +4,7 @@
 
 use askama::Template;
 use axum::extract::{Form, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use slotcast_center::AppState;
@@ -99,11 +99,7 @@ fn register_page(
     l.title = l.m.register_title.to_owned();
     let (csrf, fresh) = csrf_token(headers);
     l.csrf = csrf.clone();
-    let status = if errs.any() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = errs.status();
     let page = RegisterPage {
         submit: l.m.register_submit,
         form: RegisterValues {
@@ -402,11 +398,7 @@ fn account_page(st: &AppState, headers: &HeaderMap, m: &Member, v: AccountView<'
         errs: v.errs,
         l,
     };
-    let status = if page.errs.any() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = page.errs.status();
     with_csrf_cookie((status, render(&page)).into_response(), &csrf, fresh)
 }
 

@@ -73,6 +73,15 @@ impl Errs {
         self.top.is_some() || !self.fields.is_empty()
     }
 
+    /// The status of a page showing these problems: 422 when there are any.
+    pub fn status(&self) -> StatusCode {
+        if self.any() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        }
+    }
+
     /// The attributes of an input whose field has a problem (`name` is a literal of the
     /// template, never user input).
     pub fn attrs(&self, name: &str) -> String {

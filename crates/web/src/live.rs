@@ -14,12 +14,12 @@ use slotcast_center::auth::Authed;
 use slotcast_center::error::{ApiError, ErrorCode};
 use slotcast_center::ops::play;
 use slotcast_center::ops::reservations as op;
-use slotcast_domain::{Money, ReservationId, Status, Timestamp};
+use slotcast_domain::{Money, Status, Timestamp};
 use slotcast_store::Member;
 
 use crate::forms::{Errs, Signed, check_csrf, member_layout};
 use crate::i18n::Lang;
-use crate::my::{DoneQuery, MyRow};
+use crate::my::{DoneQuery, MyRow, load};
 use crate::pages::{Layout, csrf_ok, failed, render, with_csrf_cookie};
 use crate::reserve::money;
 
@@ -49,16 +49,6 @@ struct LivePage {
 fn span(ms: i64) -> String {
     let s = ms.max(0) / 1000;
     format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
-}
-
-async fn load(st: &AppState, m: &Member, id: &str) -> Result<op::Record, ApiError> {
-    let id = id
-        .parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .map(ReservationId)
-        .ok_or_else(|| ApiError::not_found("reservation"))?;
-    op::record(st, m, id).await
 }
 
 fn live_page(

@@ -376,7 +376,9 @@ fn parse_id(id: &str) -> Option<ReservationId> {
     id.parse::<i64>().ok().filter(|n| *n > 0).map(ReservationId)
 }
 
-async fn load(st: &AppState, m: &Member, id: &str) -> Result<Record, ApiError> {
+/// Reservation `id` (as the path has it) of `m` with its record; anything else is not
+/// found.
+pub(crate) async fn load(st: &AppState, m: &Member, id: &str) -> Result<Record, ApiError> {
     let id = parse_id(id).ok_or_else(|| ApiError::not_found("reservation"))?;
     op::record(st, m, id).await
 }
@@ -441,11 +443,7 @@ fn reservation_page(
         r: row,
         l,
     };
-    let status = if page.errs.any() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = page.errs.status();
     let mut res = with_csrf_cookie((status, render(&page)).into_response(), &csrf, fresh);
     // The page may hold the stream key: never kept by a cache.
     res.headers_mut()
@@ -510,14 +508,14 @@ async fn posted(
     load(st, m, id).await.map_err(|e| failed(st, headers, &e))
 }
 
-/// The reservation page again with `e` shown (our own errors as the error page).
-fn page_with_error(
+/// The reservation page again with the key refused for `e` (our own errors as the error
+/// page).
+fn key_refused(
     st: &AppState,
     headers: &HeaderMap,
     m: &Member,
     rec: &Record,
     e: &ApiError,
-    key: Option<String>,
 ) -> Response {
     form_failed(st, headers, e, |mut errs| {
         // A wrong key belongs beside the key field.
@@ -527,7 +525,7 @@ fn page_with_error(
         let x = Extra {
             notice: None,
             errs,
-            key,
+            key: None,
         };
         reservation_page(st, headers, None, m, rec, x)
     })
@@ -560,7 +558,7 @@ pub async fn confirm(
             };
             reservation_page(&st, &headers, None, &m, &rec, x)
         }
-        Err(e) => page_with_error(&st, &headers, &m, &rec, &e, None),
+        Err(e) => key_refused(&st, &headers, &m, &rec, &e),
     }
 }
 
@@ -587,7 +585,7 @@ pub async fn settings(
             };
             reservation_page(&st, &headers, None, &m, &rec, x)
         }
-        Err(e) => page_with_error(&st, &headers, &m, &rec, &e, None),
+        Err(e) => key_refused(&st, &headers, &m, &rec, &e),
     }
 }
 
@@ -704,11 +702,7 @@ fn change_page(
         hidden,
         l,
     };
-    let status = if page.errs.any() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = page.errs.status();
     let mut res = with_csrf_cookie((status, render(&page)).into_response(), &csrf, fresh);
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -165,11 +165,7 @@ fn show(st: &AppState, headers: &HeaderMap, lang: Option<&str>, m: &Member, s: S
     let heading = heading(l.m, s.page);
     l.title = format!("{} · {heading}", l.m.operator_title);
     let csrf = l.csrf.clone();
-    let status = if s.errs.any() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = s.errs.status();
     let page = OperatorPage {
         page: s.page,
         heading,

@@ -254,11 +254,42 @@ pub async fn today(
 }
 
 /// A day of the month calendar.
-struct CalendarDay {
+pub(crate) struct CalendarDay {
+    pub(crate) date: Date,
+    pub(crate) day: i8,
+    pub(crate) marked: bool,
+    pub(crate) chosen: bool,
+}
+
+/// The month of `date` as weeks from Monday (`None` before the first and after the last
+/// day), `date` chosen and the days `marked` says marked.
+pub(crate) fn month_weeks(
     date: Date,
-    day: i8,
-    marked: bool,
-    chosen: bool,
+    marked: impl Fn(Date) -> bool,
+) -> Vec<Vec<Option<CalendarDay>>> {
+    let first = date.first_of_month();
+    let after = first.saturating_add(1.month());
+    let lead = usize::from(first.weekday().to_monday_zero_offset().unsigned_abs());
+    let mut cells: Vec<Option<CalendarDay>> = (0..lead).map(|_| None).collect();
+    let mut d = first;
+    while d < after {
+        cells.push(Some(CalendarDay {
+            date: d,
+            day: d.day(),
+            marked: marked(d),
+            chosen: d == date,
+        }));
+        d = d.tomorrow().unwrap_or(after);
+    }
+    while !cells.len().is_multiple_of(7) {
+        cells.push(None);
+    }
+    let mut weeks = Vec::new();
+    let mut it = cells.into_iter().peekable();
+    while it.peek().is_some() {
+        weeks.push(it.by_ref().take(7).collect());
+    }
+    weeks
 }
 
 /// One hour of the grid: the programs starting in it, per channel.
@@ -364,27 +395,7 @@ async fn guide_of(
         .collect();
     let rows: Vec<Row> = day_programs.iter().map(|p| Row::new(st, l.t, p)).collect();
 
-    // The calendar: weeks from Monday.
-    let lead = usize::from(first.weekday().to_monday_zero_offset().unsigned_abs());
-    let mut cells: Vec<Option<CalendarDay>> = (0..lead).map(|_| None).collect();
-    let mut d = first;
-    while d < after {
-        cells.push(Some(CalendarDay {
-            date: d,
-            day: d.day(),
-            marked: marked.contains(&d),
-            chosen: d == date,
-        }));
-        d = d.tomorrow().unwrap_or(after);
-    }
-    while !cells.len().is_multiple_of(7) {
-        cells.push(None);
-    }
-    let mut weeks = Vec::new();
-    let mut it = cells.into_iter().peekable();
-    while it.peek().is_some() {
-        weeks.push(it.by_ref().take(7).collect());
-    }
+    let weeks = month_weeks(date, |d| marked.contains(&d));
 
     // The grid: an hour a row, a channel a column, from the first start to the last.
     let hours: BTreeSet<i8> = rows.iter().map(|r| r.start_hour).collect();

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use askama::Template;
 use axum::extract::{Form, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use slotcast_center::AppState;
@@ -21,7 +21,7 @@ use slotcast_store::{Member, Tier};
 
 use crate::forms::{Errs, Signed, check_csrf, member_layout, ticked};
 use crate::i18n::{Lang, MemberText};
-use crate::pages::{Layout, failed, render, urlencode, with_csrf_cookie};
+use crate::pages::{CalendarDay, Layout, failed, month_weeks, render, urlencode, with_csrf_cookie};
 
 /// The booking form as posted (and the fields the grid's links fill).
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -177,15 +177,6 @@ struct GridRow {
     cells: Vec<Cell>,
 }
 
-/// A day of the calendar.
-struct CalendarDay {
-    date: Date,
-    day: i8,
-    /// Whether it can be chosen (not before today, not past the horizon).
-    marked: bool,
-    chosen: bool,
-}
-
 #[derive(Template)]
 #[template(path = "reserve.html")]
 struct ReservePage {
@@ -270,29 +261,10 @@ async fn reserve_page(
         .date();
     let horizon = today.saturating_add(i64::from(policy.horizon_days).days());
 
-    // The calendar: weeks from Monday; days from today to the horizon can be chosen.
+    // The calendar: days from today to the horizon can be chosen.
     let first = date.first_of_month();
     let after = first.saturating_add(1.month());
-    let lead = usize::from(first.weekday().to_monday_zero_offset().unsigned_abs());
-    let mut cells: Vec<Option<CalendarDay>> = (0..lead).map(|_| None).collect();
-    let mut d = first;
-    while d < after {
-        cells.push(Some(CalendarDay {
-            date: d,
-            day: d.day(),
-            marked: d >= today && d <= horizon,
-            chosen: d == date,
-        }));
-        d = d.tomorrow().unwrap_or(after);
-    }
-    while !cells.len().is_multiple_of(7) {
-        cells.push(None);
-    }
-    let mut weeks = Vec::new();
-    let mut it = cells.into_iter().peekable();
-    while it.peek().is_some() {
-        weeks.push(it.by_ref().take(7).collect());
-    }
+    let weeks = month_weeks(date, |d| d >= today && d <= horizon);
 
     let mut form = v.form;
     if form.channel.is_empty()
@@ -403,11 +375,7 @@ async fn reserve_page(
         date,
         l,
     };
-    let status = if page.errs.any() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = page.errs.status();
     with_csrf_cookie((status, render(&page)).into_response(), &csrf, fresh)
 }
 
@@ -569,11 +537,7 @@ async fn review(
         quota_left: q.quota_left,
         l,
     };
-    let status = if page.errs.any() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = page.errs.status();
     Ok(with_csrf_cookie(
         (status, render(&page)).into_response(),
         &csrf,
