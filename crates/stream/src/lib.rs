@@ -3,8 +3,9 @@
 //! This crate owns the I/O of slotcast's media server: the RTMP ingest socket and its
 //! sessions ([`rtmp`]), one task per channel that decides what is on air and plays the
 //! filler ([`channel`]), the HTTP delivery routes — HTTP-FLV, the fMP4 stream for MSE and
-//! LL-HLS ([`http`]) — the recording of programs ([`record`]) and the generation of test-card
-//! filler with ffmpeg ([`filler`]).
+//! LL-HLS ([`http`]) — the recording of programs ([`record`]), the generation of test-card
+//! filler with ffmpeg ([`filler`]) and the operators' filler uploads, re-encoded with
+//! ffmpeg into a channel's playlist ([`workshop`]).
 //!
 //! Every media decision is made by the sans-IO machines of `slotcast-media` (hub,
 //! fragmenter, packager, admission, filler player); this crate feeds them bytes, timers and

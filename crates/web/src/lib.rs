@@ -1,18 +1,28 @@
 //! # slotcast-web — the pages people open
 //!
-//! Server-rendered HTML for viewers: today's live (`/`), the program guide (`/guide`,
-//! `/guide/YYYY-MM-DD`), the program page with its player (`/programs/{slug}`, the address
-//! every e-mail and profile links to), the embeddable player (`/programs/{slug}/embed`)
-//! the operator's pickup (`/pickup`) and `/about`, in English and Japanese ([`i18n`]). Templates are askama's, checked at
-//! compile time; CSS and the small first-party ES modules (clock, countdown, player) are
-//! embedded in the binary ([`assets`]). Pages work without JavaScript where that makes
-//! sense (lists, guide, the password form); the player needs it.
+//! Server-rendered HTML, in English and Japanese ([`i18n`]):
+//! - for viewers: today's live (`/`), the program guide (`/guide`, `/guide/YYYY-MM-DD`),
+//!   the program page with its player (`/programs/{slug}`, the address every e-mail and
+//!   profile links to), the embeddable player (`/programs/{slug}/embed`), the operator's
+//!   pickup (`/pickup`) and `/about`;
+//! - for members: `/register`, `/login`, `/account`, `/terms`, my channel (`/my`),
+//!   reserve (`/my/reserve`), a reservation's page (`/my/reservations/{id}`: confirm,
+//!   connection settings, change, cancel) and its live dashboard (`…/live`);
+//! - for operators: the console (`/operator`: channels and their filler, schedule,
+//!   members, billing, e-mail).
+//!
+//! Templates are askama's, checked at compile time; CSS and the small first-party ES
+//! modules (clock, countdowns, player, grid selection, clock offset, dashboard) are
+//! embedded in the binary ([`assets`]). Forms work without JavaScript; the players need
+//! it.
 //!
 //! The pages read through the center's use cases (`slotcast_center::ops`), never through
-//! its HTTP API, and decide nothing themselves: who may see and play what is the center's.
-//! Every answer carries a Content-Security-Policy without inline script, `nosniff` and a
-//! referrer policy, and only the embed page may be framed ([`security_headers`]). Forms
-//! carry a CSRF token (a `SameSite=Strict` cookie matched by the form or a header).
+//! its HTTP API, and decide nothing themselves: who may see, play, book and change what is
+//! the center's. Every answer carries a Content-Security-Policy without inline script,
+//! `nosniff` and a referrer policy, and only the embed page may be framed
+//! ([`security_headers`]). Forms carry a CSRF token (a `SameSite=Strict` cookie matched by
+//! the form or a header); member pages send strangers to the login page, console pages
+//! answer them 404.
 
 mod account;
 pub mod assets;
