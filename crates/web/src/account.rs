@@ -113,7 +113,7 @@ fn register_page(
             holder: f.card.holder.clone(),
             terms: ticked(f.card.terms.as_deref()),
         },
-        errs,
+        errs: errs.in_lang(l.lang),
         l,
     };
     with_csrf_cookie((status, render(&page)).into_response(), &csrf, fresh)
@@ -239,8 +239,8 @@ fn login_page(
     let (csrf, fresh) = csrf_token(headers);
     l.csrf = csrf.clone();
     let page = LoginPage {
+        errs: errs.in_lang(l.lang),
         l,
-        errs,
         email: email.to_owned(),
         next,
         notice,
@@ -395,7 +395,7 @@ fn account_page(st: &AppState, headers: &HeaderMap, m: &Member, v: AccountView<'
             l.m.upgrade_submit
         },
         notice: v.notice,
-        errs: v.errs,
+        errs: v.errs.in_lang(l.lang),
         l,
     };
     let status = page.errs.status();

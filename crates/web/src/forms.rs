@@ -73,6 +73,21 @@ impl Errs {
         self.top.is_some() || !self.fields.is_empty()
     }
 
+    /// The problems as the page's language says them (the center writes them in
+    /// English).
+    pub fn in_lang(mut self, lang: crate::i18n::Lang) -> Errs {
+        if lang == crate::i18n::Lang::Ja {
+            let ja = |m: &mut String| {
+                if let Some(t) = crate::i18n::messages::ja(m) {
+                    *m = t;
+                }
+            };
+            self.fields.values_mut().for_each(ja);
+            self.top.iter_mut().for_each(ja);
+        }
+        self
+    }
+
     /// The status of a page showing these problems: 422 when there are any.
     pub fn status(&self) -> StatusCode {
         if self.any() {

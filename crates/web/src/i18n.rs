@@ -3,6 +3,7 @@
 //! that a cookie remembers, else by `Accept-Language`.
 
 mod member;
+pub mod messages;
 
 pub use member::MemberText;
 

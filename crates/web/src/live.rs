@@ -118,7 +118,7 @@ fn live_page(
         offer,
         offer_choices,
         notice,
-        errs,
+        errs: errs.in_lang(l.lang),
         l,
     };
     with_csrf_cookie(render(&page), &csrf, fresh)

@@ -170,7 +170,7 @@ fn show(st: &AppState, headers: &HeaderMap, lang: Option<&str>, m: &Member, s: S
         page: s.page,
         heading,
         notice: s.notice,
-        errs: s.errs,
+        errs: s.errs.in_lang(l.lang),
         body: s.body,
         l,
     };

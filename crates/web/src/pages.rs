@@ -191,9 +191,13 @@ pub(crate) fn failed(st: &AppState, headers: &HeaderMap, e: &ApiError) -> Respon
     }
     let mut l = Layout::new(st, headers, None, "");
     l.title = l.t.error_title.to_owned();
+    let message = match l.lang {
+        Lang::Ja => crate::i18n::messages::ja(&e.message).unwrap_or_else(|| e.message.clone()),
+        Lang::En => e.message.clone(),
+    };
     let page = ErrorPage {
         heading: l.t.error_title,
-        message: e.message.clone(),
+        message,
         l,
     };
     (status, render(&page)).into_response()

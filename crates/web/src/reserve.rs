@@ -370,7 +370,7 @@ async fn reserve_page(
         starts,
         max_slots: policy.max_slots_per_reservation,
         form: form.values(),
-        errs: v.errs,
+        errs: v.errs.in_lang(l.lang),
         change: false,
         date,
         l,
@@ -525,7 +525,7 @@ async fn review(
     let page = ReviewPage {
         form: f.values(),
         hidden: f.hidden(),
-        errs,
+        errs: errs.in_lang(l.lang),
         start: long_time(st, l.lang, q.schedule.start),
         start_iso: format!("{:.0}", q.schedule.start),
         end: long_time(st, l.lang, q.schedule.end),

@@ -332,6 +332,33 @@ async fn field_errors_are_shown_beside_their_fields(b: Backend) {
         )
         .await;
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.text);
+    // The same in Japanese: the center's messages read in the page's language.
+    let csrf = anon.csrf.clone();
+    let ja = site::page(
+        &app,
+        axum::http::Method::POST,
+        "/register",
+        &[
+            ("accept", "text/html"),
+            ("accept-language", "ja"),
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("cookie", &format!("slotcast_csrf={csrf}")),
+        ],
+        &site::form_body(&[
+            ("csrf", &csrf),
+            ("email", "not an address"),
+            ("display_name", "Ann"),
+            ("password", "short"),
+            ("tier", "general"),
+        ]),
+    )
+    .await;
+    assert!(
+        ja.text.contains("@ を含むメールアドレスにしてください"),
+        "{}",
+        ja.text
+    );
+    assert!(ja.text.contains("10〜256文字にしてください"), "{}", ja.text);
     for field in ["email", "display_name", "password", "payment.card_number"] {
         assert!(
             p.text.contains(&format!(r#"id="{field}-error""#)),
