@@ -1,7 +1,8 @@
 //! Every other entry point of `slotcast-domain` that takes outside text or numbers:
 //! `EmailAddress::parse`, `Currency::parse` (and `Money`'s rendering and fee),
 //! `MonthKey::parse` (and the month bounds the invoice endpoint computes from it), the
-//! `Visibility`, `Status` and `ChargeState` names, `SlotLength::from_minutes`, and the whole
+//! `Visibility`, `Status` and `ChargeState` names, `SlotLength::from_minutes`, the stored
+//! viewer curve (`ViewerCurve::decode`, and what `CurveBuilder` makes), and the whole
 //! `ReservationDraft::validate` with arbitrary fields.
 //!
 //! Accepted values round-trip through `Display` (and parse back to themselves); refused
@@ -18,9 +19,10 @@ use slotcast_domain::request::{
     DETAIL_MAX, GENRE_MAX, INVITEES_MAX, OUTLINE_MAX, PASSWORD_MAX, PASSWORD_MIN, TITLE_MAX,
     URL_MAX,
 };
+use slotcast_domain::stats::CURVE_POINTS;
 use slotcast_domain::{
-    ChargeState, Currency, EmailAddress, Money, MonthKey, Policy, ReservationDraft, SlotLength,
-    Status, Timestamp, Visibility,
+    ChargeState, Currency, CurveBuilder, EmailAddress, Money, MonthKey, Policy, ReservationDraft,
+    SlotLength, Status, Timestamp, ViewerCurve, Visibility,
 };
 
 #[derive(Arbitrary, Debug)]
@@ -122,6 +124,22 @@ fn check_month(text: &str) {
         assert!(from < to);
         assert_eq!(MonthKey::of(from, &tz), month);
     }
+}
+
+/// The stored viewer curve: what parses encodes back to itself, within its size limit, and
+/// a built curve always reads back.
+fn check_curve(text: &str, minutes: u32) {
+    if let Some(c) = ViewerCurve::decode(text) {
+        assert!(c.points.len() <= CURVE_POINTS);
+        assert_eq!(ViewerCurve::decode(&c.encode()), Some(c));
+    }
+    let mut b = CurveBuilder::default();
+    for (i, byte) in text.bytes().enumerate() {
+        b.record(u64::from(minutes) * 1000 * i as u64, u32::from(byte));
+    }
+    let c = b.finish(u64::from(minutes) * 1000 * text.len() as u64);
+    assert!(c.points.len() <= CURVE_POINTS);
+    assert_eq!(ViewerCurve::decode(&c.encode()), Some(c));
 }
 
 fn check_names(text: &str) {
@@ -274,6 +292,7 @@ fn run(input: Input<'_>) {
     check_money(input.text, input.minor, input.slots);
     check_month(input.text);
     check_names(input.text);
+    check_curve(input.text, input.minutes);
     check_slot_length(input.minutes);
     check_draft(&input);
 }

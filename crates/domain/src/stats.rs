@@ -119,6 +119,10 @@ impl CurveBuilder {
         if end_ms > 0 {
             self.reach(end_ms.saturating_sub(1));
         }
+        if self.points.is_empty() {
+            // Nothing measured: the curve of no time, the same as its stored form.
+            return ViewerCurve::default();
+        }
         ViewerCurve {
             step_seconds: u32::try_from(self.step_ms / 1000).unwrap_or(u32::MAX),
             points: self.points,
@@ -153,6 +157,13 @@ mod tests {
         assert!(c.points.len() <= CURVE_POINTS, "{}", c.points.len());
         assert!(c.points.contains(&9), "the peak survives merging");
         assert!(u64::from(c.step_seconds) * c.points.len() as u64 >= 36_000);
+    }
+
+    #[test]
+    fn a_program_of_no_time_has_no_curve() {
+        let c = CurveBuilder::new(10_000).finish(0);
+        assert_eq!(c, ViewerCurve::default());
+        assert_eq!(ViewerCurve::decode(&c.encode()), Some(c));
     }
 
     #[test]
