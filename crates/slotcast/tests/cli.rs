@@ -1,0 +1,437 @@
+//! The `slotcast` binary against a real slotcastd (in this process, on loopback, SQLite,
+//! e-mail to a real SMTP server): sign in, book, confirm with the e-mailed key (the
+//! profile is stored encrypted for the device, mode 0600), the clock offset, and one clear
+//! line with its exit code for each kind of bad input, writing nothing.
+
+#[path = "../../center/tests/common/smtp.rs"]
+mod smtp;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use slotcast_domain::{Clock, Timestamp};
+use slotcast_testkit::{ManualClock, TempDir};
+use slotcastd::config::Config;
+use slotcastd::server::{self, Running};
+
+/// A running server, its clock and its SMTP sink.
+struct Server {
+    run: Running,
+    clock: Arc<ManualClock>,
+    inbox: smtp::Inbox,
+    _dir: TempDir,
+}
+
+impl Server {
+    fn url(&self) -> String {
+        format!("http://{}", self.run.http)
+    }
+}
+
+async fn server(now: Timestamp) -> Server {
+    let dir = TempDir::new("cli");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let mail = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mail_port = mail.local_addr().unwrap().port();
+    let inbox = smtp::start_smtp(mail);
+    let env = [
+        ("DATA_DIR", dir.path().join("data").display().to_string()),
+        ("HTTP__LISTEN", format!("127.0.0.1:{port}")),
+        ("PUBLIC_URL", format!("http://127.0.0.1:{port}")),
+        ("RTMP__LISTEN", "127.0.0.1:0".into()),
+        ("FILLER__AUTO_GENERATE", "false".into()),
+        ("MAIL__TRANSPORT", "smtp".into()),
+        ("MAIL__SMTP__HOST", "127.0.0.1".into()),
+        ("MAIL__SMTP__PORT", mail_port.to_string()),
+        ("MAIL__SMTP__TLS", "none".into()),
+    ]
+    .map(|(k, v)| (format!("SLOTCAST__{k}"), v));
+    let cfg = Config::load(None, env).expect("a valid configuration");
+    let clock = Arc::new(ManualClock::new(now));
+    let run = server::start(&cfg, Some(clock.clone() as Arc<dyn Clock>))
+        .await
+        .expect("server starts");
+    Server {
+        run,
+        clock,
+        inbox,
+        _dir: dir,
+    }
+}
+
+/// Runs `slotcast` with `args` on `data` and `stdin`.
+fn slotcast(data: &Path, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_slotcast"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("slotcast runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// `slotcast` run off the async runtime (the server runs on it).
+async fn run(data: &Path, args: &[&str], stdin: &str) -> Output {
+    let (data, args, stdin) = (
+        data.to_owned(),
+        args.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>(),
+        stdin.to_owned(),
+    );
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        slotcast(&data, &args, &stdin)
+    })
+    .await
+    .unwrap()
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+async fn register(s: &Server, email: &str) {
+    let body = json!({"email": email, "password": "a long enough password", "display_name": "Cas",
+        "tier": "premium", "payment": {"card_number": "4242 4242 4242 4242", "exp_month": 12,
+        "exp_year": 2031, "holder": "Cas Ter"}});
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/members", s.url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+}
+
+/// The reservation key of reservation `id`, from the e-mail the SMTP server received.
+async fn key_from_mail(s: &Server, id: &str) -> String {
+    for _ in 0..150 {
+        let found = s.inbox.lock().unwrap().iter().find_map(|m| {
+            let text = m.mail().plain();
+            (text.contains("reservation key") && text.contains(&format!("#{id}")))
+                .then(|| {
+                    text.split_whitespace()
+                        .find(|w| {
+                            w.len() == 32
+                                && w.bytes()
+                                    .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b))
+                        })
+                        .map(str::to_owned)
+                })
+                .flatten()
+        });
+        if let Some(k) = found {
+            return k;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no key e-mail for #{id}");
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_reserve_confirm_stores_the_profile_encrypted_for_this_device() {
+    let s = server("2026-11-21T12:00:00Z".parse().unwrap()).await;
+    register(&s, "cas@example.org").await;
+    let home = TempDir::new("cli-home");
+    let data = home.path().join("slotcast");
+    let login = run(
+        &data,
+        &["login", "--server", &s.url(), "--email", "cas@example.org"],
+        "a long enough password\n",
+    )
+    .await;
+    assert!(login.status.success(), "{:?}", text(&login));
+    assert_eq!(mode(&data.join("session.json")), 0o600);
+
+    let channels = run(&data, &["channels"], "").await;
+    assert!(
+        text(&channels).0.contains("medium"),
+        "{:?}",
+        text(&channels)
+    );
+    let grid = run(&data, &["availability", "--date", "2026-11-22"], "").await;
+    let (out, _) = text(&grid);
+    assert!(
+        out.contains("small") && out.contains("10:00") && out.contains('.'),
+        "{out}"
+    );
+
+    let reserve = run(
+        &data,
+        &[
+            "reserve",
+            "--channel",
+            "small",
+            "--start",
+            "2026-11-22T10:00:00Z",
+            "--slots",
+            "2",
+            "--title",
+            "Terminal show",
+            "--invitee",
+            "friend@example.org",
+            "--yes",
+        ],
+        "",
+    )
+    .await;
+    let (out, err) = text(&reserve);
+    assert!(reserve.status.success(), "{out} {err}");
+    assert!(
+        out.contains("fee:") && out.contains("confirm before:"),
+        "{out}"
+    );
+    let id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("booked: reservation "))
+        .expect("the reservation's id")
+        .trim()
+        .to_owned();
+
+    // Confirm with the key from the e-mail: the profile is stored, encrypted, 0600.
+    let key = key_from_mail(&s, &id).await;
+    let confirm = run(&data, &["confirm", &id], &format!("{key}\n")).await;
+    let (out, err) = text(&confirm);
+    assert!(confirm.status.success(), "{out} {err}");
+    assert!(
+        !out.contains(&key) && !err.contains(&key),
+        "the key is never echoed"
+    );
+    let profile = data.join(format!("profiles/{id}.age"));
+    assert_eq!(mode(&profile), 0o600);
+    assert_eq!(mode(&data.join("device.key")), 0o600);
+    let armored = std::fs::read_to_string(&profile).unwrap();
+    assert!(
+        armored.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"),
+        "{armored}"
+    );
+    let identity: age::x25519::Identity = std::fs::read_to_string(data.join("device.key"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let p = slotcast_center::profile::decrypt(&armored, &identity).expect("it decrypts");
+    let p = serde_json::to_value(&p).unwrap();
+    assert_eq!(p["reservation_key"], key.as_str(), "{p}");
+    assert_eq!(p["reservation"].to_string(), id, "{p}");
+    assert!(p["ingest"].to_string().contains("/live"), "{p}");
+
+    // Listed and shown, with the profile stored here.
+    let list = run(&data, &["list", "--json"], "").await;
+    let v: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(v[0]["status"], "confirmed", "{v}");
+    let show = run(&data, &["show", &id], "").await;
+    assert!(
+        text(&show).0.contains("stored on this device"),
+        "{:?}",
+        text(&show)
+    );
+    // Changed and, on another device, registered again.
+    let change = run(
+        &data,
+        &["change", &id, "--title", "Terminal show, live"],
+        "",
+    )
+    .await;
+    assert!(change.status.success(), "{:?}", text(&change));
+    let other = home.path().join("laptop");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::copy(data.join("session.json"), other.join("session.json")).unwrap();
+    let again = run(&other, &["profile", &id, "--key", &key], "").await;
+    assert!(again.status.success(), "{:?}", text(&again));
+    assert!(other.join(format!("profiles/{id}.age")).exists());
+    let out = run(&data, &["logout"], "").await;
+    assert!(out.status.success() && !data.join("session.json").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_shows_the_servers_offset_within_its_error_bound() {
+    let ahead = slotcast_domain::jiff::SignedDuration::from_secs(90);
+    let s = server(slotcast_domain::jiff::Timestamp::now() + ahead).await;
+    register(&s, "cas@example.org").await;
+    let home = TempDir::new("cli-time");
+    let data = home.path().join("slotcast");
+    let login = run(
+        &data,
+        &["login", "--server", &s.url(), "--email", "cas@example.org"],
+        "a long enough password\n",
+    )
+    .await;
+    assert!(login.status.success(), "{:?}", text(&login));
+    // The test's clock stands still while the measurement runs: keep it in step.
+    let keep = {
+        let clock = s.clock.clone();
+        tokio::spawn(async move {
+            loop {
+                clock.set(slotcast_domain::jiff::Timestamp::now() + ahead);
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let out = run(&data, &["time", "--json"], "").await;
+    keep.abort();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let measured = v["server_ahead_ms"].as_f64().unwrap();
+    let bound = v["error_ms"].as_f64().unwrap() + 20.0;
+    assert!((measured - 90_000.0).abs() <= bound, "{v}");
+    let human = run(&data, &["time"], "").await;
+    assert!(
+        text(&human).0.contains("behind the server"),
+        "{:?}",
+        text(&human)
+    );
+    // Setting the clock is refused clearly where it is not permitted (a `date` that says
+    // so stands in here, so that the test never moves this machine's clock).
+    let bin = home.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(
+        bin.join("date"),
+        "#!/bin/sh\necho 'date: cannot set date: Operation not permitted' >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(bin.join("date"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let refused = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_slotcast"))
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["time", "--set-clock", "--samples", "2"])
+            .env("PATH", &bin)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let (_, e) = text(&refused);
+    assert_eq!(refused.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains("cannot be set here") && e.contains("Operation not permitted"),
+        "{e}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_one_clear_line_and_writes_nothing() {
+    let s = server("2026-11-21T12:00:00Z".parse().unwrap()).await;
+    register(&s, "cas@example.org").await;
+    let home = TempDir::new("cli-bad");
+    let data = home.path().join("slotcast");
+    let one_line = |o: &Output, code: i32, says: &str| {
+        let (out, err) = text(o);
+        assert_eq!(o.status.code(), Some(code), "{out} {err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(err.starts_with("slotcast: ") && err.contains(says), "{err}");
+        assert!(out.is_empty(), "{out}");
+    };
+    // Not signed in.
+    one_line(&run(&data, &["list"], "").await, 3, "not signed in");
+    assert!(!data.exists(), "nothing written");
+    // No server there.
+    let none = run(
+        &data,
+        &[
+            "login",
+            "--server",
+            "http://127.0.0.1:9",
+            "--email",
+            "cas@example.org",
+        ],
+        "a long enough password\n",
+    )
+    .await;
+    one_line(&none, 6, "cannot reach http://127.0.0.1:9");
+    assert!(!data.join("session.json").exists());
+    // A wrong password.
+    let wrong = run(
+        &data,
+        &["login", "--server", &s.url(), "--email", "cas@example.org"],
+        "not the password\n",
+    )
+    .await;
+    one_line(&wrong, 5, "wrong e-mail address or password");
+    assert!(!data.join("session.json").exists());
+    let ok = run(
+        &data,
+        &["login", "--server", &s.url(), "--email", "cas@example.org"],
+        "a long enough password\n",
+    )
+    .await;
+    assert!(ok.status.success());
+    // An unknown reservation; a wrong key (nothing stored).
+    one_line(&run(&data, &["show", "99999999"], "").await, 4, "not found");
+    let r = run(
+        &data,
+        &[
+            "reserve",
+            "--channel",
+            "small",
+            "--start",
+            "2026-11-22T10:00:00Z",
+            "--title",
+            "X",
+            "--yes",
+        ],
+        "",
+    )
+    .await;
+    let id = text(&r)
+        .0
+        .lines()
+        .find_map(|l| l.strip_prefix("booked: reservation "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let bad_key = run(
+        &data,
+        &["confirm", &id, "--key", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"],
+        "",
+    )
+    .await;
+    one_line(&bad_key, 5, "reservation key is not valid");
+    assert!(!data.join(format!("profiles/{id}.age")).exists());
+    // A field the server refuses names the field.
+    let bad = run(
+        &data,
+        &[
+            "reserve",
+            "--channel",
+            "small",
+            "--start",
+            "tomorrow",
+            "--title",
+            "X",
+            "--yes",
+        ],
+        "",
+    )
+    .await;
+    one_line(&bad, 5, "start");
+    // A session the server no longer knows.
+    std::fs::write(
+        data.join("session.json"),
+        json!({"server": s.url(), "token": "x".repeat(43)}).to_string(),
+    )
+    .unwrap();
+    one_line(&run(&data, &["list"], "").await, 3, "the session has ended");
+}
