@@ -87,3 +87,64 @@ impl Api {
         self.call(Method::POST, path, Some(body)).await
     }
 }
+
+/// A Server-Sent Events stream of the API, one JSON event at a time.
+#[derive(Debug)]
+pub struct Events {
+    res: reqwest::Response,
+    buf: String,
+}
+
+impl Events {
+    /// The next event's data, `None` when the stream ends.
+    pub async fn next_event(&mut self) -> Option<Value> {
+        loop {
+            if let Some(i) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..i + 2).collect();
+                let data: String = block
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(str::trim_start)
+                    .collect();
+                if let Ok(v) = serde_json::from_str(&data) {
+                    return Some(v);
+                }
+                continue;
+            }
+            let chunk = self.res.chunk().await.ok()??;
+            self.buf.push_str(&String::from_utf8_lossy(&chunk));
+            if self.buf.len() > 1 << 20 {
+                return None;
+            }
+        }
+    }
+}
+
+impl Api {
+    /// Opens the event stream at `path` (no overall time limit: it lasts).
+    pub async fn events(&self, path: &str) -> Result<Events> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
+        let mut req = http.get(format!("{}/api/v1{path}", self.server));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await.map_err(|e| Error::Unreachable {
+            server: self.server.clone(),
+            reason: e.to_string(),
+        })?;
+        if !res.status().is_success() {
+            return Err(Error::Refused {
+                status: res.status().as_u16(),
+                code: String::new(),
+                message: format!("the event stream answered {}", res.status()),
+            });
+        }
+        Ok(Events {
+            res,
+            buf: String::new(),
+        })
+    }
+}

@@ -130,6 +130,30 @@ pub enum Command {
         #[arg(long)]
         key: Option<String>,
     },
+    /// Take the extension offered for a running program.
+    Extend {
+        /// The reservation.
+        id: i64,
+        /// Slots to add.
+        #[arg(long, default_value_t = 1)]
+        slots: u32,
+    },
+    /// Go on air by itself: wait for the connect window (reminding before the start),
+    /// push through ffmpeg, fail over between the ingest endpoints, stop at the end.
+    Agent {
+        /// The reservation (default: the next one whose profile is stored here).
+        id: Option<i64>,
+        /// What to push: `test` (a test pattern), `file:PATH` (played from the start) or
+        /// `device:PATH` (a capture device).
+        #[arg(long, default_value = "test")]
+        source: String,
+        /// An effect: `clock`, `title` or `mono` (repeat for more).
+        #[arg(long = "effect")]
+        effects: Vec<String>,
+        /// Minutes before the start to remind.
+        #[arg(long, default_value_t = 10)]
+        remind_minutes: u32,
+    },
     /// This machine's clock against the server's, measured NTP-style.
     Time {
         /// Round trips to measure (the shortest counts).

@@ -11,6 +11,7 @@
 //! 0600); every command says what went wrong in one line and exits with a code that tells
 //! the kind of failure ([`Error::exit_code`]). It decides nothing the server decides.
 
+pub mod agent;
 pub mod api;
 pub mod cli;
 pub mod clock;

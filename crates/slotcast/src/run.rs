@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::api::Api;
 use crate::cli::{Cli, Command};
 use crate::local::{DataDir, Session};
-use crate::{Error, Result, clock};
+use crate::{Error, Result, agent, clock};
 
 /// Runs `cli`.
 pub async fn run(cli: Cli) -> Result<()> {
@@ -245,6 +245,42 @@ pub async fn run(cli: Cli) -> Result<()> {
             println!("cancelled: reservation {id}");
             Ok(())
         }
+        Command::Extend { id, slots } => {
+            let api = signed_in(&dir)?;
+            let r = api
+                .post(
+                    &format!("/reservations/{id}/extend"),
+                    json!({"slots": slots}),
+                )
+                .await?;
+            println!(
+                "extended: reservation {id} now ends {} (fee {})",
+                r["end"].as_str().unwrap_or(""),
+                money(&r["fee"])
+            );
+            Ok(())
+        }
+        Command::Agent {
+            id,
+            source,
+            effects,
+            remind_minutes,
+        } => {
+            let api = signed_in(&dir)?;
+            let options = agent::Options {
+                source: agent::Source::parse(&source)?,
+                effects: effects
+                    .iter()
+                    .map(|e| agent::Effect::parse(e))
+                    .collect::<Result<_>>()?,
+                remind_minutes,
+            };
+            let id = match id {
+                Some(id) => id,
+                None => next_stored(&dir, &api).await?,
+            };
+            agent::run(&api, &dir, id, &options).await
+        }
         Command::Time { samples, set_clock } => {
             let api = match dir.session() {
                 Ok(s) => Api::new(&s.server, None),
@@ -281,6 +317,29 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The next reservation (by start) whose profile is stored here and whose window has not
+/// closed.
+async fn next_stored(dir: &DataDir, api: &Api) -> Result<i64> {
+    let list = api.get("/reservations").await?;
+    let now = slotcast_domain::jiff::Timestamp::now();
+    let mut open: Vec<(String, i64)> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| matches!(r["status"].as_str(), Some("confirmed" | "live")))
+        .filter_map(|r| Some((r["start"].as_str()?.to_owned(), r["id"].as_i64()?)))
+        .filter(|(_, id)| dir.profile_path(*id).exists())
+        .filter(|(_, id)| agent::plan(dir, *id).is_ok_and(|p| p.connect_to > now))
+        .collect();
+    open.sort();
+    open.first().map(|(_, id)| *id).ok_or_else(|| {
+        Error::Input(
+            "no confirmed reservation with its profile on this device: run `slotcast confirm ID`"
+                .into(),
+        )
+    })
 }
 
 /// The API of the stored session.

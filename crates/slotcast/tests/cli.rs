@@ -32,6 +32,10 @@ impl Server {
 }
 
 async fn server(now: Timestamp) -> Server {
+    server_with(now, &[]).await
+}
+
+async fn server_with(now: Timestamp, extra: &[(&str, String)]) -> Server {
     let dir = TempDir::new("cli");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -51,6 +55,8 @@ async fn server(now: Timestamp) -> Server {
         ("MAIL__SMTP__PORT", mail_port.to_string()),
         ("MAIL__SMTP__TLS", "none".into()),
     ]
+    .into_iter()
+    .chain(extra.iter().map(|(k, v)| (*k, v.clone())))
     .map(|(k, v)| (format!("SLOTCAST__{k}"), v));
     let cfg = Config::load(None, env).expect("a valid configuration");
     let clock = Arc::new(ManualClock::new(now));
@@ -434,4 +440,213 @@ async fn bad_input_gets_one_clear_line_and_writes_nothing() {
     )
     .unwrap();
     one_line(&run(&data, &["list"], "").await, 3, "the session has ended");
+}
+
+/// The server's clock runs on in real time from `from` (the agent reads it through the
+/// API, as it would a real server's) until the task is aborted.
+fn tick(s: &Server, from: Timestamp) -> tokio::task::JoinHandle<()> {
+    let clock = s.clock.clone();
+    let node = s.run.node.clone();
+    clock.set(from);
+    node.clock_changed();
+    tokio::spawn(async move {
+        let began = std::time::Instant::now();
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let elapsed = slotcast_domain::jiff::SignedDuration::try_from(began.elapsed()).unwrap();
+            clock.set(from + elapsed);
+            node.clock_changed();
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_goes_on_air_by_itself_through_the_second_endpoint_and_stops_at_the_end() {
+    if !slotcast_testkit::media::tool("ffmpeg") {
+        assert!(std::env::var("CI").is_err(), "ffmpeg is needed in CI");
+        return;
+    }
+    // The first ingest endpoint refuses connections; the second is the node.
+    let rtmp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let rtmp_port = rtmp.local_addr().unwrap().port();
+    drop(rtmp);
+    let refusing = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = refusing.local_addr().unwrap().port();
+    drop(refusing);
+    let t0: Timestamp = "2026-11-21T12:00:00Z".parse().unwrap();
+    let s = server_with(
+        t0,
+        &[
+            ("RTMP__LISTEN", format!("127.0.0.1:{rtmp_port}")),
+            (
+                "RTMP__ENDPOINTS",
+                format!(r#"["rtmp://127.0.0.1:{dead}/live", "rtmp://127.0.0.1:{rtmp_port}/live"]"#),
+            ),
+            ("SLOTS__MINUTES", "1".into()),
+            ("SLOTS__CONFIRM_LEAD_MINUTES", "1".into()),
+            ("SLOTS__CONNECT_BEFORE_SECONDS", "15".into()),
+            ("SLOTS__CONNECT_AFTER_SECONDS", "10".into()),
+        ],
+    )
+    .await;
+    register(&s, "cas@example.org").await;
+    let home = TempDir::new("cli-agent");
+    let data = home.path().join("slotcast");
+    let login = run(
+        &data,
+        &["login", "--server", &s.url(), "--email", "cas@example.org"],
+        "a long enough password\n",
+    )
+    .await;
+    assert!(login.status.success(), "{:?}", text(&login));
+    let r = run(
+        &data,
+        &[
+            "reserve",
+            "--channel",
+            "small",
+            "--start",
+            "2026-11-21T12:01:00Z",
+            "--title",
+            "Agent show",
+            "--yes",
+        ],
+        "",
+    )
+    .await;
+    let id = text(&r)
+        .0
+        .lines()
+        .find_map(|l| l.strip_prefix("booked: reservation "))
+        .unwrap_or_else(|| panic!("{:?}", text(&r)))
+        .trim()
+        .to_owned();
+    let key = key_from_mail(&s, &id).await;
+    let c = run(&data, &["confirm", &id, "--key", &key], "").await;
+    assert!(c.status.success(), "{:?}", text(&c));
+
+    // Started 35 s before the window opens, the agent waits, then connects by itself.
+    let _clock = tick(&s, "2026-11-21T12:00:10Z".parse().unwrap());
+    let agent = std::process::Command::new(env!("CARGO_BIN_EXE_slotcast"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args([
+            "agent",
+            &id,
+            "--source",
+            "test",
+            "--effect",
+            "clock",
+            "--effect",
+            "title",
+            "--remind-minutes",
+            "1",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the agent runs");
+    let status = || async {
+        let v: Value = reqwest::Client::new()
+            .get(format!(
+                "{}/api/v1/programs/{}",
+                s.url(),
+                slug(&s, &id).await
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v
+    };
+    // On air at the start: a viewer decodes frames.
+    let started = std::time::Instant::now();
+    loop {
+        let p = status().await;
+        if p["state"] == "on_air" {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(90),
+            "not on air: {p}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let grant: Value = reqwest::Client::new()
+        .post(format!(
+            "{}/api/v1/programs/{}/play",
+            s.url(),
+            slug(&s, &id).await
+        ))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let flv = grant["urls"]["flv"]
+        .as_str()
+        .unwrap()
+        .replace("localhost", "127.0.0.1");
+    let decoded = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("ffmpeg")
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-i",
+                &flv,
+                "-frames:v",
+                "10",
+                "-f",
+                "null",
+                "-",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        decoded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&decoded.stderr)
+    );
+    // It stops by itself after the end (12:02).
+    let out = tokio::task::spawn_blocking(move || agent.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let (log, err) = text(&out);
+    assert!(out.status.success(), "{log} {err}");
+    assert!(log.contains("reminder: \"Agent show\" starts"), "{log}");
+    assert!(
+        log.contains(&format!("connecting to rtmp://127.0.0.1:{dead}/live")),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("connecting to rtmp://127.0.0.1:{rtmp_port}/live")),
+        "{log}"
+    );
+    assert!(log.contains("ON AIR"), "{log}");
+    assert!(
+        log.contains("the program has ended; the agent stops"),
+        "{log}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(150));
+}
+
+/// The program slug of reservation `id`.
+async fn slug(s: &Server, id: &str) -> String {
+    let r = s
+        .run
+        .center
+        .store
+        .reservation(slotcast_domain::ReservationId(id.parse().unwrap()))
+        .await
+        .unwrap();
+    r.slug
 }

@@ -180,6 +180,10 @@ pub struct ListenConfig {
     /// Address to listen on.
     #[serde(deserialize_with = "socket_addr")]
     pub listen: SocketAddr,
+    /// The ingest endpoints broadcasters are given, preferred first (e.g. a primary and a
+    /// backup stream node); empty: `rtmp://<public host>:<port>/live` of this node.
+    #[serde(default)]
+    pub endpoints: Vec<String>,
 }
 
 fn socket_addr<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
@@ -434,6 +438,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             rtmp: ListenConfig {
                 listen: "127.0.0.1:1935".parse().expect("valid"),
+                endpoints: Vec::new(),
             },
             slots: SlotsConfig::default(),
             quota: QuotaConfig::default(),
@@ -564,6 +569,19 @@ impl Config {
             return err(
                 "public_url",
                 format!("{:?} must start with http:// or https://", self.public_url),
+            );
+        }
+        if let Some(bad) = self.rtmp.endpoints.iter().find(|e| {
+            !e.starts_with("rtmp://")
+                || e.len() > 500
+                || e.chars().any(|c| c.is_whitespace() || c.is_control())
+                || e.trim_start_matches("rtmp://").split('/').count() < 2
+        }) {
+            return err(
+                "rtmp.endpoints",
+                format!(
+                    "{bad:?} is not an ingest address such as rtmp://live.example.org:1935/live"
+                ),
             );
         }
         if let Err(e) = Currency::parse(&self.billing.currency) {
@@ -827,6 +845,14 @@ mod tests {
         assert_eq!(
             e(&[("SLOTCAST__DELIVERY__LINGER_SECONDS", "601")]),
             "invalid configuration key `delivery.linger_seconds`: must be between 0 and 600"
+        );
+        let r = e(&[(
+            "SLOTCAST__RTMP__ENDPOINTS",
+            r#"["rtmp://a.example.org/live", "http://b"]"#,
+        )]);
+        assert!(
+            r.contains("rtmp.endpoints") && r.contains("\"http://b\""),
+            "{r}"
         );
         let m = e(&[("SLOTCAST__MAIL__TRANSPORT", "smtp")]);
         assert_eq!(

@@ -79,7 +79,11 @@ pub fn settings(cfg: &Config, rtmp_port: u16) -> Settings {
         .and_then(|r| r.split([':', '/']).next())
         .unwrap_or("localhost")
         .to_owned();
-    s.ingest = vec![format!("rtmp://{host}:{rtmp_port}/live")];
+    s.ingest = if cfg.rtmp.endpoints.is_empty() {
+        vec![format!("rtmp://{host}:{rtmp_port}/live")]
+    } else {
+        cfg.rtmp.endpoints.clone()
+    };
     s.invite_at_acceptance = cfg.programs.invite_at_acceptance;
     s.mail_from = cfg.mail.from.clone();
     s.trusted_proxies = cfg.http.proxies();
