@@ -3,18 +3,24 @@
 //! the start, **connects by itself** when the connect window opens (a pre-recorded file at
 //! its start), pushing through ffmpeg from a test pattern, a file or a capture device with
 //! optional effects, **fails over** between the profile's ingest endpoints and reconnects
-//! after a drop while the window lasts, and stops at the end. While it runs it reports what
-//! the server measures (the live event stream) in lines.
+//! after a drop while the window lasts, and stops at the end. While it runs it shows what
+//! the server measures (the live event stream) on the terminal dashboard
+//! ([`crate::dashboard`], where `e` takes an offered extension), or in lines without a
+//! terminal.
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use age::armor::ArmoredReader;
 use serde_json::Value;
 use slotcast_domain::Timestamp;
 
+use tokio::sync::mpsc;
+
 use crate::api::Api;
+use crate::dashboard::{Action, Status};
 use crate::local::DataDir;
 use crate::{Error, Result, clock};
 
@@ -241,14 +247,6 @@ impl Corrected {
         Timestamp::from_millisecond((local + self.offset_ms) as i64)
             .unwrap_or_else(|_| Timestamp::now())
     }
-
-    /// Sleeps until `t` on the corrected clock.
-    async fn until(&self, t: Timestamp) {
-        let left = t.as_millisecond() - self.now().as_millisecond();
-        if left > 0 {
-            tokio::time::sleep(Duration::from_millis(left.unsigned_abs())).await;
-        }
-    }
 }
 
 /// The agent's options.
@@ -260,15 +258,150 @@ pub struct Options {
     pub effects: Vec<Effect>,
     /// Minutes before the start to remind.
     pub remind_minutes: u32,
+    /// Show the terminal dashboard (when there is a terminal).
+    pub dashboard: bool,
 }
 
-/// Prints a line of the agent's log with the server's time.
-#[allow(clippy::print_stdout)]
-fn say(clock: &Corrected, line: &str) {
-    println!("{:.0} {line}", clock.now());
+/// Where the agent reports: lines on stdout, or the terminal dashboard.
+enum Out {
+    Log,
+    Ui(Arc<Mutex<Status>>),
 }
 
-/// Runs the agent for `reservation` until its window ends.
+impl Out {
+    /// A line of the agent's log with the server's time, or the dashboard's news.
+    #[allow(clippy::print_stdout)]
+    fn say(&self, clock: &Corrected, line: &str) {
+        match self {
+            Out::Log => println!("{:.0} {line}", clock.now()),
+            Out::Ui(s) => {
+                if let Ok(mut s) = s.lock() {
+                    s.news = line.to_owned();
+                }
+            }
+        }
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Status)) {
+        if let Out::Ui(s) = self
+            && let Ok(mut s) = s.lock()
+        {
+            f(&mut s);
+        }
+    }
+}
+
+/// A live event as a log line.
+fn event_line(e: &Value, reservation: i64) -> String {
+    format!(
+        "{} · viewers {} · {} kbit/s · {}{}",
+        if e["on_air"] == true {
+            "ON AIR"
+        } else if e["publishing"] == true {
+            "sending (not on air yet)"
+        } else {
+            "not sending"
+        },
+        e["viewers"],
+        e["bitrate_kbps"],
+        picture(e),
+        match e["offer_slots"].as_u64() {
+            Some(n) if n > 0 =>
+                format!(" · extension offered: up to {n} slots (`slotcast extend {reservation}`)"),
+            _ => String::new(),
+        }
+    )
+}
+
+fn picture(e: &Value) -> String {
+    match (e["width"].as_u64(), e["height"].as_u64()) {
+        (Some(w), Some(h)) => format!("{w}x{h} {:.0} fps", e["fps"].as_f64().unwrap_or(0.0)),
+        _ => "no picture".into(),
+    }
+}
+
+/// What the agent's waits and pushes hear about meanwhile.
+struct Inputs {
+    events: mpsc::Receiver<Value>,
+    actions: mpsc::Receiver<Action>,
+    last_line: String,
+    said: tokio::time::Instant,
+}
+
+/// What happened while waiting.
+enum Heard {
+    Nothing,
+    Quit,
+}
+
+impl Inputs {
+    /// Waits up to `d` for an event or a key, and deals with it.
+    async fn listen(&mut self, d: Duration, ctx: &mut Ctx<'_>) -> Heard {
+        tokio::select! {
+            Some(e) = self.events.recv() => {
+                let line = event_line(&e, ctx.plan.reservation);
+                ctx.out.update(|s| {
+                    s.on_air = e["on_air"] == true;
+                    s.publishing = e["publishing"] == true;
+                    s.viewers = e["viewers"].as_u64().unwrap_or(0);
+                    s.bitrate_kbps = e["bitrate_kbps"].as_u64().unwrap_or(0);
+                    s.picture = picture(&e);
+                    s.offer_slots = e["offer_slots"].as_u64().unwrap_or(0);
+                });
+                if matches!(ctx.out, Out::Log)
+                    && (line != self.last_line || self.said.elapsed() > Duration::from_secs(10))
+                {
+                    self.said = tokio::time::Instant::now();
+                    self.last_line = line.clone();
+                    ctx.out.say(ctx.clock, &line);
+                }
+                Heard::Nothing
+            }
+            Some(a) = self.actions.recv() => match a {
+                Action::Quit => Heard::Quit,
+                Action::Extend => {
+                    let id = ctx.plan.reservation;
+                    match ctx.api.post(&format!("/reservations/{id}/extend"), serde_json::json!({"slots": 1})).await {
+                        Ok(r) => {
+                            if let Some(end) = r["end"].as_str().and_then(|e| e.parse::<Timestamp>().ok()) {
+                                ctx.plan.end = end;
+                                ctx.out.update(|s| s.end = Some(end));
+                                ctx.out.say(ctx.clock, &format!("extended: the program now ends {end:.0}"));
+                            }
+                        }
+                        Err(e) => ctx.out.say(ctx.clock, &format!("not extended: {e}")),
+                    }
+                    Heard::Nothing
+                }
+            },
+            () = tokio::time::sleep(d) => Heard::Nothing,
+        }
+    }
+
+    /// Waits until `t` on the corrected clock; `false` when the broadcaster quit.
+    async fn until(&mut self, t: Timestamp, ctx: &mut Ctx<'_>) -> bool {
+        loop {
+            let left = t.as_millisecond() - ctx.clock.now().as_millisecond();
+            if left <= 0 {
+                return true;
+            }
+            let d = Duration::from_millis(left.unsigned_abs().min(500));
+            if let Heard::Quit = self.listen(d, ctx).await {
+                return false;
+            }
+        }
+    }
+}
+
+/// The agent's state shared by its steps.
+struct Ctx<'a> {
+    api: &'a Api,
+    clock: &'a Corrected,
+    plan: Plan,
+    out: Out,
+}
+
+/// Runs the agent for `reservation` until its program ends (or `q` on the dashboard).
 pub async fn run(api: &Api, dir: &DataDir, reservation: i64, o: &Options) -> Result<()> {
     let plan = plan(dir, reservation)?;
     if plan.ingest.is_empty() {
@@ -291,10 +424,55 @@ pub async fn run(api: &Api, dir: &DataDir, reservation: i64, o: &Options) -> Res
             plan.connect_to
         )));
     }
-    say(
-        &clock,
+    let (act_tx, act_rx) = mpsc::channel(4);
+    let (out, ui) = if std::io::stdout().is_terminal() && o.dashboard {
+        let status = Arc::new(Mutex::new(Status {
+            program: plan.title.clone(),
+            channel: plan.channel.clone(),
+            start: Some(plan.start),
+            end: Some(plan.end),
+            offset_ms: measured.server_ahead_ms,
+            ..Status::default()
+        }));
+        let ui = crate::dashboard::start(status.clone(), act_tx);
+        (Out::Ui(status), Some(ui))
+    } else {
+        drop(act_tx);
+        (Out::Log, None)
+    };
+    let mut inputs = Inputs {
+        events: live_events(api, reservation),
+        actions: act_rx,
+        last_line: String::new(),
+        said: tokio::time::Instant::now(),
+    };
+    let mut ctx = Ctx {
+        api,
+        clock: &clock,
+        plan,
+        out,
+    };
+    let done = agent(&mut ctx, &mut inputs, o, &measured).await;
+    ctx.out.update(|s| s.done = true);
+    if let Some(ui) = ui {
+        let _ = ui.join();
+    }
+    done
+}
+
+async fn agent(
+    ctx: &mut Ctx<'_>,
+    inputs: &mut Inputs,
+    o: &Options,
+    measured: &clock::Offset,
+) -> Result<()> {
+    let clock = ctx.clock;
+    let plan = ctx.plan.clone();
+    ctx.out.say(
+        clock,
         &format!(
-            "agent for reservation {reservation} \"{}\" on {}: starts {:.0}, ends {:.0}; clock offset {:+.3} s (± {:.3} s)",
+            "agent for reservation {} \"{}\" on {}: starts {:.0}, ends {:.0}; clock offset {:+.3} s (± {:.3} s)",
+            plan.reservation,
             plan.title,
             plan.channel,
             plan.start,
@@ -306,12 +484,15 @@ pub async fn run(api: &Api, dir: &DataDir, reservation: i64, o: &Options) -> Res
     let remind_at =
         plan.start - slotcast_domain::jiff::SignedDuration::from_mins(i64::from(o.remind_minutes));
     if clock.now() < remind_at {
-        say(&clock, &format!("waiting; a reminder at {remind_at:.0}"));
-        clock.until(remind_at).await;
+        ctx.out
+            .say(clock, &format!("waiting; a reminder at {remind_at:.0}"));
+        if !inputs.until(remind_at, ctx).await {
+            return Ok(());
+        }
     }
     if clock.now() < plan.start {
         let text = format!("\"{}\" starts at {:.0}", plan.title, plan.start);
-        say(&clock, &format!("reminder: {text}"));
+        ctx.out.say(clock, &format!("reminder: {text}"));
         let _ = Command::new("notify-send")
             .args(["slotcast", &text])
             .stdout(Stdio::null())
@@ -325,24 +506,24 @@ pub async fn run(api: &Api, dir: &DataDir, reservation: i64, o: &Options) -> Res
     }
     .max(plan.connect_from);
     if clock.now() < connect_at {
-        say(&clock, &format!("connecting at {connect_at:.0}"));
-        clock.until(connect_at).await;
+        ctx.out
+            .say(clock, &format!("connecting at {connect_at:.0}"));
+        if !inputs.until(connect_at, ctx).await {
+            return Ok(());
+        }
     }
-    let stop_at = plan.end;
     let mut endpoint = 0usize;
-    let mut events = live_events(api, reservation);
-    while clock.now() < stop_at {
-        let base = &plan.ingest[endpoint % plan.ingest.len()];
+    while clock.now() < ctx.plan.end {
+        let base = plan.ingest[endpoint % plan.ingest.len()].clone();
         let url = format!("{}/{}", base.trim_end_matches('/'), plan.key);
-        say(&clock, &format!("connecting to {base}"));
+        ctx.out.say(clock, &format!("connecting to {base}"));
+        ctx.out.update(|s| s.endpoint.clone_from(&base));
         let mut child: Child = ffmpeg(&plan, &o.source, &o.effects, &url)
             .spawn()
             .map_err(|e| Error::Input(format!("cannot run ffmpeg: {e}")))?;
         let started = tokio::time::Instant::now();
         let outcome = loop {
-            if clock.now() >= stop_at {
-                let _ = child.kill();
-                let _ = child.wait();
+            if clock.now() >= ctx.plan.end {
                 break None;
             }
             if let Ok(Some(status)) = child.try_wait() {
@@ -352,45 +533,40 @@ pub async fn run(api: &Api, dir: &DataDir, reservation: i64, o: &Options) -> Res
                 }
                 break Some((status, err));
             }
-            tokio::select! {
-                ev = events.recv() => {
-                    if let Some(line) = ev { say(&clock, &line); }
-                }
-                () = tokio::time::sleep(Duration::from_millis(250)) => {}
+            if let Heard::Quit = inputs.listen(Duration::from_millis(250), ctx).await {
+                break None;
             }
         };
         match outcome {
-            None => break,
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break;
+            }
             Some((status, err)) => {
                 let why = err.lines().last().unwrap_or("").trim().to_owned();
-                say(
-                    &clock,
-                    &format!(
-                        "{base} dropped ({status}{}{why})",
-                        if why.is_empty() { "" } else { ": " }
-                    ),
-                );
+                let sep = if why.is_empty() { "" } else { ": " };
+                ctx.out
+                    .say(clock, &format!("{base} dropped ({status}{sep}{why})"));
                 // A connection that failed at once moves to the next endpoint; a drop after
                 // a while tries the same one again first.
                 if started.elapsed() < Duration::from_secs(10) {
                     endpoint += 1;
                 }
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                inputs.listen(Duration::from_secs(1), ctx).await;
             }
         }
     }
-    say(&clock, "the program has ended; the agent stops");
+    ctx.out.say(clock, "the program has ended; the agent stops");
     Ok(())
 }
 
-/// Lines about the program from the server's live event stream (on air, viewers,
-/// bitrate, picture, extension offers), at most one every 10 s unless something changes.
-fn live_events(api: &Api, reservation: i64) -> tokio::sync::mpsc::Receiver<String> {
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
+/// The server's live events about the program (on air, viewers, bitrate, picture,
+/// extension offers), reconnecting when the stream breaks.
+fn live_events(api: &Api, reservation: i64) -> mpsc::Receiver<Value> {
+    let (tx, rx) = mpsc::channel(16);
     let api = api.clone();
     tokio::spawn(async move {
-        let mut last = String::new();
-        let mut said = tokio::time::Instant::now() - Duration::from_secs(60);
         loop {
             let Ok(mut stream) = api
                 .events(&format!("/reservations/{reservation}/live"))
@@ -400,36 +576,11 @@ fn live_events(api: &Api, reservation: i64) -> tokio::sync::mpsc::Receiver<Strin
                 continue;
             };
             while let Some(e) = stream.next_event().await {
-                let line = format!(
-                    "{} · viewers {} · {} kbit/s · {}{}",
-                    if e["on_air"] == true {
-                        "ON AIR"
-                    } else if e["publishing"] == true {
-                        "sending (not on air yet)"
-                    } else {
-                        "not sending"
-                    },
-                    e["viewers"],
-                    e["bitrate_kbps"],
-                    match (e["width"].as_u64(), e["height"].as_u64()) {
-                        (Some(w), Some(h)) => format!("{w}x{h}"),
-                        _ => "no picture".into(),
-                    },
-                    match e["offer_slots"].as_u64() {
-                        Some(n) if n > 0 => format!(
-                            " · extension offered: up to {n} slots (`slotcast extend {reservation}`)"
-                        ),
-                        _ => String::new(),
-                    }
-                );
-                if line != last || said.elapsed() > Duration::from_secs(10) {
-                    said = tokio::time::Instant::now();
-                    last = line.clone();
-                    if tx.send(line).await.is_err() {
-                        return;
-                    }
+                if tx.send(e).await.is_err() {
+                    return;
                 }
             }
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     });
     rx

@@ -153,6 +153,15 @@ pub enum Command {
         /// Minutes before the start to remind.
         #[arg(long, default_value_t = 10)]
         remind_minutes: u32,
+        /// Log lines even on a terminal (no dashboard).
+        #[arg(long)]
+        no_dashboard: bool,
+    },
+    /// Prints the shell completions for `shell` (e.g. `slotcast completions bash >
+    /// ~/.local/share/bash-completion/completions/slotcast`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
     },
     /// This machine's clock against the server's, measured NTP-style.
     Time {

@@ -15,6 +15,7 @@ pub mod agent;
 pub mod api;
 pub mod cli;
 pub mod clock;
+pub mod dashboard;
 pub mod local;
 pub mod run;
 

