@@ -94,16 +94,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Confirm { id, key } => {
-            let api = signed_in(&dir)?;
-            let key = key_or_ask(key)?;
-            let device = dir.device_key()?;
-            let v = api
-                .post(
-                    &format!("/reservations/{id}/confirm"),
-                    json!({"reservation_key": key, "device_public_key": device.to_public().to_string()}),
-                )
-                .await?;
-            let path = store_profile(&dir, id, &v)?;
+            let (v, path) = profile_for_device(&dir, id, key, "confirm").await?;
             println!("confirmed: reservation {id}");
             println!(
                 "connection profile stored (encrypted for this device): {}",
@@ -113,16 +104,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Profile { id, key } => {
-            let api = signed_in(&dir)?;
-            let key = key_or_ask(key)?;
-            let device = dir.device_key()?;
-            let v = api
-                .post(
-                    &format!("/reservations/{id}/profile"),
-                    json!({"reservation_key": key, "device_public_key": device.to_public().to_string()}),
-                )
-                .await?;
-            let path = store_profile(&dir, id, &v)?;
+            let (_, path) = profile_for_device(&dir, id, key, "profile").await?;
             println!(
                 "connection profile stored for this device: {}",
                 path.display()
@@ -435,11 +417,29 @@ fn ask(question: &str) -> Result<bool> {
     Ok(matches!(line.trim(), "y" | "Y" | "yes"))
 }
 
-fn store_profile(dir: &DataDir, id: i64, v: &Value) -> Result<std::path::PathBuf> {
+/// Asks the server for the connection profile of `id` encrypted for this device
+/// (`action`: `confirm` the reservation, or `profile` again) with the reservation key, and
+/// stores it; the server's answer and where the profile is.
+async fn profile_for_device(
+    dir: &DataDir,
+    id: i64,
+    key: Option<String>,
+    action: &str,
+) -> Result<(Value, std::path::PathBuf)> {
+    let api = signed_in(dir)?;
+    let key = key_or_ask(key)?;
+    let device = dir.device_key()?;
+    let v = api
+        .post(
+            &format!("/reservations/{id}/{action}"),
+            json!({"reservation_key": key, "device_public_key": device.to_public().to_string()}),
+        )
+        .await?;
     let armored = v["profile"]
         .as_str()
         .ok_or_else(|| Error::Input("the server sent no encrypted profile".into()))?;
-    dir.save_profile(id, armored)
+    let path = dir.save_profile(id, armored)?;
+    Ok((v, path))
 }
 
 fn money(v: &Value) -> String {

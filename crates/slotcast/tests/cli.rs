@@ -209,12 +209,7 @@ async fn login_reserve_confirm_stores_the_profile_encrypted_for_this_device() {
         out.contains("fee:") && out.contains("confirm before:"),
         "{out}"
     );
-    let id = out
-        .lines()
-        .find_map(|l| l.strip_prefix("booked: reservation "))
-        .expect("the reservation's id")
-        .trim()
-        .to_owned();
+    let id = booked(&reserve);
 
     // Confirm with the key from the e-mail: the profile is stored, encrypted, 0600.
     let key = key_from_mail(&s, &id).await;
@@ -401,13 +396,7 @@ async fn bad_input_gets_one_clear_line_and_writes_nothing() {
         "",
     )
     .await;
-    let id = text(&r)
-        .0
-        .lines()
-        .find_map(|l| l.strip_prefix("booked: reservation "))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let id = booked(&r);
     let bad_key = run(
         &data,
         &["confirm", &id, "--key", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"],
@@ -442,6 +431,75 @@ async fn bad_input_gets_one_clear_line_and_writes_nothing() {
     one_line(&run(&data, &["list"], "").await, 3, "the session has ended");
 }
 
+/// A free port on loopback (nothing listens there once this returns).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port()
+}
+
+/// A server with one-minute slots whose node ingests on `rtmp_port` (its profiles name
+/// `endpoints`, a TOML list, else the node), a member signed in with the tool, and a
+/// confirmed one-slot program `title` at 12:01 whose profile the tool stored: the server,
+/// the tool's home, its data directory and the reservation.
+async fn one_minute_show(
+    title: &str,
+    rtmp_port: u16,
+    endpoints: Option<String>,
+) -> (Server, TempDir, std::path::PathBuf, String) {
+    let mut env = vec![
+        ("RTMP__LISTEN", format!("127.0.0.1:{rtmp_port}")),
+        ("SLOTS__MINUTES", "1".into()),
+        ("SLOTS__CONFIRM_LEAD_MINUTES", "1".into()),
+        ("SLOTS__CONNECT_BEFORE_SECONDS", "15".into()),
+        ("SLOTS__CONNECT_AFTER_SECONDS", "10".into()),
+    ];
+    env.extend(endpoints.map(|e| ("RTMP__ENDPOINTS", e)));
+    let s = server_with("2026-11-21T12:00:00Z".parse().unwrap(), &env).await;
+    register(&s, "cas@example.org").await;
+    let home = TempDir::new("cli-show");
+    let data = home.path().join("slotcast");
+    let login = run(
+        &data,
+        &["login", "--server", &s.url(), "--email", "cas@example.org"],
+        "a long enough password\n",
+    )
+    .await;
+    assert!(login.status.success(), "{:?}", text(&login));
+    let r = run(
+        &data,
+        &[
+            "reserve",
+            "--channel",
+            "small",
+            "--start",
+            "2026-11-21T12:01:00Z",
+            "--title",
+            title,
+            "--yes",
+        ],
+        "",
+    )
+    .await;
+    let id = booked(&r);
+    let key = key_from_mail(&s, &id).await;
+    let c = run(&data, &["confirm", &id, "--key", &key], "").await;
+    assert!(c.status.success(), "{:?}", text(&c));
+    (s, home, data, id)
+}
+
+/// The reservation `slotcast reserve` says it booked.
+fn booked(o: &Output) -> String {
+    text(o)
+        .0
+        .lines()
+        .find_map(|l| l.strip_prefix("booked: reservation "))
+        .unwrap_or_else(|| panic!("not booked: {:?}", text(o)))
+        .trim()
+        .to_owned()
+}
+
 /// The server's clock runs on in real time from `from` (the agent reads it through the
 /// API, as it would a real server's) until the task is aborted.
 fn tick(s: &Server, from: Timestamp) -> tokio::task::JoinHandle<()> {
@@ -466,63 +524,10 @@ async fn the_agent_goes_on_air_by_itself_through_the_second_endpoint_and_stops_a
         return;
     }
     // The first ingest endpoint refuses connections; the second is the node.
-    let rtmp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let rtmp_port = rtmp.local_addr().unwrap().port();
-    drop(rtmp);
-    let refusing = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead = refusing.local_addr().unwrap().port();
-    drop(refusing);
-    let t0: Timestamp = "2026-11-21T12:00:00Z".parse().unwrap();
-    let s = server_with(
-        t0,
-        &[
-            ("RTMP__LISTEN", format!("127.0.0.1:{rtmp_port}")),
-            (
-                "RTMP__ENDPOINTS",
-                format!(r#"["rtmp://127.0.0.1:{dead}/live", "rtmp://127.0.0.1:{rtmp_port}/live"]"#),
-            ),
-            ("SLOTS__MINUTES", "1".into()),
-            ("SLOTS__CONFIRM_LEAD_MINUTES", "1".into()),
-            ("SLOTS__CONNECT_BEFORE_SECONDS", "15".into()),
-            ("SLOTS__CONNECT_AFTER_SECONDS", "10".into()),
-        ],
-    )
-    .await;
-    register(&s, "cas@example.org").await;
-    let home = TempDir::new("cli-agent");
-    let data = home.path().join("slotcast");
-    let login = run(
-        &data,
-        &["login", "--server", &s.url(), "--email", "cas@example.org"],
-        "a long enough password\n",
-    )
-    .await;
-    assert!(login.status.success(), "{:?}", text(&login));
-    let r = run(
-        &data,
-        &[
-            "reserve",
-            "--channel",
-            "small",
-            "--start",
-            "2026-11-21T12:01:00Z",
-            "--title",
-            "Agent show",
-            "--yes",
-        ],
-        "",
-    )
-    .await;
-    let id = text(&r)
-        .0
-        .lines()
-        .find_map(|l| l.strip_prefix("booked: reservation "))
-        .unwrap_or_else(|| panic!("{:?}", text(&r)))
-        .trim()
-        .to_owned();
-    let key = key_from_mail(&s, &id).await;
-    let c = run(&data, &["confirm", &id, "--key", &key], "").await;
-    assert!(c.status.success(), "{:?}", text(&c));
+    let (rtmp_port, dead) = (free_port(), free_port());
+    let endpoints =
+        format!(r#"["rtmp://127.0.0.1:{dead}/live", "rtmp://127.0.0.1:{rtmp_port}/live"]"#);
+    let (s, _home, data, id) = one_minute_show("Agent show", rtmp_port, Some(endpoints)).await;
 
     // Started 35 s before the window opens, the agent waits, then connects by itself.
     let _clock = tick(&s, "2026-11-21T12:00:10Z".parse().unwrap());
@@ -656,7 +661,7 @@ struct Tmux(String);
 impl Tmux {
     fn cmd(&self) -> Command {
         let mut c = Command::new("tmux");
-        c.args(["-L", &self.0]);
+        c.args(["-L", &self.0]).stderr(Stdio::null());
         c
     }
 
@@ -705,60 +710,7 @@ async fn the_dashboard_shows_on_air_and_viewers_and_takes_the_extension_offer_by
         slotcast_testkit::real_part_missing("tmux", "not on PATH");
         return;
     }
-    let rtmp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let rtmp_port = rtmp.local_addr().unwrap().port();
-    drop(rtmp);
-    let s = server_with(
-        "2026-11-21T12:00:00Z".parse().unwrap(),
-        &[
-            ("RTMP__LISTEN", format!("127.0.0.1:{rtmp_port}")),
-            ("SLOTS__MINUTES", "1".into()),
-            ("SLOTS__CONFIRM_LEAD_MINUTES", "1".into()),
-            ("SLOTS__CONNECT_BEFORE_SECONDS", "15".into()),
-            ("SLOTS__CONNECT_AFTER_SECONDS", "10".into()),
-        ],
-    )
-    .await;
-    register(&s, "cas@example.org").await;
-    let home = TempDir::new("cli-dash");
-    let data = home.path().join("slotcast");
-    let login = run(
-        &data,
-        &["login", "--server", &s.url(), "--email", "cas@example.org"],
-        "a long enough password\n",
-    )
-    .await;
-    assert!(login.status.success(), "{:?}", text(&login));
-    let r = run(
-        &data,
-        &[
-            "reserve",
-            "--channel",
-            "small",
-            "--start",
-            "2026-11-21T12:01:00Z",
-            "--title",
-            "Dashboard show",
-            "--yes",
-        ],
-        "",
-    )
-    .await;
-    let id = text(&r)
-        .0
-        .lines()
-        .find_map(|l| l.strip_prefix("booked: reservation "))
-        .unwrap_or_else(|| panic!("{:?}", text(&r)))
-        .trim()
-        .to_owned();
-    let key = key_from_mail(&s, &id).await;
-    assert!(
-        run(&data, &["confirm", &id, "--key", &key], "")
-            .await
-            .status
-            .success()
-    );
-
+    let (s, _home, data, id) = one_minute_show("Dashboard show", free_port(), None).await;
     let _clock = tick(&s, "2026-11-21T12:00:45Z".parse().unwrap());
     let tmux = Tmux(format!("slotcast-test-{}", std::process::id()));
     let agent = format!(
