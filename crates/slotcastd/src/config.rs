@@ -175,15 +175,23 @@ impl HttpConfig {
 
 /// `[rtmp]`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ListenConfig {
     /// Address to listen on.
     #[serde(deserialize_with = "socket_addr")]
     pub listen: SocketAddr,
     /// The ingest endpoints broadcasters are given, preferred first (e.g. a primary and a
     /// backup stream node); empty: `rtmp://<public host>:<port>/live` of this node.
-    #[serde(default)]
     pub endpoints: Vec<String>,
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        ListenConfig {
+            listen: "127.0.0.1:1935".parse().expect("valid"),
+            endpoints: Vec::new(),
+        }
+    }
 }
 
 fn socket_addr<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
@@ -436,10 +444,7 @@ impl Default for Config {
             time_zone: "UTC".into(),
             database: DatabaseConfig::default(),
             http: HttpConfig::default(),
-            rtmp: ListenConfig {
-                listen: "127.0.0.1:1935".parse().expect("valid"),
-                endpoints: Vec::new(),
-            },
+            rtmp: ListenConfig::default(),
             slots: SlotsConfig::default(),
             quota: QuotaConfig::default(),
             billing: BillingConfig::default(),
