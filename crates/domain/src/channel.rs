@@ -93,6 +93,16 @@ impl ChannelDraft {
     }
 }
 
+/// The picture size a channel's own video (filler, slate) is made at for its bitrate:
+/// 640×360 up to 1.2 Mbit/s, 1280×720 up to 3 Mbit/s, else 1920×1080.
+pub fn picture_size(bitrate_kbps: u32) -> (u32, u32) {
+    match bitrate_kbps {
+        0..=1200 => (640, 360),
+        1201..=3000 => (1280, 720),
+        _ => (1920, 1080),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,5 +270,13 @@ mod tests {
                 "tariff_minor"
             ]
         );
+    }
+
+    #[test]
+    fn a_channels_own_video_is_sized_by_its_bitrate() {
+        assert_eq!(super::picture_size(400), (640, 360));
+        assert_eq!(super::picture_size(1200), (640, 360));
+        assert_eq!(super::picture_size(2500), (1280, 720));
+        assert_eq!(super::picture_size(4000), (1920, 1080));
     }
 }

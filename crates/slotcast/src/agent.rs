@@ -163,8 +163,15 @@ pub fn ffmpeg(plan: &Plan, source: &Source, effects: &[Effect], url: &str) -> Co
     c.args(["-hide_banner", "-loglevel", "error", "-nostdin"]);
     match source {
         Source::Test => {
-            c.args(["-re", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25"])
-                .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]);
+            let (w, h) = slotcast_domain::channel::picture_size(plan.bitrate_kbps);
+            c.args([
+                "-re",
+                "-f",
+                "lavfi",
+                "-i",
+                &format!("testsrc2=size={w}x{h}:rate=25"),
+            ])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]);
         }
         Source::File(path) => {
             c.args(["-re", "-i", path]);

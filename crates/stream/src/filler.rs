@@ -29,13 +29,9 @@ pub struct FillerSpec {
 }
 
 impl FillerSpec {
-    /// Picture size for the bitrate: 360p up to 1.2 Mbit/s, 720p up to 3 Mbit/s, else 1080p.
+    /// Picture size for the bitrate (`slotcast_domain::channel::picture_size`).
     pub fn size(&self) -> (u32, u32) {
-        match self.bitrate_kbps {
-            0..=1200 => (640, 360),
-            1201..=3000 => (1280, 720),
-            _ => (1920, 1080),
-        }
+        slotcast_domain::channel::picture_size(self.bitrate_kbps)
     }
 }
 

@@ -702,7 +702,7 @@ async fn filler_page(
         Ok(f) => f,
         Err(e) => return failed(st, headers, &e),
     };
-    let spec = slotcast_stream_size(f.channel.bitrate_kbps);
+    let spec = slotcast_domain::channel::picture_size(f.channel.bitrate_kbps);
     let body = OpBody::Filler {
         channel_id: id,
         format: format!(
@@ -725,16 +725,6 @@ async fn filler_page(
         body,
     };
     show(st, headers, lang, m, shown)
-}
-
-/// The picture size the stream node encodes filler at for a channel's bitrate (as
-/// `slotcast_stream::filler::FillerSpec::size`).
-fn slotcast_stream_size(bitrate_kbps: u32) -> (u32, u32) {
-    match bitrate_kbps {
-        0..=1200 => (640, 360),
-        1201..=3000 => (1280, 720),
-        _ => (1920, 1080),
-    }
 }
 
 /// `GET /operator/channels/{id}/filler`: the channel's filler playlist, the uploads being
