@@ -92,6 +92,17 @@ fn slotcast(data: &Path, args: &[&str], stdin: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// `slotcast login` to `s` as the registered member, typing `password` (a line).
+async fn login(s: &Server, data: &Path, password: &str) -> Output {
+    let url = s.url();
+    run(
+        data,
+        &["login", "--server", &url, "--email", "cas@example.org"],
+        password,
+    )
+    .await
+}
+
 /// `slotcast` run off the async runtime (the server runs on it).
 async fn run(data: &Path, args: &[&str], stdin: &str) -> Output {
     let (data, args, stdin) = (
@@ -162,12 +173,7 @@ async fn login_reserve_confirm_stores_the_profile_encrypted_for_this_device() {
     register(&s, "cas@example.org").await;
     let home = TempDir::new("cli-home");
     let data = home.path().join("slotcast");
-    let login = run(
-        &data,
-        &["login", "--server", &s.url(), "--email", "cas@example.org"],
-        "a long enough password\n",
-    )
-    .await;
+    let login = login(&s, &data, "a long enough password\n").await;
     assert!(login.status.success(), "{:?}", text(&login));
     assert_eq!(mode(&data.join("session.json")), 0o600);
 
@@ -274,12 +280,7 @@ async fn time_shows_the_servers_offset_within_its_error_bound() {
     register(&s, "cas@example.org").await;
     let home = TempDir::new("cli-time");
     let data = home.path().join("slotcast");
-    let login = run(
-        &data,
-        &["login", "--server", &s.url(), "--email", "cas@example.org"],
-        "a long enough password\n",
-    )
-    .await;
+    let login = login(&s, &data, "a long enough password\n").await;
     assert!(login.status.success(), "{:?}", text(&login));
     // The test's clock stands still while the measurement runs: keep it in step.
     let keep = {
@@ -364,20 +365,10 @@ async fn bad_input_gets_one_clear_line_and_writes_nothing() {
     one_line(&none, 6, "cannot reach http://127.0.0.1:9");
     assert!(!data.join("session.json").exists());
     // A wrong password.
-    let wrong = run(
-        &data,
-        &["login", "--server", &s.url(), "--email", "cas@example.org"],
-        "not the password\n",
-    )
-    .await;
+    let wrong = login(&s, &data, "not the password\n").await;
     one_line(&wrong, 5, "wrong e-mail address or password");
     assert!(!data.join("session.json").exists());
-    let ok = run(
-        &data,
-        &["login", "--server", &s.url(), "--email", "cas@example.org"],
-        "a long enough password\n",
-    )
-    .await;
+    let ok = login(&s, &data, "a long enough password\n").await;
     assert!(ok.status.success());
     // An unknown reservation; a wrong key (nothing stored).
     one_line(&run(&data, &["show", "99999999"], "").await, 4, "not found");
@@ -460,12 +451,7 @@ async fn one_minute_show(
     register(&s, "cas@example.org").await;
     let home = TempDir::new("cli-show");
     let data = home.path().join("slotcast");
-    let login = run(
-        &data,
-        &["login", "--server", &s.url(), "--email", "cas@example.org"],
-        "a long enough password\n",
-    )
-    .await;
+    let login = login(&s, &data, "a long enough password\n").await;
     assert!(login.status.success(), "{:?}", text(&login));
     let r = run(
         &data,
@@ -775,10 +761,15 @@ async fn the_dashboard_shows_on_air_and_viewers_and_takes_the_extension_offer_by
         .args(["send-keys", "-t", "agent", "e"])
         .status()
         .unwrap();
-    tmux.until("extended", |sc| {
-        sc.contains("extended: the program now ends")
-    })
-    .await;
+    let screen = tmux
+        .until("extended", |sc| {
+            sc.contains("extended: the program now ends")
+        })
+        .await;
+    // Kept beside the page screenshots, to be looked at.
+    let shots = slotcast_testkit::browser::screenshot_dir();
+    std::fs::create_dir_all(&shots).unwrap();
+    std::fs::write(shots.join("agent-dashboard-terminal.txt"), &screen).unwrap();
     let r = s
         .run
         .center

@@ -298,11 +298,18 @@ async fn every_page_at_phone_and_desktop_size_passes_the_accessibility_scan() {
         ("about", "/about".to_owned()),
         ("not-found", "/no/such/page".to_owned()),
     ];
+    scan_pages(&br, &w, &axe, &pages).await;
+}
+
+/// Opens every `(name, path)` of `pages` at 375×667 and 1280×900: a screenshot of each
+/// (`{name}-375`, `{name}-desktop`), no sideways scroll, no serious or critical axe-core
+/// finding.
+async fn scan_pages<P: AsRef<str>>(br: &Browser, w: &World, axe: &str, pages: &[(&str, P)]) {
     let mut problems = Vec::new();
     for (width, height, size) in [(375, 667, "375"), (1280, 900, "desktop")] {
         br.size(width, height).await;
-        for (name, path) in &pages {
-            br.goto(&w.url(path)).await;
+        for (name, path) in pages {
+            br.goto(&w.url(path.as_ref())).await;
             br.screenshot(&screenshot_dir(), &format!("{name}-{size}"))
                 .await;
             let overflow = br
@@ -312,7 +319,7 @@ async fn every_page_at_phone_and_desktop_size_passes_the_accessibility_scan() {
                 )
                 .await;
             assert_eq!(overflow, false, "{name} scrolls sideways at {size}");
-            for p in br.accessibility_problems(&axe).await {
+            for p in br.accessibility_problems(axe).await {
                 problems.push(format!("{name} at {size}: {p}"));
             }
         }
@@ -652,26 +659,7 @@ async fn every_member_page_at_phone_and_desktop_size_passes_the_accessibility_sc
         ("register", "/register".to_owned()),
         ("login", "/login".to_owned()),
     ];
-    let mut problems = Vec::new();
-    for (width, height, size) in [(375, 667, "375"), (1280, 900, "desktop")] {
-        br.size(width, height).await;
-        for (name, path) in &pages {
-            br.goto(&w.url(path)).await;
-            br.screenshot(&screenshot_dir(), &format!("{name}-{size}"))
-                .await;
-            let overflow = br
-                .exec(
-                    "return document.documentElement.scrollWidth > window.innerWidth + 1",
-                    json!([]),
-                )
-                .await;
-            assert_eq!(overflow, false, "{name} scrolls sideways at {size}");
-            for p in br.accessibility_problems(&axe).await {
-                problems.push(format!("{name} at {size}: {p}"));
-            }
-        }
-    }
-    assert!(problems.is_empty(), "accessibility: {problems:#?}");
+    scan_pages(&br, &w, &axe, &pages).await;
 
     // Unconfirmed past its deadline (start − 10 min here), the reservation shows expired.
     drop(clock);
@@ -854,24 +842,5 @@ async fn the_operator_runs_the_service_from_the_console() {
         ("operator-ja", "/operator?lang=ja"),
         ("operator-filler", filler_page.as_str()),
     ];
-    let mut problems = Vec::new();
-    for (width, height, size) in [(375, 667, "375"), (1280, 900, "desktop")] {
-        br.size(width, height).await;
-        for (name, path) in pages {
-            br.goto(&w.url(path)).await;
-            br.screenshot(&screenshot_dir(), &format!("{name}-{size}"))
-                .await;
-            let overflow = br
-                .exec(
-                    "return document.documentElement.scrollWidth > window.innerWidth + 1",
-                    json!([]),
-                )
-                .await;
-            assert_eq!(overflow, false, "{name} scrolls sideways at {size}");
-            for p in br.accessibility_problems(&axe).await {
-                problems.push(format!("{name} at {size}: {p}"));
-            }
-        }
-    }
-    assert!(problems.is_empty(), "accessibility: {problems:#?}");
+    scan_pages(&br, &w, &axe, &pages).await;
 }
