@@ -2,7 +2,10 @@
 //! at the confirm deadline, the confirmation reminder, the start reminder, the extension
 //! offer, completion at the close of the connect window — so a restart loses nothing, and
 //! every job is idempotent: state changes are conditional updates, notices are recorded
-//! once with their e-mails in the same transaction.
+//! once with their e-mails in the same transaction. Any number of center replicas may run
+//! it: each listing leases its reservations (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so
+//! replicas share the work instead of racing for it, and the work of a replica that died
+//! comes back when its lease runs out.
 //!
 //! A tick that fails (the database is down, one reservation's job hits an error) is
 //! retried with backoff, never given up on; the outcome of every tick is kept in the
@@ -19,6 +22,10 @@ use std::time::Duration;
 
 /// Most reservations handled per kind of job per tick.
 const BATCH: u32 = 200;
+
+/// How long a replica holds the reservations it listed before another may take them: a
+/// replica that dies mid-tick delays its jobs by at most this.
+const WORK_LEASE_MS: i64 = 15_000;
 
 /// Longest wait between two attempts while ticks fail.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -220,7 +227,12 @@ impl Scheduler {
         now: Timestamp,
         failures: &mut Failures,
     ) -> Result<Vec<Reservation>, TickError> {
-        match self.center.store.due(status, field, now, BATCH).await {
+        match self
+            .center
+            .store
+            .due(status, field, now, BATCH, WORK_LEASE_MS)
+            .await
+        {
             Ok(due) => Ok(due),
             Err(e) => {
                 failures.absorb(
@@ -229,6 +241,14 @@ impl Scheduler {
                 )?;
                 Ok(Vec::new())
             }
+        }
+    }
+
+    /// Gives back the lease of a reservation whose job ran (other jobs of it may be due
+    /// in this tick); should that fail, the lease simply runs out.
+    async fn release(&self, r: &Reservation) {
+        if let Err(e) = self.center.store.release_work(r.id).await {
+            tracing::debug!(reservation = %r.id, error = %e, "scheduler lease not released");
         }
     }
 
@@ -243,7 +263,9 @@ impl Scheduler {
             .await?;
         let mut n = 0;
         for r in due {
-            match ops::jobs::expire(&self.center, &r, now).await {
+            let done = ops::jobs::expire(&self.center, &r, now).await;
+            self.release(&r).await;
+            match done {
                 Ok(done) => n += usize::from(done),
                 Err(e) => failures.absorb(|| format!("expiry of reservation {}", r.id), e)?,
             }
@@ -264,7 +286,9 @@ impl Scheduler {
                 .due(status, DueField::Notice(notice), now, failures)
                 .await?
             {
-                match ops::jobs::notice(&self.center, &r, notice, now).await {
+                let done = ops::jobs::notice(&self.center, &r, notice, now).await;
+                self.release(&r).await;
+                match done {
                     Ok(done) => n += usize::from(done),
                     Err(e) => {
                         failures.absorb(|| format!("{notice:?} of reservation {}", r.id), e)?
@@ -279,7 +303,9 @@ impl Scheduler {
         let mut n = 0;
         for status in [Status::Confirmed, Status::Live] {
             for r in self.due(status, DueField::ConnectTo, now, failures).await? {
-                match ops::jobs::complete(&self.center, &r, now).await {
+                let done = ops::jobs::complete(&self.center, &r, now).await;
+                self.release(&r).await;
+                match done {
                     Ok(done) => n += usize::from(done),
                     Err(e) => {
                         failures.absorb(|| format!("completion of reservation {}", r.id), e)?

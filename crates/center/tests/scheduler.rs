@@ -187,8 +187,12 @@ impl ReservationStore for FlakyStore {
         due: DueField,
         now: Timestamp,
         limit: u32,
+        lease_ms: i64,
     ) -> Result<Vec<Reservation>> {
-        self.inner.due(status, due, now, limit).await
+        self.inner.due(status, due, now, limit, lease_ms).await
+    }
+    async fn release_work(&self, id: ReservationId) -> Result<()> {
+        self.inner.release_work(id).await
     }
     async fn mark_notice(
         &self,
@@ -272,6 +276,45 @@ impl OutboxStore for FlakyStore {
     }
     async fn retry_message(&self, id: i64, at: Timestamp) -> Result<bool> {
         self.inner.retry_message(id, at).await
+    }
+}
+
+#[async_trait]
+impl ClusterStore for FlakyStore {
+    async fn put_node(&self, name: &str, hash: &str, at: Timestamp) -> Result<()> {
+        self.inner.put_node(name, hash, at).await
+    }
+    async fn node_credential(&self, name: &str) -> Result<String> {
+        self.inner.node_credential(name).await
+    }
+    async fn renew_node(&self, hb: NodeHeartbeat<'_>, now: Timestamp, lease_ms: i64) -> Result<()> {
+        self.inner.renew_node(hb, now, lease_ms).await
+    }
+    async fn nodes(&self) -> Result<Vec<NodeRecord>> {
+        self.inner.nodes().await
+    }
+    async fn claim_placement(
+        &self,
+        channel: ChannelId,
+        node: &str,
+        now: Timestamp,
+        lease_ms: i64,
+    ) -> Result<Option<Placement>> {
+        self.inner
+            .claim_placement(channel, node, now, lease_ms)
+            .await
+    }
+    async fn placements(&self) -> Result<Vec<Placement>> {
+        self.inner.placements().await
+    }
+    async fn put_node_totals(&self, id: ReservationId, stats: &ProgramStats) -> Result<()> {
+        self.inner.put_node_totals(id, stats).await
+    }
+    async fn node_totals(&self) -> Result<Vec<(ReservationId, ProgramStats)>> {
+        self.inner.node_totals().await
+    }
+    async fn drop_node_totals(&self, id: ReservationId) -> Result<()> {
+        self.inner.drop_node_totals(id).await
     }
 }
 

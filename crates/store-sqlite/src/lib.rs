@@ -34,6 +34,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "charge_events",
         include_str!("../migrations/0008_charge_events.sql"),
     ),
+    (9, "cluster", include_str!("../migrations/0009_cluster.sql")),
 ];
 
 /// slotcast's storage on SQLite.

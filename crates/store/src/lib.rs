@@ -127,13 +127,21 @@ pub trait ReservationStore {
     /// Reservations in `status` whose `due` instant is at or before `now` (and, for
     /// notices, whose notice was not sent yet), oldest first: the scheduler's work list,
     /// derived from the database so a restart loses nothing.
+    ///
+    /// The listed reservations are leased until `now + lease_ms` (rows leased by another
+    /// caller are skipped, not waited for), so that center replicas never work on the same
+    /// reservation and a crashed replica's work comes back when its lease runs out. A
+    /// worker gives its lease back with [`ReservationStore::release_work`].
     async fn due(
         &self,
         status: slotcast_domain::Status,
         due: DueField,
         now: Timestamp,
         limit: u32,
+        lease_ms: i64,
     ) -> Result<Vec<Reservation>>;
+    /// Ends the scheduler's lease of a reservation (its job is done or failed).
+    async fn release_work(&self, id: ReservationId) -> Result<()>;
     /// Records that `notice` was sent and queues its messages, once: `false` (and nothing
     /// queued) if it was recorded before.
     async fn mark_notice(
@@ -213,6 +221,50 @@ pub trait OutboxStore {
     async fn retry_message(&self, id: i64, at: Timestamp) -> Result<bool>;
 }
 
+/// Stream nodes, the placement of channels on them and what they hand over. Each claim
+/// is one conditional statement: two nodes never hold one channel, and the epoch of a
+/// placement grows whenever the channel moves, so a stale node can be refused.
+#[async_trait]
+pub trait ClusterStore {
+    /// Registers node `name` with the hash of its credential, or replaces the hash.
+    async fn put_node(&self, name: &str, credential_hash: &str, at: Timestamp) -> Result<()>;
+    /// The stored hash of node `name`'s credential ([`StorageError::NotFound`] for an
+    /// unknown node).
+    async fn node_credential(&self, name: &str) -> Result<String>;
+    /// Renews node `name`'s lease until `now + lease_ms` with what it reports.
+    async fn renew_node(
+        &self,
+        heartbeat: NodeHeartbeat<'_>,
+        now: Timestamp,
+        lease_ms: i64,
+    ) -> Result<()>;
+    /// Every registered node.
+    async fn nodes(&self) -> Result<Vec<NodeRecord>>;
+    /// Places `channel` on `node` until `now + lease_ms`, when the channel is unplaced,
+    /// already on `node`, or its placement's lease ran out. The placement, or `None` when
+    /// another node holds it.
+    async fn claim_placement(
+        &self,
+        channel: ChannelId,
+        node: &str,
+        now: Timestamp,
+        lease_ms: i64,
+    ) -> Result<Option<Placement>>;
+    /// Every placement, live or expired.
+    async fn placements(&self) -> Result<Vec<Placement>>;
+    /// Stores the totals a node measured of a program (kept until the completion takes
+    /// them); a second hand-over of the same program replaces the first.
+    async fn put_node_totals(
+        &self,
+        id: ReservationId,
+        stats: &slotcast_domain::ProgramStats,
+    ) -> Result<()>;
+    /// Totals handed over and not yet taken.
+    async fn node_totals(&self) -> Result<Vec<(ReservationId, slotcast_domain::ProgramStats)>>;
+    /// The completion stored the totals: forget the hand-over.
+    async fn drop_node_totals(&self, id: ReservationId) -> Result<()>;
+}
+
 /// Everything slotcast stores, behind one object.
 #[async_trait]
 pub trait Store:
@@ -221,6 +273,7 @@ pub trait Store:
     + ChannelStore
     + ReservationStore
     + OutboxStore
+    + ClusterStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -544,3 +544,44 @@ pub struct ChargeLine {
     /// Program title.
     pub title: String,
 }
+
+/// What a stream node says of itself when it renews its lease.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeHeartbeat<'a> {
+    /// Its name.
+    pub name: &'a str,
+    /// Where viewers reach it (base URL of its play routes).
+    pub play_url: &'a str,
+    /// Where publishers reach it (RTMP base URL).
+    pub ingest_url: &'a str,
+    /// Its live report (JSON), read by every center replica.
+    pub report: &'a str,
+}
+
+/// A stream node as the center knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRecord {
+    /// Its name.
+    pub name: String,
+    /// Where viewers reach it.
+    pub play_url: String,
+    /// Where publishers reach it.
+    pub ingest_url: String,
+    /// Its lease runs until here (the Unix epoch before its first heartbeat).
+    pub lease_until: Timestamp,
+    /// Its last report (JSON).
+    pub report: String,
+}
+
+/// A channel placed on a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// The channel.
+    pub channel: ChannelId,
+    /// The node serving it.
+    pub node: String,
+    /// Grows each time the channel moves to another node.
+    pub epoch: i64,
+    /// The node holds the channel until here, unless it renews.
+    pub lease_until: Timestamp,
+}

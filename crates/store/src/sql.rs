@@ -72,6 +72,52 @@ macro_rules! impl_sql_store {
                 from_ms(get::<i64>(row, col)?)
             }
 
+            /// The totals of a program from a row of `program_stats` or `node_totals`.
+            fn stats_from(r: &DbRow) -> Result<ProgramStats> {
+                let n = |c: &str| get::<i64>(r, c).map(|v| v.max(0) as u64);
+                Ok(ProgramStats {
+                    peak_viewers: n("peak_viewers")? as u32,
+                    unique_viewers: n("unique_viewers")? as u32,
+                    viewer_minutes: n("viewer_minutes")?,
+                    bytes_out: n("bytes_out")?,
+                    seconds_on_air: n("seconds_on_air")?,
+                    curve: slotcast_domain::ViewerCurve::decode(&get::<String>(r, "viewer_curve")?)
+                        .ok_or_else(|| corrupt("viewer_curve", "not step:points"))?,
+                })
+            }
+
+            /// Writes a program's totals into `table` (`program_stats` or `node_totals`),
+            /// replacing what the node handed over before.
+            async fn insert_stats<'e, E>(ex: E, table: &str, id: ReservationId, st: &ProgramStats, replace: bool) -> Result<()>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+                let upsert = if replace {
+                    " ON CONFLICT (reservation_id) DO UPDATE SET peak_viewers = excluded.peak_viewers, \
+                     unique_viewers = excluded.unique_viewers, viewer_minutes = excluded.viewer_minutes, \
+                     bytes_out = excluded.bytes_out, seconds_on_air = excluded.seconds_on_air, viewer_curve = excluded.viewer_curve"
+                } else {
+                    ""
+                };
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO {table} (reservation_id, peak_viewers, unique_viewers, viewer_minutes, bytes_out, seconds_on_air, viewer_curve) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7){upsert}"
+                ));
+                sqlx::query(sql)
+                    .bind(id.0)
+                    .bind(i64::from(st.peak_viewers))
+                    .bind(i64::from(st.unique_viewers))
+                    .bind(n(st.viewer_minutes))
+                    .bind(n(st.bytes_out))
+                    .bind(n(st.seconds_on_air))
+                    .bind(st.curve.encode())
+                    .execute(ex)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+
             fn parse<T: std::str::FromStr>(row: &DbRow, col: &str) -> Result<T>
             where
                 T::Err: std::fmt::Display,
@@ -748,19 +794,7 @@ macro_rules! impl_sql_store {
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(db_err)?;
-                    row.map(|r| {
-                        let n = |c: &str| get::<i64>(&r, c).map(|v| v.max(0) as u64);
-                        Ok(ProgramStats {
-                            peak_viewers: n("peak_viewers")? as u32,
-                            unique_viewers: n("unique_viewers")? as u32,
-                            viewer_minutes: n("viewer_minutes")?,
-                            bytes_out: n("bytes_out")?,
-                            seconds_on_air: n("seconds_on_air")?,
-                            curve: slotcast_domain::ViewerCurve::decode(&get::<String>(&r, "viewer_curve")?)
-                                .ok_or_else(|| corrupt("viewer_curve", "not step:points"))?,
-                        })
-                    })
-                    .transpose()
+                    row.as_ref().map(stats_from).transpose()
                 }
 
                 async fn set_pickup(&self, id: ReservationId, picked: bool, at: Timestamp) -> Result<()> {
@@ -875,21 +909,7 @@ macro_rules! impl_sql_store {
                     log_transition(&mut tx, id, Some(cmd.from), cmd.to, cmd.at, cmd.actor, &cmd.reason).await?;
                     insert_messages(&mut tx, &cmd.outbox, cmd.at).await?;
                     if let Some(st) = cmd.stats {
-                        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-                        sqlx::query(
-                            "INSERT INTO program_stats (reservation_id, peak_viewers, unique_viewers, viewer_minutes, bytes_out, seconds_on_air, viewer_curve) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                        )
-                        .bind(id.0)
-                        .bind(i64::from(st.peak_viewers))
-                        .bind(i64::from(st.unique_viewers))
-                        .bind(n(st.viewer_minutes))
-                        .bind(n(st.bytes_out))
-                        .bind(n(st.seconds_on_air))
-                        .bind(st.curve.encode())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
+                        insert_stats(&mut *tx, "program_stats", id, &st, false).await?;
                     }
                     let out = fetch_reservation(&mut *tx, id).await?;
                     tx.commit().await.map_err(db_err)?;
@@ -979,23 +999,40 @@ macro_rules! impl_sql_store {
                     u32::try_from(used.unwrap_or(0)).map_err(|e| corrupt("quota_usage.used", e))
                 }
 
-                async fn due(&self, status: Status, due: DueField, now: Timestamp, limit: u32) -> Result<Vec<Reservation>> {
+                async fn due(&self, status: Status, due: DueField, now: Timestamp, limit: u32, lease_ms: i64) -> Result<Vec<Reservation>> {
                     let col = due.column();
                     let unsent = match due {
                         DueField::Notice(n) => format!(" AND {} IS NULL", n.sent_column()),
                         _ => String::new(),
                     };
                     let sql = sqlx::AssertSqlSafe(format!(
-                        "SELECT {RES_COLS} FROM reservations WHERE status = $1 AND {col} <= $2{unsent} ORDER BY {col}, id LIMIT $3"
+                        "UPDATE reservations SET work_lease_until_ms = $4 WHERE id IN (SELECT id FROM reservations \
+                         WHERE status = $1 AND {col} <= $2{unsent} AND work_lease_until_ms <= $2 ORDER BY {col}, id LIMIT $3{}) \
+                         RETURNING {RES_COLS}",
+                        $skip
                     ));
+                    let mut tx = begin(self).await?;
                     let rows = sqlx::query(sql)
                         .bind(status.as_str())
                         .bind(to_ms(now))
                         .bind(i64::from(limit))
-                        .fetch_all(&self.pool)
+                        .bind(to_ms(now).saturating_add(lease_ms))
+                        .fetch_all(&mut *tx)
                         .await
                         .map_err(db_err)?;
-                    rows.iter().map(reservation_from).collect()
+                    tx.commit().await.map_err(db_err)?;
+                    let mut out = rows.iter().map(reservation_from).collect::<Result<Vec<_>>>()?;
+                    out.sort_by_key(|r| r.id);
+                    Ok(out)
+                }
+
+                async fn release_work(&self, id: ReservationId) -> Result<()> {
+                    sqlx::query("UPDATE reservations SET work_lease_until_ms = 0 WHERE id = $1")
+                        .bind(id.0)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(())
                 }
 
                 async fn mark_notice(&self, id: ReservationId, notice: Notice, at: Timestamp, outbox: Vec<NewMessage>) -> Result<bool> {
@@ -1269,6 +1306,127 @@ macro_rules! impl_sql_store {
                         .map_err(db_err)?;
                     Ok(r.rows_affected() == 1)
                 }
+            }
+
+            #[async_trait]
+            impl ClusterStore for $store {
+                async fn put_node(&self, name: &str, credential_hash: &str, at: Timestamp) -> Result<()> {
+                    sqlx::query(
+                        "INSERT INTO nodes (name, credential_hash, created_at_ms) VALUES ($1, $2, $3) \
+                         ON CONFLICT (name) DO UPDATE SET credential_hash = excluded.credential_hash",
+                    )
+                    .bind(name)
+                    .bind(credential_hash)
+                    .bind(to_ms(at))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    Ok(())
+                }
+
+                async fn node_credential(&self, name: &str) -> Result<String> {
+                    sqlx::query_scalar::<_, String>("SELECT credential_hash FROM nodes WHERE name = $1")
+                        .bind(name)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(db_err)?
+                        .ok_or_else(|| StorageError::not_found("node"))
+                }
+
+                async fn renew_node(&self, hb: NodeHeartbeat<'_>, now: Timestamp, lease_ms: i64) -> Result<()> {
+                    let r = sqlx::query(
+                        "UPDATE nodes SET play_url = $1, ingest_url = $2, report = $3, lease_until_ms = $4 WHERE name = $5",
+                    )
+                    .bind(hb.play_url)
+                    .bind(hb.ingest_url)
+                    .bind(hb.report)
+                    .bind(to_ms(now).saturating_add(lease_ms))
+                    .bind(hb.name)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    if r.rows_affected() == 0 {
+                        return Err(StorageError::not_found("node"));
+                    }
+                    Ok(())
+                }
+
+                async fn nodes(&self) -> Result<Vec<NodeRecord>> {
+                    let rows = sqlx::query("SELECT name, play_url, ingest_url, lease_until_ms, report FROM nodes ORDER BY name")
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    rows.iter()
+                        .map(|r| {
+                            Ok(NodeRecord {
+                                name: get(r, "name")?,
+                                play_url: get(r, "play_url")?,
+                                ingest_url: get(r, "ingest_url")?,
+                                lease_until: ts(r, "lease_until_ms")?,
+                                report: get(r, "report")?,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn claim_placement(&self, channel: ChannelId, node: &str, now: Timestamp, lease_ms: i64) -> Result<Option<Placement>> {
+                    let row = sqlx::query(
+                        "INSERT INTO placements (channel_id, node, epoch, lease_until_ms) VALUES ($1, $2, 1, $3) \
+                         ON CONFLICT (channel_id) DO UPDATE SET node = excluded.node, lease_until_ms = excluded.lease_until_ms, \
+                         epoch = CASE WHEN placements.node = excluded.node THEN placements.epoch ELSE placements.epoch + 1 END \
+                         WHERE placements.node = excluded.node OR placements.lease_until_ms <= $4 \
+                         RETURNING channel_id, node, epoch, lease_until_ms",
+                    )
+                    .bind(channel.0)
+                    .bind(node)
+                    .bind(to_ms(now).saturating_add(lease_ms))
+                    .bind(to_ms(now))
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    row.as_ref().map(placement_from).transpose()
+                }
+
+                async fn placements(&self) -> Result<Vec<Placement>> {
+                    let rows = sqlx::query("SELECT channel_id, node, epoch, lease_until_ms FROM placements ORDER BY channel_id")
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    rows.iter().map(placement_from).collect()
+                }
+
+                async fn put_node_totals(&self, id: ReservationId, stats: &ProgramStats) -> Result<()> {
+                    insert_stats(&self.pool, "node_totals", id, stats, true).await
+                }
+
+                async fn node_totals(&self) -> Result<Vec<(ReservationId, ProgramStats)>> {
+                    let rows = sqlx::query(
+                        "SELECT reservation_id, peak_viewers, unique_viewers, viewer_minutes, bytes_out, seconds_on_air, viewer_curve \
+                         FROM node_totals ORDER BY reservation_id",
+                    )
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    rows.iter().map(|r| Ok((ReservationId(get(r, "reservation_id")?), stats_from(r)?))).collect()
+                }
+
+                async fn drop_node_totals(&self, id: ReservationId) -> Result<()> {
+                    sqlx::query("DELETE FROM node_totals WHERE reservation_id = $1")
+                        .bind(id.0)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(())
+                }
+            }
+
+            fn placement_from(r: &DbRow) -> Result<Placement> {
+                Ok(Placement {
+                    channel: ChannelId(get(r, "channel_id")?),
+                    node: get(r, "node")?,
+                    epoch: get(r, "epoch")?,
+                    lease_until: ts(r, "lease_until_ms")?,
+                })
             }
 
             #[async_trait]

@@ -25,6 +25,8 @@ macro_rules! store_contract {
             wrong_keys_lock_confirmation, listings_by_time_and_invoices, channels_can_be_updated,
             pickups_are_marked_and_unmarked, accounts_are_updated_and_upgraded,
             the_operator_searches_members_waives_charges_and_retries_mail,
+            scheduler_work_is_leased, channels_are_placed_on_one_node_at_a_time,
+            concurrent_placement_claims_have_one_winner,
         );
     };
     (@each $open:expr; $($name:ident),* $(,)?) => {
@@ -638,7 +640,7 @@ pub async fn scheduler_finds_due_work(s: S) {
         ))
         .await
         .unwrap();
-    let due = |at| s.due(Status::AwaitingConfirmation, DueField::ConfirmBy, at, 10);
+    let due = |at| s.due(Status::AwaitingConfirmation, DueField::ConfirmBy, at, 10, 0);
     assert!(
         due(a.schedule.confirm_by - SignedDuration::from_millis(1))
             .await
@@ -668,7 +670,8 @@ pub async fn scheduler_finds_due_work(s: S) {
             Status::Confirmed,
             DueField::ConfirmBy,
             b.schedule.confirm_by,
-            10
+            10,
+            0
         )
         .await
         .unwrap()
@@ -679,7 +682,8 @@ pub async fn scheduler_finds_due_work(s: S) {
             Status::AwaitingConfirmation,
             DueField::ConnectTo,
             ts("2026-07-01T00:00:00Z"),
-            1
+            1,
+            0
         )
         .await
         .unwrap()
@@ -1092,7 +1096,13 @@ pub async fn agrees_with_the_domain_model(s: S) {
                 book.expire_due(at);
                 book.complete_due(at);
                 for r in s
-                    .due(Status::AwaitingConfirmation, DueField::ConfirmBy, at, 1000)
+                    .due(
+                        Status::AwaitingConfirmation,
+                        DueField::ConfirmBy,
+                        at,
+                        1000,
+                        0,
+                    )
                     .await
                     .unwrap()
                 {
@@ -1108,7 +1118,11 @@ pub async fn agrees_with_the_domain_model(s: S) {
                     .unwrap();
                 }
                 for status in [Status::Confirmed, Status::Live] {
-                    for r in s.due(status, DueField::ConnectTo, at, 1000).await.unwrap() {
+                    for r in s
+                        .due(status, DueField::ConnectTo, at, 1000, 0)
+                        .await
+                        .unwrap()
+                    {
                         let t = lifecycle::complete(r.status, &r.schedule, at, false).unwrap();
                         s.transition(TransitionCommand::from_transition(
                             r.id,
@@ -1176,14 +1190,18 @@ pub async fn notices_are_sent_once(s: S) {
             Status::Confirmed,
             field,
             at - SignedDuration::from_secs(1),
-            10
+            10,
+            0
         )
         .await
         .unwrap()
         .is_empty()
     );
     assert_eq!(
-        s.due(Status::Confirmed, field, at, 10).await.unwrap().len(),
+        s.due(Status::Confirmed, field, at, 10, 0)
+            .await
+            .unwrap()
+            .len(),
         1
     );
     let before = s.outbox_counts().await.unwrap().queued;
@@ -1209,7 +1227,7 @@ pub async fn notices_are_sent_once(s: S) {
     );
     assert_eq!(s.outbox_counts().await.unwrap().queued, before + 1);
     assert!(
-        s.due(Status::Confirmed, field, at, 10)
+        s.due(Status::Confirmed, field, at, 10, 0)
             .await
             .unwrap()
             .is_empty()
@@ -1220,7 +1238,8 @@ pub async fn notices_are_sent_once(s: S) {
             Status::Confirmed,
             DueField::Notice(Notice::ExtensionOffer),
             r.schedule.end,
-            10
+            10,
+            0
         )
         .await
         .unwrap()
@@ -1546,4 +1565,191 @@ pub async fn pickups_are_marked_and_unmarked(s: S) {
     s.set_pickup(b.id, false, now()).await.unwrap();
     s.set_pickup(b.id, false, now()).await.unwrap();
     assert_eq!(s.pickups().await.unwrap(), vec![a.id]);
+}
+
+/// Due work listed with a lease is not listed again until it is released or the lease
+/// runs out, and concurrent listings never share a reservation.
+pub async fn scheduler_work_is_leased(s: S) {
+    let m = fixtures::member(&*s, "L", Tier::Premium).await;
+    let c = fixtures::channel(&*s, "ch", 10, 100).await;
+    let mut ids = Vec::new();
+    for h in 0..6 {
+        let r = s
+            .create_reservation(booking(
+                &policy(),
+                &c,
+                m.id,
+                ts("2026-06-10T12:00:00Z") + SignedDuration::from_hours(h),
+                1,
+                now(),
+            ))
+            .await
+            .unwrap();
+        ids.push(r.id);
+    }
+    let at = ts("2026-06-11T00:00:00Z");
+    let due = |at, limit| {
+        let s = s.clone();
+        async move {
+            s.due(
+                Status::AwaitingConfirmation,
+                DueField::ConfirmBy,
+                at,
+                limit,
+                10_000,
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect::<Vec<_>>()
+        }
+    };
+    let (a, b) = tokio::join!(due(at, 3), due(at, 3));
+    let mut both: Vec<_> = a.iter().chain(&b).copied().collect();
+    both.sort();
+    assert_eq!(both, ids, "two listings share the work: {a:?} {b:?}");
+    assert!(
+        due(at, 10).await.is_empty(),
+        "leased work is not listed again"
+    );
+    s.release_work(ids[4]).await.unwrap();
+    assert_eq!(due(at, 10).await, vec![ids[4]]);
+    let later = at + SignedDuration::from_secs(10);
+    assert_eq!(due(later, 10).await, ids, "the leases ran out");
+}
+
+/// A channel is on one node at a time: the placement is renewed by its node, taken over by
+/// another only when the lease ran out, and its epoch grows when it moves.
+pub async fn channels_are_placed_on_one_node_at_a_time(s: S) {
+    let c = fixtures::channel(&*s, "ch", 10, 100).await;
+    let m = fixtures::member(&*s, "P", Tier::Premium).await;
+    let at = now();
+    s.put_node("origin", "hash-1", at).await.unwrap();
+    s.put_node("standby", "hash-2", at).await.unwrap();
+    s.put_node("origin", "hash-3", at).await.unwrap();
+    assert_eq!(s.node_credential("origin").await.unwrap(), "hash-3");
+    assert!(matches!(
+        s.node_credential("nobody").await,
+        Err(StorageError::NotFound { .. })
+    ));
+    let hb = |name| NodeHeartbeat {
+        name,
+        play_url: "http://node:8081",
+        ingest_url: "rtmp://node:1935/live",
+        report: "{\"viewers\":{}}",
+    };
+    s.renew_node(hb("origin"), at, 5_000).await.unwrap();
+    assert!(matches!(
+        s.renew_node(hb("nobody"), at, 5_000).await,
+        Err(StorageError::NotFound { .. })
+    ));
+    let nodes = s.nodes().await.unwrap();
+    assert_eq!(nodes.len(), 2);
+    assert_eq!(
+        (
+            nodes[0].name.as_str(),
+            nodes[0].play_url.as_str(),
+            nodes[0].lease_until
+        ),
+        (
+            "origin",
+            "http://node:8081",
+            at + SignedDuration::from_secs(5)
+        )
+    );
+
+    let claim = |node: &'static str, at| {
+        let s = s.clone();
+        async move {
+            s.claim_placement(c.id, node, at, 5_000)
+                .await
+                .unwrap()
+                .map(|p| (p.node, p.epoch))
+        }
+    };
+    assert_eq!(claim("origin", at).await, Some(("origin".into(), 1)));
+    assert_eq!(claim("standby", at).await, None, "the origin's lease holds");
+    let renewed = at + SignedDuration::from_secs(4);
+    assert_eq!(claim("origin", renewed).await, Some(("origin".into(), 1)));
+    assert_eq!(
+        claim("standby", at + SignedDuration::from_secs(8)).await,
+        None,
+        "renewed until 9 s"
+    );
+    let lapsed = at + SignedDuration::from_secs(9);
+    assert_eq!(claim("standby", lapsed).await, Some(("standby".into(), 2)));
+    assert_eq!(
+        claim("origin", lapsed).await,
+        None,
+        "the stale node is refused"
+    );
+    let p = s.placements().await.unwrap();
+    assert_eq!(
+        (p.len(), p[0].node.as_str(), p[0].epoch, p[0].lease_until),
+        (1, "standby", 2, lapsed + SignedDuration::from_secs(5))
+    );
+
+    // Totals handed over by a node wait for the completion.
+    let r = s
+        .create_reservation(booking(
+            &policy(),
+            &c,
+            m.id,
+            ts("2026-06-10T12:00:00Z"),
+            1,
+            at,
+        ))
+        .await
+        .unwrap();
+    let mut totals = ProgramStats {
+        peak_viewers: 3,
+        unique_viewers: 5,
+        viewer_minutes: 40,
+        bytes_out: 1 << 33,
+        seconds_on_air: 600,
+        curve: slotcast_domain::ViewerCurve {
+            step_seconds: 5,
+            points: vec![1, 3, 2],
+        },
+    };
+    s.put_node_totals(r.id, &totals).await.unwrap();
+    totals.peak_viewers = 4;
+    s.put_node_totals(r.id, &totals).await.unwrap();
+    assert_eq!(s.node_totals().await.unwrap(), vec![(r.id, totals)]);
+    s.drop_node_totals(r.id).await.unwrap();
+    assert!(s.node_totals().await.unwrap().is_empty());
+}
+
+/// Nodes racing for a free channel: exactly one wins, and the epoch moves once.
+pub async fn concurrent_placement_claims_have_one_winner(s: S) {
+    let c = fixtures::channel(&*s, "ch", 10, 100).await;
+    let at = now();
+    for n in 0..8 {
+        s.put_node(&format!("node-{n}"), "h", at).await.unwrap();
+    }
+    let mut last: Option<Placement> = None;
+    for round in 0..3i64 {
+        let at = at + SignedDuration::from_secs(10 * round);
+        let tasks: Vec<_> = (0..8)
+            .map(|n| {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    s.claim_placement(c.id, &format!("node-{n}"), at, 5_000)
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut won = Vec::new();
+        for t in tasks {
+            won.extend(t.await.unwrap());
+        }
+        assert_eq!(won.len(), 1, "round {round}: {won:?}");
+        let epoch = last
+            .as_ref()
+            .map_or(1, |l| l.epoch + i64::from(l.node != won[0].node));
+        assert_eq!(won[0].epoch, epoch, "round {round}");
+        last = won.pop();
+    }
 }
