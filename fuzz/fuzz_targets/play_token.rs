@@ -3,8 +3,8 @@
 //!
 //! - Whatever `verify` accepts is canonical: signing the claims it returns gives back the
 //!   very token, and it is not expired at `now`.
-//! - A payload signed here per the documented format (HMAC-SHA256 over the context label
-//!   and the 42-byte record) is accepted exactly when the record is well-formed.
+//! - A payload signed here per the documented format (Ed25519 over the context label and
+//!   the 42-byte record) is accepted exactly when the record is well-formed.
 //! - Signed claims verify to themselves (expiry truncated to the millisecond) before
 //!   their expiry and are `Expired` from then on; changing any one character of a token
 //!   makes it refused.
@@ -13,11 +13,11 @@
 use arbitrary::Arbitrary;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, KeyInit, Mac};
+use ed25519_dalek::Signer as _;
 use libfuzzer_sys::fuzz_target;
-use sha2::Sha256;
 use slotcast_domain::token::{
-    CONTEXT, MAX_TOKEN_LEN, PAYLOAD_LEN, PlayClaims, PlayKind, TokenError, VERSION, sign, verify,
+    CONTEXT, MAX_TOKEN_LEN, PAYLOAD_LEN, PlayClaims, PlayKind, SigningKey, TokenError, VERSION,
+    sign, verify,
 };
 use slotcast_domain::{ChannelId, ReservationId, Timestamp};
 
@@ -30,20 +30,17 @@ fn timestamp_ms(ms: i64) -> Timestamp {
 }
 
 /// A token for `payload`, signed the way the format documents.
-fn sign_raw(secret: &[u8; 32], payload: &[u8; PAYLOAD_LEN]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("any key length");
-    mac.update(CONTEXT);
-    mac.update(payload);
-    let tag = mac.finalize().into_bytes();
+fn sign_raw(key: &SigningKey, payload: &[u8; PAYLOAD_LEN]) -> String {
+    let message = [CONTEXT, payload.as_slice()].concat();
     format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(payload),
-        URL_SAFE_NO_PAD.encode(tag)
+        URL_SAFE_NO_PAD.encode(key.sign(&message).to_bytes())
     )
 }
 
-fn check_accepted(secret: &[u8; 32], token: &str, now: Timestamp) -> Result<PlayClaims, TokenError> {
-    let result = verify(secret, token, now);
+fn check_accepted(secret: &SigningKey, token: &str, now: Timestamp) -> Result<PlayClaims, TokenError> {
+    let result = verify(&secret.verifying_key(), token, now);
     match &result {
         Ok(claims) => {
             assert_eq!(sign(secret, claims), token, "accepted a non-canonical token");
@@ -82,7 +79,7 @@ struct Input<'a> {
 }
 
 fn run(input: Input<'_>) {
-    let secret = &input.secret;
+    let secret = &SigningKey::from_bytes(&input.secret);
     let now = timestamp_ms(input.now_ms);
 
     // 1. Arbitrary text.

@@ -85,7 +85,8 @@ pub fn dummy_password_hash() -> &'static str {
 
 /// The server's secrets, derived from one master secret.
 pub struct Secrets {
-    token_key: [u8; 32],
+    play_key: slotcast_domain::token::SigningKey,
+    pass_key: [u8; 32],
     seal: ChaCha20Poly1305,
 }
 
@@ -108,7 +109,11 @@ impl Secrets {
     pub fn from_master(master: [u8; 32]) -> Self {
         let seal_key = derive(&master, "viewer-password-seal");
         Self {
-            token_key: derive(&master, "play-token"),
+            play_key: slotcast_domain::token::SigningKey::from_bytes(&derive(
+                &master,
+                "play-token-ed25519",
+            )),
+            pass_key: derive(&master, "play-token"),
             seal: ChaCha20Poly1305::new(&seal_key.into()),
         }
     }
@@ -143,9 +148,19 @@ impl Secrets {
         Ok(Self::from_master(master))
     }
 
-    /// The key play tokens are signed with.
-    pub fn token_key(&self) -> &[u8; 32] {
-        &self.token_key
+    /// The private key play tokens are signed with (never leaves the center).
+    pub fn play_key(&self) -> &slotcast_domain::token::SigningKey {
+        &self.play_key
+    }
+
+    /// The public key stream nodes check play tokens with.
+    pub fn play_public_key(&self) -> slotcast_domain::token::VerifyingKey {
+        self.play_key.verifying_key()
+    }
+
+    /// The secret viewer passes are signed with (the center alone checks them).
+    pub fn pass_key(&self) -> &[u8; 32] {
+        &self.pass_key
     }
 
     /// Seals a viewer password for storage.
@@ -219,7 +234,8 @@ mod tests {
         let d = slotcast_testkit::TempDir::new("secret");
         let a = Secrets::load_or_create(d.path()).unwrap();
         let b = Secrets::load_or_create(d.path()).unwrap();
-        assert_eq!(a.token_key(), b.token_key());
+        assert_eq!(a.play_public_key(), b.play_public_key());
+        assert_eq!(a.pass_key(), b.pass_key());
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(d.path().join("secret.key"))
             .unwrap()

@@ -9,10 +9,11 @@
 //! play session on the node that lives while it keeps reading or polling, so a short
 //! token lifetime never cuts a viewer off.
 //!
-//! A token is `base64url(payload) "." base64url(tag)` (URL-safe alphabet, no padding),
-//! where `tag` is HMAC-SHA256 under a 32-byte secret shared by the center and the stream
-//! nodes, computed over a fixed context label followed by the payload. The payload is a
-//! fixed 42-byte binary record:
+//! A token is `base64url(payload) "." base64url(signature)` (URL-safe alphabet, no
+//! padding), where `signature` is Ed25519 under the center's private key over a fixed
+//! context label followed by the payload. Stream nodes hold only the public key: a node
+//! can check a token but never make one, so a node that is broken into cannot grant
+//! access to anything. The payload is a fixed 42-byte binary record:
 //!
 //! | offset | bytes | field |
 //! |---|---|---|
@@ -26,29 +27,36 @@
 //!
 //! The payload is readable by anyone holding the token (it is signed, not encrypted); it
 //! holds nothing secret. Tokens are short-lived, so there is no revocation list: the
-//! secret is rotated to revoke all of them at once.
+//! key pair is rotated to revoke all of them at once.
 //!
-//! [`verify`] refuses over-long input before any decoding, compares the tag in constant
-//! time, interprets the payload only after the tag matched, and accepts exactly one
-//! canonical encoding per token (strict base64, fixed layout), so a token cannot be
-//! altered without being refused.
+//! [`verify`] refuses over-long input before any decoding, checks the signature strictly
+//! (no malleable encodings), interprets the payload only after it matched, and accepts
+//! exactly one canonical encoding per token (strict base64, fixed layout), so a token
+//! cannot be altered without being refused.
+//!
+//! Viewer passes ([`sign_pass`]) stay with the center alone and use HMAC-SHA256 under a
+//! secret of its own.
 
 use crate::{ChannelId, ReservationId, Timestamp};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::{Signature, Signer as _};
+pub use ed25519_dalek::{SigningKey, VerifyingKey};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use thiserror::Error;
 
-/// The payload layout this module writes and reads.
-pub const VERSION: u8 = 2;
+/// The payload layout this module writes and reads (3: signed with Ed25519).
+pub const VERSION: u8 = 3;
 /// Tokens longer than this are refused before any work is done.
 pub const MAX_TOKEN_LEN: usize = 512;
 /// Length of the signed record.
 pub const PAYLOAD_LEN: usize = 42;
 
 const TAG_LEN: usize = 32;
-/// Binds the tag to this use of the secret, should the secret ever sign anything else.
+const SIGNATURE_LEN: usize = 64;
+/// Binds a signature (or a pass's tag) to this use of the key, should it ever sign
+/// anything else.
 pub const CONTEXT: &[u8] = b"slotcast play token\0";
 
 type HmacSha256 = Hmac<Sha256>;
@@ -120,7 +128,7 @@ pub enum TokenError {
     /// kind, or a field out of range.
     #[error("the play token is malformed")]
     Malformed,
-    /// Well-formed, but not signed with this secret (forged, altered or from another server).
+    /// Well-formed, but not signed with this key (forged, altered or from another server).
     #[error("the play token's signature does not match")]
     BadSignature,
     /// Authentic, but its time is up.
@@ -132,31 +140,48 @@ pub enum TokenError {
 }
 
 /// Signs `claims` into a printable, URL-safe token.
-pub fn sign(secret: &[u8; 32], claims: &PlayClaims) -> String {
+pub fn sign(key: &SigningKey, claims: &PlayClaims) -> String {
     let payload = encode_payload(claims);
-    let tag = mac(secret, &payload).finalize().into_bytes();
+    let signature = key.sign(&signed_message(&payload));
     let mut out = URL_SAFE_NO_PAD.encode(payload);
     out.push('.');
-    URL_SAFE_NO_PAD.encode_string(tag, &mut out);
+    URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut out);
     out
 }
 
-/// Checks a token at `now` and returns what it grants.
-pub fn verify(secret: &[u8; 32], token: &str, now: Timestamp) -> Result<PlayClaims, TokenError> {
+/// Checks a token with the center's public key at `now` and returns what it grants.
+pub fn verify(key: &VerifyingKey, token: &str, now: Timestamp) -> Result<PlayClaims, TokenError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::Malformed);
     }
-    let (payload, tag) = token.split_once('.').ok_or(TokenError::Malformed)?;
+    let (payload, signature) = token.split_once('.').ok_or(TokenError::Malformed)?;
     let payload = decode_exact::<PAYLOAD_LEN>(payload)?;
-    let tag = decode_exact::<TAG_LEN>(tag)?;
-    mac(secret, &payload)
-        .verify_slice(&tag)
+    let signature = Signature::from_bytes(&decode_exact::<SIGNATURE_LEN>(signature)?);
+    key.verify_strict(&signed_message(&payload), &signature)
         .map_err(|_| TokenError::BadSignature)?;
     let claims = decode_payload(&payload)?;
     if now >= claims.expires {
         return Err(TokenError::Expired { at: claims.expires });
     }
     Ok(claims)
+}
+
+fn signed_message(payload: &[u8; PAYLOAD_LEN]) -> [u8; CONTEXT.len() + PAYLOAD_LEN] {
+    let mut m = [0u8; CONTEXT.len() + PAYLOAD_LEN];
+    m[..CONTEXT.len()].copy_from_slice(CONTEXT);
+    m[CONTEXT.len()..].copy_from_slice(payload);
+    m
+}
+
+/// The printable form of a public key (base64url, 43 characters), as the center hands it
+/// to its stream nodes.
+pub fn public_key_text(key: &VerifyingKey) -> String {
+    URL_SAFE_NO_PAD.encode(key.as_bytes())
+}
+
+/// Reads the printable form of a public key.
+pub fn parse_public_key(text: &str) -> Result<VerifyingKey, TokenError> {
+    VerifyingKey::from_bytes(&decode_exact::<32>(text.trim())?).map_err(|_| TokenError::Malformed)
 }
 
 /// Signs a viewer pass: proof, kept by a browser, that it gave reservation
@@ -255,7 +280,13 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const SECRET: [u8; 32] = [0x42; 32];
+    fn key() -> SigningKey {
+        SigningKey::from_bytes(&[0x42; 32])
+    }
+
+    fn public() -> VerifyingKey {
+        key().verifying_key()
+    }
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()
@@ -278,11 +309,11 @@ mod tests {
     }
 
     fn resign(p: [u8; PAYLOAD_LEN]) -> String {
-        let tag = mac(&SECRET, &p).finalize().into_bytes();
+        let signature = key().sign(&signed_message(&p));
         format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(p),
-            URL_SAFE_NO_PAD.encode(tag)
+            URL_SAFE_NO_PAD.encode(signature.to_bytes())
         )
     }
 
@@ -304,19 +335,19 @@ mod tests {
                 expires: ts("9999-12-30T21:59:59.999Z"),
             },
         ] {
-            let token = sign(&SECRET, &c);
+            let token = sign(&key(), &c);
             assert!(is_url_safe(&token), "{token}");
             assert_eq!(token.matches('.').count(), 1);
             assert!(!token.contains('='));
             assert!(token.len() <= MAX_TOKEN_LEN);
-            assert_eq!(verify(&SECRET, &token, now), Ok(c));
+            assert_eq!(verify(&public(), &token, now), Ok(c));
         }
     }
 
     #[test]
     fn signing_is_deterministic_and_covers_every_field() {
-        let a = sign(&SECRET, &claims());
-        assert_eq!(a, sign(&SECRET, &claims()));
+        let a = sign(&key(), &claims());
+        assert_eq!(a, sign(&key(), &claims()));
         let variants = [
             PlayClaims {
                 kind: PlayKind::Replay,
@@ -344,7 +375,7 @@ mod tests {
             },
         ];
         for v in variants {
-            assert_ne!(sign(&SECRET, &v), a);
+            assert_ne!(sign(&key(), &v), a);
         }
     }
 
@@ -355,14 +386,14 @@ mod tests {
             expires: ts("2030-05-01T12:00:30.250999Z"),
             ..claims()
         };
-        let got = verify(&SECRET, &sign(&SECRET, &c), ts("2030-01-01T00:00:00Z")).unwrap();
+        let got = verify(&public(), &sign(&key(), &c), ts("2030-01-01T00:00:00Z")).unwrap();
         assert_eq!(got.expires, ts("2030-05-01T12:00:30.250Z"));
         assert_eq!(got.program_end, ts("2030-05-01T13:00:00Z"));
     }
 
     #[test]
     fn tampering_with_any_byte_is_refused() {
-        let token = sign(&SECRET, &claims());
+        let token = sign(&key(), &claims());
         let now = ts("2030-05-01T12:00:00Z");
         let replacements = b"AQgz09-_.=+/ \0";
         for i in 0..token.len() {
@@ -373,7 +404,7 @@ mod tests {
                 }
                 bytes[i] = r;
                 let tampered = String::from_utf8(bytes).unwrap();
-                let got = verify(&SECRET, &tampered, now);
+                let got = verify(&public(), &tampered, now);
                 assert!(
                     matches!(
                         got,
@@ -390,7 +421,7 @@ mod tests {
             format!("{token}A"),
             format!("{token}.x"),
         ] {
-            assert_eq!(verify(&SECRET, &bad, now), Err(TokenError::Malformed));
+            assert_eq!(verify(&public(), &bad, now), Err(TokenError::Malformed));
         }
     }
 
@@ -398,7 +429,7 @@ mod tests {
     fn a_re_signed_payload_with_a_wrong_version_kind_or_instant_is_malformed() {
         let now = ts("2030-05-01T12:00:00Z");
         let good = encode_payload(&claims());
-        assert_eq!(verify(&SECRET, &resign(good), now), Ok(claims()));
+        assert_eq!(verify(&public(), &resign(good), now), Ok(claims()));
         let mut v1 = good;
         v1[0] = 1;
         let mut kind0 = good;
@@ -410,15 +441,14 @@ mod tests {
         let mut far_expiry = good;
         far_expiry[34..42].copy_from_slice(&i64::MAX.to_be_bytes());
         for p in [v1, kind0, kind4, far_end, far_expiry] {
-            assert_eq!(verify(&SECRET, &resign(p), now), Err(TokenError::Malformed));
+            assert_eq!(verify(&public(), &resign(p), now), Err(TokenError::Malformed));
         }
     }
 
     #[test]
-    fn another_secret_is_refused() {
-        let token = sign(&SECRET, &claims());
-        let mut other = SECRET;
-        other[31] ^= 1;
+    fn another_key_is_refused() {
+        let token = sign(&key(), &claims());
+        let other = SigningKey::from_bytes(&[0x43; 32]).verifying_key();
         assert_eq!(
             verify(&other, &token, ts("2030-05-01T12:00:00Z")),
             Err(TokenError::BadSignature)
@@ -426,18 +456,32 @@ mod tests {
     }
 
     #[test]
+    fn public_keys_print_and_parse() {
+        let text = public_key_text(&public());
+        assert_eq!(text.len(), 43);
+        assert_eq!(parse_public_key(&text), Ok(public()));
+        for bad in ["", "abc", &text[1..], &format!("{text}A")] {
+            assert_eq!(parse_public_key(bad), Err(TokenError::Malformed), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn expiry_boundary() {
         let c = claims();
-        let token = sign(&SECRET, &c);
+        let token = sign(&key(), &c);
         let just_before = c.expires - jiff::SignedDuration::from_nanos(1);
-        assert_eq!(verify(&SECRET, &token, just_before), Ok(c));
+        assert_eq!(verify(&public(), &token, just_before), Ok(c));
         assert_eq!(
-            verify(&SECRET, &token, c.expires),
+            verify(&public(), &token, c.expires),
             Err(TokenError::Expired { at: c.expires })
         );
         // Only authentic tokens are reported as expired.
         assert_eq!(
-            verify(&[0; 32], &token, ts("2031-01-01T00:00:00Z")),
+            verify(
+                &SigningKey::from_bytes(&[0; 32]).verifying_key(),
+                &token,
+                ts("2031-01-01T00:00:00Z")
+            ),
             Err(TokenError::BadSignature)
         );
     }
@@ -456,13 +500,13 @@ mod tests {
             "AAAA.AAAA",
             "🦀🦀🦀.🦀",
         ] {
-            assert_eq!(verify(&SECRET, g, now), Err(TokenError::Malformed), "{g:?}");
+            assert_eq!(verify(&public(), g, now), Err(TokenError::Malformed), "{g:?}");
         }
-        let token = sign(&SECRET, &claims());
+        let token = sign(&key(), &claims());
         let padded = format!("{token}{}", " ".repeat(MAX_TOKEN_LEN));
-        assert_eq!(verify(&SECRET, &padded, now), Err(TokenError::Malformed));
+        assert_eq!(verify(&public(), &padded, now), Err(TokenError::Malformed));
         let huge = "A".repeat(10 * 1024 * 1024);
-        assert_eq!(verify(&SECRET, &huge, now), Err(TokenError::Malformed));
+        assert_eq!(verify(&public(), &huge, now), Err(TokenError::Malformed));
     }
 
     fn kind() -> impl Strategy<Value = PlayKind> {
@@ -476,14 +520,14 @@ mod tests {
     proptest! {
         #[test]
         fn verify_never_panics_on_arbitrary_text(s in "\\PC{0,600}") {
-            let _ = verify(&SECRET, &s, Timestamp::UNIX_EPOCH);
+            let _ = verify(&public(), &s, Timestamp::UNIX_EPOCH);
         }
 
         #[test]
         fn verify_never_panics_on_token_shaped_text(
             s in "[A-Za-z0-9_=+/-]{0,60}\\.[A-Za-z0-9_=+/.-]{0,60}"
         ) {
-            let got = verify(&SECRET, &s, Timestamp::UNIX_EPOCH);
+            let got = verify(&public(), &s, Timestamp::UNIX_EPOCH);
             prop_assert!(got.is_err());
         }
 
@@ -504,9 +548,9 @@ mod tests {
                 program_end: Timestamp::from_millisecond(end_ms).unwrap(),
                 expires: Timestamp::from_millisecond(expires_ms).unwrap(),
             };
-            let token = sign(&SECRET, &c);
+            let token = sign(&key(), &c);
             prop_assert!(token.len() <= MAX_TOKEN_LEN);
-            let got = verify(&SECRET, &token, Timestamp::from_millisecond(expires_ms - 1).unwrap());
+            let got = verify(&public(), &token, Timestamp::from_millisecond(expires_ms - 1).unwrap());
             prop_assert_eq!(got, Ok(c));
         }
     }

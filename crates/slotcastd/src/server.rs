@@ -184,7 +184,7 @@ pub async fn start(cfg: &Config, clock: Option<Arc<dyn Clock>>) -> Result<Runnin
     let mail_check = Arc::new(sender(transport(cfg))?);
     let mailer = sender(transport(cfg))?;
     slotcast_center::metrics::install();
-    let node = start_stream_node(cfg, store.clone(), clock.clone(), *secrets.token_key()).await?;
+    let node = start_stream_node(cfg, store.clone(), clock.clone(), secrets.play_public_key()).await?;
     let center = Arc::new(Center {
         store: store.clone(),
         clock: clock.clone(),
@@ -286,7 +286,7 @@ async fn start_stream_node(
     cfg: &Config,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    token_key: [u8; 32],
+    token_key: slotcast_domain::token::VerifyingKey,
 ) -> Result<Arc<StreamNode>, String> {
     let sc = stream_config(cfg);
     let authority = Arc::new(crate::link::CenterAuthority {

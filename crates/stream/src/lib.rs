@@ -10,9 +10,9 @@
 //! Every media decision is made by the sans-IO machines of `slotcast-media` (hub,
 //! fragmenter, packager, admission, filler player); this crate feeds them bytes, timers and
 //! sockets. It talks to the center only through [`PublishAuthority`] (may this key publish
-//! now?) and the signed play tokens of `slotcast_domain::token` (checked here without a
-//! database, once per viewer: then the viewer plays in a [`session`]), and it answers the
-//! center through [`StreamNode`]'s queries (viewers, live statistics, program totals,
+//! now?) and the play tokens of `slotcast_domain::token`, signed by the center and checked
+//! here with its public key alone (without a database, once per viewer: then the viewer
+//! plays in a [`session`]), and it answers the center through [`StreamNode`]'s queries (viewers, live statistics, program totals,
 //! recordings, cut a cancelled program) with plain values only, so that a network can sit
 //! between the two. It owns its files (recordings, filler) and serves the replays itself
 //! ([`vod`]). Wall-clock decisions (the booked window, a program's end) use the injected
@@ -172,7 +172,8 @@ pub struct StreamNode {
     config: StreamConfig,
     clock: Arc<dyn Clock>,
     authority: Arc<dyn PublishAuthority>,
-    token_key: [u8; 32],
+    /// The center's public key: play tokens are checked with it (the node cannot make one).
+    token_key: slotcast_domain::token::VerifyingKey,
     channels: RwLock<HashMap<ChannelId, Arc<Channel>>>,
     /// Program totals measured at the end of each program, until the center acknowledges them.
     finished: Mutex<BTreeMap<ReservationId, ProgramStats>>,
@@ -188,7 +189,7 @@ impl StreamNode {
         config: StreamConfig,
         clock: Arc<dyn Clock>,
         authority: Arc<dyn PublishAuthority>,
-        token_key: [u8; 32],
+        token_key: slotcast_domain::token::VerifyingKey,
     ) -> Arc<StreamNode> {
         Arc::new(StreamNode {
             key_failures: Mutex::new(KeyFailures {

@@ -21,7 +21,10 @@ use slotcast_stream::{ChannelInfo, Grant, PublishAuthority, Refusal, StreamConfi
 use slotcast_testkit::media::{frames, probe, publisher, tool};
 use slotcast_testkit::{ManualClock, TempDir};
 
-const TOKEN_KEY: [u8; 32] = [9; 32];
+/// The center's private key, as far as this node's tests need it.
+fn token_key() -> token::SigningKey {
+    token::SigningKey::from_bytes(&[9; 32])
+}
 const CH: ChannelId = ChannelId(1);
 
 /// Grants by key; keys absent are unknown; a grant whose window is not open is refused.
@@ -86,7 +89,12 @@ async fn node(capacity: u32, pending: usize) -> Node {
         clock: clock.clone(),
         grants: Mutex::new(HashMap::new()),
     });
-    let node = StreamNode::new(config, clock.clone(), table.clone(), TOKEN_KEY);
+    let node = StreamNode::new(
+        config,
+        clock.clone(),
+        table.clone(),
+        token_key().verifying_key(),
+    );
     node.set_channels(vec![ChannelInfo {
         id: CH,
         name: "small".into(),
@@ -143,7 +151,7 @@ impl Node {
     /// `path` with a live token for program `program` ending at `end`.
     fn url_until(&self, path: &str, program: i64, grant: u64, end: Timestamp) -> String {
         let token = token::sign(
-            &TOKEN_KEY,
+            &token_key(),
             &PlayClaims {
                 kind: PlayKind::Live,
                 channel: CH,

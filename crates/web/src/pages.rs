@@ -545,7 +545,7 @@ fn admitted(st: &AppState, p: &Program, viewer: Option<&Authed>, headers: &Heade
     r.visibility == Visibility::Public
         || viewer.is_some_and(|Authed(m)| m.id == r.member)
         || pass_of(headers, &r.slug).is_some_and(|pass| {
-            slotcast_domain::token::pass_admits(st.secrets.token_key(), pass, r.id, st.clock.now())
+            slotcast_domain::token::pass_admits(st.secrets.pass_key(), pass, r.id, st.clock.now())
         })
 }
 

@@ -277,7 +277,7 @@ pub struct PlayGrant {
 /// (one viewer seat).
 fn sign(c: &Center, kind: PlayKind, r: &Reservation, expires: Timestamp) -> String {
     token::sign(
-        c.secrets.token_key(),
+        c.secrets.play_key(),
         &PlayClaims {
             kind,
             channel: r.channel,
@@ -307,7 +307,7 @@ const PASS_AFTER_END: slotcast_domain::jiff::SignedDuration =
 
 /// A viewer pass for program `r`: give it to the browser that gave the right password.
 pub fn viewer_pass(c: &Center, r: &Reservation) -> String {
-    token::sign_pass(c.secrets.token_key(), r.id, r.schedule.end + PASS_AFTER_END)
+    token::sign_pass(c.secrets.pass_key(), r.id, r.schedule.end + PASS_AFTER_END)
 }
 
 /// The play grant of program `r` for `viewer` (signed in or not) with `credential`: the
@@ -329,7 +329,7 @@ pub async fn grant(
     };
     let password_ok = match (credential, viewer_password(c, r)?) {
         (Credential::Pass(pass), Some(_)) => {
-            Some(token::pass_admits(c.secrets.token_key(), pass, r.id, now))
+            Some(token::pass_admits(c.secrets.pass_key(), pass, r.id, now))
         }
         (Credential::Password(given), Some(real)) => {
             if let Err(wait) = c.password_throttle.check(throttle_key, now) {
