@@ -16,6 +16,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod cluster;
 pub mod error;
 pub mod mail;
 pub mod metrics;

@@ -24,6 +24,15 @@ pub trait StreamStats: Send + Sync + std::fmt::Debug {
     /// The finished recording of a program, if the stream node has one (the node owns the
     /// file and serves it).
     fn recording(&self, reservation: slotcast_domain::ReservationId) -> Option<RecordingInfo>;
+    /// The base URL of the node viewers reach program `reservation` of `channel` on (the
+    /// node with its recording, else the channel's node); `None`: the center's own address.
+    fn play_base(
+        &self,
+        _channel: slotcast_domain::ChannelId,
+        _reservation: ReservationId,
+    ) -> Option<String> {
+        None
+    }
 }
 
 /// An upload handed to the stream node: its bytes as they arrive (over a network, a
@@ -85,7 +94,9 @@ pub struct RecordingInfo {
 }
 
 /// Live statistics of a program, as the stream node measures them.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 pub struct LiveView {
     /// Whether the publisher's media reaches viewers now.
     pub on_air: bool,

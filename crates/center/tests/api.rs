@@ -787,7 +787,8 @@ async fn play_checks_passwords_and_signs_tokens(b: Backend) {
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
     let token = ok.body["token"].as_str().unwrap();
     let claims =
-        slotcast_domain::token::verify(&app.center.secrets.play_public_key(), token, app.now()).unwrap();
+        slotcast_domain::token::verify(&app.center.secrets.play_public_key(), token, app.now())
+            .unwrap();
     assert_eq!(claims.reservation, ReservationId(id));
     assert_eq!(claims.kind, slotcast_domain::token::PlayKind::Live);
     assert_eq!(claims.program_end, ts("2026-06-02T12:20:00Z"));

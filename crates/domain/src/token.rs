@@ -441,7 +441,10 @@ mod tests {
         let mut far_expiry = good;
         far_expiry[34..42].copy_from_slice(&i64::MAX.to_be_bytes());
         for p in [v1, kind0, kind4, far_end, far_expiry] {
-            assert_eq!(verify(&public(), &resign(p), now), Err(TokenError::Malformed));
+            assert_eq!(
+                verify(&public(), &resign(p), now),
+                Err(TokenError::Malformed)
+            );
         }
     }
 
@@ -500,7 +503,11 @@ mod tests {
             "AAAA.AAAA",
             "🦀🦀🦀.🦀",
         ] {
-            assert_eq!(verify(&public(), g, now), Err(TokenError::Malformed), "{g:?}");
+            assert_eq!(
+                verify(&public(), g, now),
+                Err(TokenError::Malformed),
+                "{g:?}"
+            );
         }
         let token = sign(&key(), &claims());
         let padded = format!("{token}{}", " ".repeat(MAX_TOKEN_LEN));

@@ -109,6 +109,72 @@ pub struct Config {
     pub log: LogConfig,
     /// Channels created on first start (when the database has none).
     pub channels: Vec<ChannelConfig>,
+    /// What this process runs: `all` (center and stream node in one process, the
+    /// default), `center` (a replica of the center, on PostgreSQL) or `stream` (a stream
+    /// node of a center); `slotcastd serve --role` overrides it.
+    pub role: Role,
+    /// `[cluster]`: the center's internal API for stream nodes (role `center`).
+    pub cluster: ClusterConfig,
+    /// `[node]`: this stream node (role `stream`).
+    pub node: NodeConfig,
+}
+
+/// Whether `name` can name a stream node: 1–64 ASCII letters, digits or dashes.
+pub fn valid_node_name(name: &str) -> bool {
+    (1..=64).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// What a process runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Center and stream node in one process (SQLite or PostgreSQL).
+    #[default]
+    All,
+    /// A center replica: pages, API, scheduler, e-mail, the nodes' internal API.
+    Center,
+    /// A stream node: ingest, delivery, recording, filler, for the channels placed on it.
+    Stream,
+}
+
+/// `[cluster]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Where the internal API for stream nodes listens (keep it off the internet).
+    #[serde(deserialize_with = "socket_addr")]
+    pub listen: SocketAddr,
+    /// How long a node holds its lease and its channels without renewing (3–300 s); a
+    /// channel moves to a standby node this long after its node died.
+    pub node_lease_seconds: u32,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            listen: "127.0.0.1:8090".parse().expect("valid"),
+            node_lease_seconds: 10,
+        }
+    }
+}
+
+/// `[node]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// The node's name, as registered with `slotcastd admin add-node`.
+    pub name: String,
+    /// The credential `slotcastd admin add-node` printed.
+    pub credential: Option<Secret>,
+    /// The center's internal API, e.g. `http://10.0.0.1:8090`.
+    pub center_url: String,
+    /// The channels this node may serve: it takes those no live node holds (list the same
+    /// channels on a standby node).
+    pub channels: Vec<String>,
+    /// Where viewers reach this node's HTTP delivery; default `http://<http.listen>`.
+    pub play_url: String,
+    /// Where publishers reach this node's RTMP ingest; default `rtmp://<rtmp.listen>/live`.
+    pub ingest_url: String,
 }
 
 /// `[database]`.
@@ -459,6 +525,9 @@ impl Default for Config {
                 ch("medium", 100, 2500, 300),
                 ch("large", 1000, 4000, 800),
             ],
+            role: Role::All,
+            cluster: ClusterConfig::default(),
+            node: NodeConfig::default(),
         }
     }
 }
@@ -513,6 +582,49 @@ impl Config {
             })?;
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// Checks what `role` needs: PostgreSQL for a center replica; a name, a credential, a
+    /// center and channels for a stream node.
+    pub fn check_role(&self, role: Role) -> Result<(), ConfigError> {
+        let err = |key: &str, msg: &str| {
+            Err(ConfigError(format!(
+                "role {role:?}: configuration key `{key}` {msg}"
+            )))
+        };
+        match role {
+            Role::All => Ok(()),
+            Role::Center if !self.database_url().starts_with("postgres") => err(
+                "database.url",
+                "must name PostgreSQL (postgres://…): center replicas share one database",
+            ),
+            Role::Center => Ok(()),
+            Role::Stream => {
+                let n = &self.node;
+                if !valid_node_name(&n.name) {
+                    return err("node.name", "must be 1–64 letters, digits or dashes");
+                }
+                if n.credential.as_ref().is_none_or(|c| c.0.is_empty()) {
+                    return err(
+                        "node.credential",
+                        "is required (see `slotcastd admin add-node`)",
+                    );
+                }
+                if !(n.center_url.starts_with("http://") || n.center_url.starts_with("https://")) {
+                    return err(
+                        "node.center_url",
+                        "must be the center's internal URL, http(s)://…",
+                    );
+                }
+                if n.channels.is_empty() {
+                    return err(
+                        "node.channels",
+                        "must name the channels this node may serve",
+                    );
+                }
+                Ok(())
+            }
+        }
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -615,6 +727,12 @@ impl Config {
                     "{:?} is not one of \"starttls\", \"tls\", \"none\"",
                     self.mail.smtp.tls
                 ),
+            );
+        }
+        if !(3..=300).contains(&self.cluster.node_lease_seconds) {
+            return err(
+                "cluster.node_lease_seconds",
+                "must be between 3 and 300".into(),
             );
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {

@@ -9,5 +9,6 @@
 
 pub mod config;
 pub mod link;
+pub mod node;
 pub mod server;
 pub mod storage;

@@ -1,5 +1,5 @@
 //! The two directions between the center and the stream node in one process (role
-//! `all`): the stream node asks the center whether a key may publish; the center asks the
+//! `all`; across processes the same values travel over HTTP, see [`crate::node`]): the stream node asks the center whether a key may publish; the center asks the
 //! stream node about viewers, live statistics, recordings and filler jobs, tells it to cut
 //! a cancelled program and hands it the operator's filler uploads. Only these adapters know both sides, and only plain values cross
 //! them (no paths, no shared state), so a network can take their place.
@@ -42,6 +42,25 @@ impl PublishAuthority for CenterAuthority {
     }
 }
 
+/// A program's live statistics as the center shows them.
+pub fn live_view(s: slotcast_stream::LiveStats) -> LiveView {
+    LiveView {
+        on_air: s.on_air,
+        publishing: s.publishing,
+        viewers: s.viewers,
+        bitrate_kbps: s.bitrate_kbps,
+        width: s.width,
+        height: s.height,
+        fps: s.fps,
+        recording: match s.recording {
+            RecordingState::Idle => "idle".into(),
+            RecordingState::Recording => "recording".into(),
+            RecordingState::Done => "done".into(),
+            RecordingState::Failed(why) => format!("failed: {why}"),
+        },
+    }
+}
+
 /// The stream node as the center's source of viewer counts and statistics.
 #[derive(Debug)]
 pub struct NodeStats(pub Arc<StreamNode>);
@@ -60,22 +79,7 @@ impl slotcast_center::StreamStats for NodeStats {
     }
 
     fn live(&self, reservation: ReservationId) -> Option<LiveView> {
-        let s = self.0.live(reservation)?;
-        Some(LiveView {
-            on_air: s.on_air,
-            publishing: s.publishing,
-            viewers: s.viewers,
-            bitrate_kbps: s.bitrate_kbps,
-            width: s.width,
-            height: s.height,
-            fps: s.fps,
-            recording: match s.recording {
-                RecordingState::Idle => "idle".into(),
-                RecordingState::Recording => "recording".into(),
-                RecordingState::Done => "done".into(),
-                RecordingState::Failed(why) => format!("failed: {why}"),
-            },
-        })
+        self.0.live(reservation).map(live_view)
     }
 
     fn revoke(&self, reservation: ReservationId) {

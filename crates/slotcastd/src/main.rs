@@ -27,8 +27,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the server (role `all`: center and stream node in one process).
-    Serve,
+    /// Run the server: role `all` (center and stream node in one process, the default),
+    /// `center` (a center replica on PostgreSQL) or `stream` (a stream node of a center).
+    Serve {
+        /// Overrides the configuration's `role`.
+        #[arg(long, value_enum)]
+        role: Option<config::Role>,
+    },
     /// Check the configuration and print it (secrets redacted).
     CheckConfig,
     /// Administration.
@@ -62,12 +67,19 @@ enum Admin {
         #[arg(long, default_value = "Operator")]
         name: String,
     },
+    /// Register a stream node (or give it a new credential) and print its credential,
+    /// for the node's `node.credential`. Only its hash is stored.
+    AddNode {
+        /// The node's name (letters, digits, dashes), as in its `node.name`.
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[allow(clippy::print_stderr, clippy::print_stdout)]
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let cfg = match config::Config::load(cli.config.as_deref(), std::env::vars()) {
+    let mut cfg = match config::Config::load(cli.config.as_deref(), std::env::vars()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("slotcastd: {e}");
@@ -117,7 +129,23 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Serve => {
+        Command::Admin(Admin::AddNode { name }) => {
+            let rt = tokio::runtime::Runtime::new().expect("runtime");
+            match rt.block_on(server::add_node(&cfg, &name)) {
+                Ok(credential) => {
+                    println!("node {name} registered; its credential (shown once):\n{credential}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("slotcastd: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Serve { role } => {
+            if let Some(role) = role {
+                cfg.role = role;
+            }
             init_logging(&cfg.log.format);
             let rt = match tokio::runtime::Runtime::new() {
                 Ok(rt) => rt,

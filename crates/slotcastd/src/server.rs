@@ -1,9 +1,11 @@
-//! `slotcastd serve`: opens the store, seeds the configured channels on first start,
-//! starts the time service, the scheduler, the mail sender and the stream node (RTMP
-//! ingest, HTTP delivery merged into the center's router), serves until SIGINT or
-//! SIGTERM, then drains and stops every part.
+//! `slotcastd serve`: starts the parts of the configured role, serves until SIGINT or
+//! SIGTERM, then drains and stops every part. Role `all` opens the store, seeds the
+//! configured channels on first start, starts the time service, the scheduler, the mail
+//! sender and the stream node (RTMP ingest, HTTP delivery merged into the center's
+//! router); role `center` is the same without the stream node, plus the internal API for
+//! stream nodes; role `stream` is in [`crate::node`].
 
-use crate::config::Config;
+use crate::config::{Config, Role};
 use slotcast_center::mail::{Sender, SmtpSettings, SmtpTls, Transport};
 use slotcast_center::secrets::Secrets;
 use slotcast_center::time::TimeService;
@@ -90,20 +92,102 @@ pub fn settings(cfg: &Config, rtmp_port: u16) -> Settings {
     s
 }
 
-/// Runs the server until a shutdown signal.
+/// Runs the server in `cfg.role` until a shutdown signal.
 pub async fn serve(cfg: Config) -> Result<(), String> {
     // Handlers first: a SIGTERM that arrives right after start must stop us cleanly.
     let signal = shutdown_signal().map_err(|e| format!("cannot install signal handlers: {e}"))?;
-    let running = start(&cfg, None).await?;
-    tracing::info!("slotcast center listening on http://{}", running.http);
-    tracing::info!(
-        "slotcast stream node: RTMP ingest on rtmp://{}/live",
-        running.rtmp
-    );
+    cfg.check_role(cfg.role).map_err(|e| e.to_string())?;
+    let parts = match cfg.role {
+        Role::All => {
+            let running = start(&cfg, None).await?;
+            tracing::info!("slotcast center listening on http://{}", running.http);
+            tracing::info!(
+                "slotcast stream node: RTMP ingest on rtmp://{}/live",
+                running.rtmp
+            );
+            running.parts
+        }
+        Role::Center => start_center(&cfg).await?,
+        Role::Stream => crate::node::start(&cfg).await?,
+    };
     signal.await;
-    running.shutdown().await?;
+    parts.shutdown().await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The running parts of a role: listeners and background tasks, stopped in order by
+/// [`Parts::shutdown`].
+#[derive(Debug)]
+pub struct Parts {
+    stop_http: watch::Sender<bool>,
+    stop: watch::Sender<bool>,
+    served: Vec<JoinHandle<std::io::Result<()>>>,
+    tasks: Vec<JoinHandle<()>>,
+    time_task: Option<JoinHandle<()>>,
+}
+
+impl Parts {
+    /// Parts with no listener and no task yet; `time_task` is aborted at the end.
+    pub fn new(time_task: Option<JoinHandle<()>>) -> Self {
+        Parts {
+            stop_http: watch::channel(false).0,
+            stop: watch::channel(false).0,
+            served: Vec::new(),
+            tasks: Vec::new(),
+            time_task,
+        }
+    }
+
+    /// Resolves when the background tasks are to stop.
+    pub fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
+        wait_for(self.stop.subscribe())
+    }
+
+    /// Runs `task` until shutdown (it must end when [`Parts::stopped`] resolves).
+    pub fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
+        self.tasks.push(tokio::spawn(task));
+    }
+
+    /// Serves `app` on `listener` until shutdown, letting requests finish.
+    pub fn serve_http(&mut self, listener: tokio::net::TcpListener, app: axum::Router) {
+        let app = app.into_make_service_with_connect_info::<slotcast_center::net::Peer>();
+        let stopped = wait_for(self.stop_http.subscribe());
+        self.served.push(tokio::spawn(async move {
+            // A live response to a peer that stopped reading would hold its seat forever.
+            let listener = slotcast_center::net::StallGuard::new(listener, Duration::from_secs(30));
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stopped)
+                .await
+        }));
+    }
+
+    /// Stops HTTP first (letting requests finish), then every background task.
+    pub async fn shutdown(self) -> Result<(), String> {
+        let _ = self.stop_http.send(true);
+        let mut result = Ok(());
+        for served in self.served {
+            if let Err(e) = served
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+            {
+                result = Err(format!("server error: {e}"));
+            }
+        }
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        if let Some(t) = self.time_task {
+            t.abort();
+        }
+        result
+    }
+}
+
+async fn wait_for(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
 }
 
 /// A server started by [`start`]: every part runs on the current tokio runtime until
@@ -118,37 +202,56 @@ pub struct Running {
     pub center: Arc<Center>,
     /// The stream node.
     pub node: Arc<StreamNode>,
-    stop_http: watch::Sender<bool>,
-    stop: watch::Sender<bool>,
-    served: JoinHandle<std::io::Result<()>>,
-    tasks: Vec<JoinHandle<()>>,
-    time_task: Option<JoinHandle<()>>,
+    parts: Parts,
 }
 
 impl Running {
     /// Stops HTTP first (letting requests finish), then the scheduler, the mail sender,
     /// RTMP ingest and the channel refresh.
     pub async fn shutdown(self) -> Result<(), String> {
-        let _ = self.stop_http.send(true);
-        let served = self.served.await;
-        let _ = self.stop.send(true);
-        for t in self.tasks {
-            let _ = t.await;
-        }
-        if let Some(t) = self.time_task {
-            t.abort();
-        }
-        served
-            .map_err(|e| format!("server error: {e}"))?
-            .map_err(|e| format!("server error: {e}"))
+        self.parts.shutdown().await
     }
 }
 
-/// Opens the store, seeds the channels, starts every part (role `all`) and binds the
-/// listeners of `cfg`; returns at once with the server running. `clock` replaces the
-/// time service (NTP or the system clock) for every decision, the stream node's windows
-/// included: tests pass a manual clock. [`serve`] is this with `None` and a signal.
-pub async fn start(cfg: &Config, clock: Option<Arc<dyn Clock>>) -> Result<Running, String> {
+/// The clock every decision uses, the time service behind it and the service's task.
+pub type Timing = (
+    Arc<dyn Clock>,
+    Option<Arc<TimeService>>,
+    Option<JoinHandle<()>>,
+);
+
+/// The clock every decision uses: `clock` (tests) or the time service (NTP or the system
+/// clock), with the service's task.
+pub fn clock_of(cfg: &Config, clock: Option<Arc<dyn Clock>>) -> Timing {
+    match clock {
+        Some(c) => (c, None, None),
+        None => {
+            let time = TimeService::new(cfg.time.ntp_servers.clone());
+            let task = time.clone().spawn(Duration::from_secs(64));
+            let clock: Arc<dyn Clock> = time.clone();
+            (clock, Some(time), Some(task))
+        }
+    }
+}
+
+/// Binds `addr` (`key` names the configuration key in the error).
+pub async fn bind(addr: SocketAddr, key: &str) -> Result<tokio::net::TcpListener, String> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr} ({key}): {e}"))
+}
+
+/// The center's half of a process: opens the store, seeds the channels, builds the
+/// center with `stats` and `filler` as its stream node, and starts its scheduler and mail
+/// sender in `parts`.
+async fn start_center_part(
+    cfg: &Config,
+    clock: Arc<dyn Clock>,
+    time: Option<Arc<TimeService>>,
+    rtmp_port: u16,
+    stream: impl FnOnce(&Arc<dyn Store>, &Secrets) -> StreamPart,
+    parts: &mut Parts,
+) -> Result<(Arc<Center>, StreamPart), String> {
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| format!("cannot create data_dir {}: {e}", cfg.data_dir.display()))?;
     let url = cfg.database_url();
@@ -158,33 +261,14 @@ pub async fn start(cfg: &Config, clock: Option<Arc<dyn Clock>>) -> Result<Runnin
     tracing::info!(backend = store.backend(), url = %crate::config::redact_url(&url), "database ready");
     seed_channels(&*store, cfg).await?;
     let secrets = Secrets::load_or_create(&cfg.data_dir)?;
-
-    let (clock, time, time_task) = match clock {
-        Some(c) => (c, None, None),
-        None => {
-            let time = TimeService::new(cfg.time.ntp_servers.clone());
-            let task = time.clone().spawn(Duration::from_secs(64));
-            let clock: Arc<dyn Clock> = time.clone();
-            (clock, Some(time), Some(task))
-        }
-    };
-    let listener = tokio::net::TcpListener::bind(cfg.http.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {} (http.listen): {e}", cfg.http.listen))?;
-    let http = listener.local_addr().map_err(|e| e.to_string())?;
-    let rtmp_listener = tokio::net::TcpListener::bind(cfg.rtmp.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {} (rtmp.listen): {e}", cfg.rtmp.listen))?;
-    let rtmp = rtmp_listener.local_addr().map_err(|e| e.to_string())?;
-
-    let settings = settings(cfg, rtmp.port());
+    let settings = settings(cfg, rtmp_port);
     let sender = |t| {
         Sender::new(store.clone(), clock.clone(), t, &settings.mail_from).map_err(|e| e.to_string())
     };
     let mail_check = Arc::new(sender(transport(cfg))?);
     let mailer = sender(transport(cfg))?;
     slotcast_center::metrics::install();
-    let node = start_stream_node(cfg, store.clone(), clock.clone(), secrets.play_public_key()).await?;
+    let stream = stream(&store, &secrets);
     let center = Arc::new(Center {
         store: store.clone(),
         clock: clock.clone(),
@@ -195,62 +279,138 @@ pub async fn start(cfg: &Config, clock: Option<Arc<dyn Clock>>) -> Result<Runnin
         password_throttle: Throttle::new(20, SignedDuration::from_mins(15)),
         signup_throttle: Throttle::new(20, SignedDuration::from_hours(1)),
         time,
-        stats: Arc::new(crate::link::NodeStats(node.clone())),
-        filler: Arc::new(crate::link::NodeStats(node.clone())),
+        stats: stream.stats.clone(),
+        filler: stream.filler.clone(),
         mail_check: Some(mail_check),
         scheduler: slotcast_center::SchedulerHealth::default(),
         listings: Default::default(),
     });
+    parts.spawn(Scheduler::new(center.clone()).run(Duration::from_secs(1), parts.stopped()));
+    parts.spawn(mailer.run(parts.stopped()));
+    Ok((center, stream))
+}
 
-    let (stop, stop_rx) = watch::channel(false);
-    let stopped = |rx: &watch::Receiver<bool>| {
-        let mut rx = rx.clone();
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }
-    };
-    let tasks = vec![
-        tokio::spawn(Scheduler::new(center.clone()).run(Duration::from_secs(1), stopped(&stop_rx))),
-        tokio::spawn(mailer.run(stopped(&stop_rx))),
-        tokio::spawn(slotcast_stream::rtmp::serve(
-            node.clone(),
-            rtmp_listener,
-            stopped(&stop_rx),
-        )),
-        tokio::spawn(refresh_channels(
-            node.clone(),
-            store.clone(),
-            stopped(&stop_rx),
-        )),
-    ];
-    let app = slotcast_web::router(center.clone())
-        .merge(slotcast_center::router(center.clone()))
-        .merge(slotcast_stream::http::router(node.clone()))
-        .layer(axum::middleware::from_fn_with_state(
-            center.clone(),
-            slotcast_web::html_errors,
-        ))
-        .into_make_service_with_connect_info::<slotcast_center::net::Peer>();
-    let (stop_http, stop_http_rx) = watch::channel(false);
-    let http_stopped = stopped(&stop_http_rx);
-    let served = tokio::spawn(async move {
-        // A live response to a peer that stopped reading would hold its seat forever.
-        let listener = slotcast_center::net::StallGuard::new(listener, Duration::from_secs(30));
-        axum::serve(listener, app)
-            .with_graceful_shutdown(http_stopped)
-            .await
-    });
+/// What stands for the stream node in a center.
+struct StreamPart {
+    stats: Arc<dyn slotcast_center::StreamStats>,
+    filler: Arc<dyn slotcast_center::FillerPort>,
+}
+
+/// The pages and the public API of `center`, with HTML error pages for browsers.
+fn public_app(center: &Arc<Center>) -> axum::Router {
+    slotcast_web::router(center.clone()).merge(slotcast_center::router(center.clone()))
+}
+
+fn with_html_errors(center: &Arc<Center>, app: axum::Router) -> axum::Router {
+    app.layer(axum::middleware::from_fn_with_state(
+        center.clone(),
+        slotcast_web::html_errors,
+    ))
+}
+
+/// Opens the store, seeds the channels, starts every part (role `all`) and binds the
+/// listeners of `cfg`; returns at once with the server running. `clock` replaces the
+/// time service (NTP or the system clock) for every decision, the stream node's windows
+/// included: tests pass a manual clock. [`serve`] is this with `None` and a signal.
+pub async fn start(cfg: &Config, clock: Option<Arc<dyn Clock>>) -> Result<Running, String> {
+    let (clock, time, time_task) = clock_of(cfg, clock);
+    let mut parts = Parts::new(time_task);
+    let listener = bind(cfg.http.listen, "http.listen").await?;
+    let http = listener.local_addr().map_err(|e| e.to_string())?;
+    let rtmp_listener = bind(cfg.rtmp.listen, "rtmp.listen").await?;
+    let rtmp = rtmp_listener.local_addr().map_err(|e| e.to_string())?;
+
+    let mut node = None;
+    let (center, _) = start_center_part(
+        cfg,
+        clock.clone(),
+        time,
+        rtmp.port(),
+        |store, secrets| {
+            let n = start_stream_node(
+                cfg,
+                Arc::new(crate::link::CenterAuthority {
+                    store: store.clone(),
+                    clock: clock.clone(),
+                }),
+                clock.clone(),
+                secrets.play_public_key(),
+            );
+            node = Some(n.clone());
+            StreamPart {
+                stats: Arc::new(crate::link::NodeStats(n.clone())),
+                filler: Arc::new(crate::link::NodeStats(n)),
+            }
+        },
+        &mut parts,
+    )
+    .await?;
+    let node = node.expect("the stream part was built");
+    node.set_channels(channel_infos(&*center.store).await?);
+    make_missing_filler(cfg, &node, &*center.store).await?;
+    parts.spawn(slotcast_stream::rtmp::serve(
+        node.clone(),
+        rtmp_listener,
+        parts.stopped(),
+    ));
+    parts.spawn(refresh_channels(
+        node.clone(),
+        center.store.clone(),
+        parts.stopped(),
+    ));
+    let app = public_app(&center).merge(slotcast_stream::http::router(node.clone()));
+    parts.serve_http(listener, with_html_errors(&center, app));
     Ok(Running {
         http,
         rtmp,
         center,
         node,
-        stop_http,
-        stop,
-        served,
-        tasks,
-        time_task,
+        parts,
     })
+}
+
+/// Role `center`: a replica of the center on PostgreSQL, with the internal API for stream
+/// nodes on `cluster.listen` and the nodes' reports as its view of the stream side.
+pub async fn start_center(cfg: &Config) -> Result<Parts, String> {
+    let (clock, time, time_task) = clock_of(cfg, None);
+    let mut parts = Parts::new(time_task);
+    let listener = bind(cfg.http.listen, "http.listen").await?;
+    let internal = bind(cfg.cluster.listen, "cluster.listen").await?;
+    let mut view = None;
+    let (center, _) = start_center_part(
+        cfg,
+        clock.clone(),
+        time,
+        cfg.rtmp.listen.port(),
+        |store, _| {
+            let v = slotcast_center::cluster::ClusterView::new(store.clone());
+            view = Some(v.clone());
+            StreamPart {
+                stats: v,
+                filler: Arc::new(slotcast_center::NoStreamNode),
+            }
+        },
+        &mut parts,
+    )
+    .await?;
+    let view = view.expect("the view was built");
+    parts.spawn(view.run(clock, Duration::from_secs(1), parts.stopped()));
+    parts.serve_http(listener, with_html_errors(&center, public_app(&center)));
+    parts.serve_http(
+        internal,
+        slotcast_center::cluster::router(
+            center.clone(),
+            slotcast_center::cluster::ClusterSettings {
+                node_lease: SignedDuration::from_secs(cfg.cluster.node_lease_seconds.into()),
+            },
+        ),
+    );
+    tracing::info!(
+        "slotcast center replica listening on http://{} (internal API for stream nodes on http://{})",
+        cfg.http.listen,
+        cfg.cluster.listen
+    );
+    Ok(parts)
 }
 
 /// The stream node's settings from the configuration.
@@ -280,56 +440,70 @@ async fn channel_infos(store: &dyn Store) -> Result<Vec<ChannelInfo>, String> {
         .collect())
 }
 
-/// Starts the stream node on the store's channels; makes missing filler with ffmpeg in the
-/// background when configured (the demo's test cards).
-async fn start_stream_node(
+/// A stream node of `cfg` asking `authority` whether keys may publish and checking play
+/// tokens with `token_key`. It has no channels yet.
+pub fn start_stream_node(
     cfg: &Config,
-    store: Arc<dyn Store>,
+    authority: Arc<dyn slotcast_stream::PublishAuthority>,
     clock: Arc<dyn Clock>,
     token_key: slotcast_domain::token::VerifyingKey,
-) -> Result<Arc<StreamNode>, String> {
+) -> Arc<StreamNode> {
+    StreamNode::new(stream_config(cfg), clock, authority, token_key)
+}
+
+/// Makes the missing test-card filler of `store`'s channels with ffmpeg in the background
+/// when configured (the demo's).
+async fn make_missing_filler(
+    cfg: &Config,
+    node: &Arc<StreamNode>,
+    store: &dyn Store,
+) -> Result<(), String> {
+    let names: Vec<(String, u32)> = store
+        .channels()
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|c| (c.name, c.bitrate_kbps))
+        .collect();
+    make_filler_for(cfg, node, names);
+    Ok(())
+}
+
+/// Makes the missing test-card filler of the `channels` (name, bitrate) with ffmpeg on a
+/// thread of its own, when `filler.auto_generate` is on and ffmpeg is installed.
+pub fn make_filler_for(cfg: &Config, node: &Arc<StreamNode>, channels: Vec<(String, u32)>) {
     let sc = stream_config(cfg);
-    let authority = Arc::new(crate::link::CenterAuthority {
-        store: store.clone(),
-        clock: clock.clone(),
-    });
-    let node = StreamNode::new(sc.clone(), clock, authority, token_key);
-    node.set_channels(channel_infos(&*store).await?);
-    if cfg.filler.auto_generate
-        && let Some(ffmpeg) = slotcast_stream::filler::find_ffmpeg()
-    {
-        let specs: Vec<FillerSpec> = store
-            .channels()
-            .await
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .filter(|c| !sc.filler_dir.join(&c.name).is_dir())
-            .map(|c| FillerSpec {
-                channel: c.name,
-                bitrate_kbps: c.bitrate_kbps,
-                seconds: cfg.filler.seconds,
-            })
-            .collect();
-        if !specs.is_empty() {
-            let node = node.clone();
-            // A thread of its own: a shutdown must not wait for ffmpeg.
-            std::thread::spawn(move || {
-                for spec in specs {
-                    tracing::info!(channel = %spec.channel, "making test-card filler with ffmpeg");
-                    if let Err(e) = slotcast_stream::filler::generate(
-                        &ffmpeg,
-                        &sc.filler_dir,
-                        &sc.slate_dir,
-                        &spec,
-                    ) {
-                        tracing::warn!(channel = %spec.channel, error = %e, "no filler made");
-                    }
-                }
-                node.reload_filler();
-            });
-        }
+    if !cfg.filler.auto_generate {
+        return;
     }
-    Ok(node)
+    let Some(ffmpeg) = slotcast_stream::filler::find_ffmpeg() else {
+        return;
+    };
+    let specs: Vec<FillerSpec> = channels
+        .into_iter()
+        .filter(|(name, _)| !sc.filler_dir.join(name).is_dir())
+        .map(|(channel, bitrate_kbps)| FillerSpec {
+            channel,
+            bitrate_kbps,
+            seconds: cfg.filler.seconds,
+        })
+        .collect();
+    if specs.is_empty() {
+        return;
+    }
+    let node = node.clone();
+    // A thread of its own: a shutdown must not wait for ffmpeg.
+    std::thread::spawn(move || {
+        for spec in specs {
+            tracing::info!(channel = %spec.channel, "making test-card filler with ffmpeg");
+            if let Err(e) =
+                slotcast_stream::filler::generate(&ffmpeg, &sc.filler_dir, &sc.slate_dir, &spec)
+            {
+                tracing::warn!(channel = %spec.channel, error = %e, "no filler made");
+            }
+        }
+        node.reload_filler();
+    });
 }
 
 /// Keeps the stream node's channel list (capacities, new channels) in step with the
@@ -435,4 +609,25 @@ pub async fn create_operator(
         .await
         .map_err(|e| e.to_string())?;
     Ok(m.id.0)
+}
+
+/// `slotcastd admin add-node`: registers stream node `name` with a fresh credential (only
+/// its hash is stored) and returns the credential.
+pub async fn add_node(cfg: &Config, name: &str) -> Result<String, String> {
+    if !crate::config::valid_node_name(name) {
+        return Err("--name must be 1–64 letters, digits or dashes".into());
+    }
+    let store = crate::storage::open(&cfg.database_url())
+        .await
+        .map_err(|e| e.to_string())?;
+    let credential = crate::node::new_credential();
+    store
+        .put_node(
+            name,
+            &slotcast_center::cluster::credential_hash(&credential),
+            slotcast_domain::Timestamp::now(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(credential)
 }

@@ -654,6 +654,12 @@ impl Channel {
             .increment(bytes as u64);
     }
 
+    /// The programs the channel holds now (on air, waiting for their start, or just ended).
+    pub(crate) fn programs(&self) -> Vec<ReservationId> {
+        let core = self.core.lock().expect("channel lock");
+        core.programs.iter().map(|p| p.grant.reservation).collect()
+    }
+
     pub(crate) fn live_stats(&self, reservation: ReservationId) -> Option<LiveStats> {
         let core = self.core.lock().expect("channel lock");
         let p = core

@@ -115,6 +115,19 @@ pub struct LiveStats {
     pub recording: RecordingState,
 }
 
+/// What a node tells the center about itself ([`StreamNode::report`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodeReport {
+    /// Viewers admitted per channel.
+    pub viewers: Vec<(ChannelId, u32)>,
+    /// Live statistics per program held by a channel, with the channel.
+    pub live: Vec<(ReservationId, ChannelId, LiveStats)>,
+    /// Totals of ended programs, until the center acknowledges them.
+    pub finished: Vec<(ReservationId, ProgramStats)>,
+    /// Finished recordings and their sizes, newest first.
+    pub recordings: Vec<(ReservationId, u64)>,
+}
+
 /// The state of a program's recording.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "state", content = "reason")]
@@ -256,6 +269,67 @@ impl StreamNode {
     /// Viewers admitted on a channel now.
     pub fn viewers(&self, channel: ChannelId) -> u32 {
         self.channel(channel).map_or(0, |c| c.viewers())
+    }
+
+    /// Everything the center asks about, at once: viewers of every channel, live
+    /// statistics of every program the channels hold, the totals of ended programs not yet
+    /// acknowledged and the newest finished recordings (at most `recordings`). A node that
+    /// is not in the center's process sends this with each lease renewal.
+    pub fn report(&self, recordings: usize) -> NodeReport {
+        let mut report = NodeReport::default();
+        let channels: Vec<(ChannelId, Arc<Channel>)> = self
+            .channels
+            .read()
+            .expect("channels lock")
+            .iter()
+            .map(|(id, c)| (*id, c.clone()))
+            .collect();
+        for (id, c) in channels {
+            report.viewers.push((id, c.viewers()));
+            for r in c.programs() {
+                if let Some(s) = c.live_stats(r) {
+                    report.live.push((r, id, s));
+                }
+            }
+        }
+        report.finished = self
+            .finished
+            .lock()
+            .expect("finished lock")
+            .iter()
+            .map(|(r, s)| (*r, s.clone()))
+            .collect();
+        report.recordings = self.newest_recordings(recordings);
+        report
+    }
+
+    /// The newest finished recordings and their sizes.
+    fn newest_recordings(&self, most: usize) -> Vec<(ReservationId, u64)> {
+        let Ok(dir) = std::fs::read_dir(&self.config.recordings_dir) else {
+            return Vec::new();
+        };
+        let mut found: Vec<(std::time::SystemTime, ReservationId, u64)> = dir
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name();
+                let id = name.to_str()?.strip_suffix(".mp4")?.parse::<i64>().ok()?;
+                let meta = e.metadata().ok()?;
+                Some((meta.modified().ok()?, ReservationId(id), meta.len()))
+            })
+            .collect();
+        found.sort_by_key(|f| std::cmp::Reverse(f.0));
+        let recording: Vec<ReservationId> = self
+            .all_channels()
+            .iter()
+            .flat_map(|c| c.programs())
+            .filter(|r| self.all_channels().iter().any(|c| c.recording(*r)))
+            .collect();
+        found
+            .into_iter()
+            .filter(|(_, r, _)| !recording.contains(r))
+            .take(most)
+            .map(|(_, r, bytes)| (r, bytes))
+            .collect()
     }
 
     /// Live statistics of a program, when it is (or was just) on a channel of this node.

@@ -289,6 +289,14 @@ fn sign(c: &Center, kind: PlayKind, r: &Reservation, expires: Timestamp) -> Stri
     )
 }
 
+/// Where viewers reach program `r`'s media: the stream node that holds it (its channel's
+/// node, or the node with its recording), or the center's own address (role `all`).
+fn node_base(c: &Center, r: &Reservation) -> String {
+    c.stats
+        .play_base(r.channel, r.id)
+        .unwrap_or_else(|| c.settings.public_url.clone())
+}
+
 /// What a viewer shows for a password or secret program.
 #[derive(Debug, Clone, Copy)]
 pub enum Credential<'a> {
@@ -385,7 +393,7 @@ pub async fn grant(
     let token = sign(c, PlayKind::Live, r, expires);
     Ok(PlayGrant {
         kind: PlayKind::Live,
-        urls: playback::live(&c.settings.public_url, &channel.name, &token),
+        urls: playback::live(&node_base(c, r), &channel.name, &token),
         token,
         expires,
     })
@@ -398,7 +406,7 @@ fn replay(c: &Center, r: &Reservation, now: Timestamp) -> PlayGrant {
     let token = sign(c, PlayKind::Replay, r, expires);
     PlayGrant {
         kind: PlayKind::Replay,
-        urls: playback::replay(&c.settings.public_url, &r.slug, &token),
+        urls: playback::replay(&node_base(c, r), &r.slug, &token),
         token,
         expires,
     }
@@ -419,14 +427,14 @@ pub fn preview(c: &Center, r: &Reservation) -> ApiResult<(String, Timestamp, Str
     }
     let expires = r.schedule.connect_to;
     let token = sign(c, PlayKind::Preview, r, expires);
-    let url = playback::preview(&c.settings.public_url, r.id, &token);
+    let url = playback::preview(&node_base(c, r), r.id, &token);
     Ok((token, expires, url))
 }
 
 /// The broadcaster's preview of `r` as an fMP4 stream, for the dashboard's player.
 pub fn preview_mse(c: &Center, r: &Reservation) -> ApiResult<String> {
     let (token, _, _) = preview(c, r)?;
-    Ok(playback::preview_mse(&c.settings.public_url, r.id, &token))
+    Ok(playback::preview_mse(&node_base(c, r), r.id, &token))
 }
 
 /// Where the broadcaster downloads the recording of their program `r` once it is over:
@@ -447,5 +455,5 @@ pub fn download(c: &Center, r: &Reservation) -> ApiResult<String> {
         r,
         c.clock.now() + c.settings.play_token_ttl,
     );
-    Ok(playback::download(&c.settings.public_url, &r.slug, &token))
+    Ok(playback::download(&node_base(c, r), &r.slug, &token))
 }

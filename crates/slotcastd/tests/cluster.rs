@@ -1,0 +1,603 @@
+//! Past one machine, on one machine: real `slotcastd` processes — center replicas (role
+//! `center`) and stream nodes (role `stream`) — on a real PostgreSQL database, with real
+//! ffmpeg publishing, real HTTP viewers and a real SMTP server, set up as
+//! `docs/deployment.md` describes (a node registered with `slotcastd admin add-node`, the
+//! replicas sharing the database and the server secret).
+
+mod common;
+
+use common::smtp;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use slotcast_domain::Timestamp;
+use slotcast_testkit::TempDir;
+use slotcast_testkit::media::{publisher_sized, tool};
+use slotcast_testkit::pg::TempPg;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A `slotcastd` process, killed (SIGKILL) when dropped; its log is kept in a file.
+struct Proc {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn spawn(args: &[&str], env: &[(String, String)], log: PathBuf) -> Proc {
+        let out = std::fs::File::create(&log).expect("a log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_slotcastd"))
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env("SLOTCAST_LOG", "info,slotcast_center=debug")
+            .stdout(Stdio::null())
+            .stderr(out)
+            .spawn()
+            .expect("slotcastd runs");
+        Proc { child, log }
+    }
+
+    /// `kill -9`: no shutdown, no goodbye.
+    fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Two center replicas, stream nodes, one PostgreSQL database, one SMTP server.
+struct Cluster {
+    pg: TempPg,
+    dir: TempDir,
+    env: Vec<(String, String)>,
+    centers: Vec<(Proc, u16)>,
+    nodes: HashMap<String, (Proc, u16, u16)>,
+    inbox: smtp::Inbox,
+    http: reqwest::Client,
+}
+
+impl Cluster {
+    /// The database, the configuration every process shares, and two center replicas
+    /// (started one after the other: the first seeds the channels).
+    async fn start(extra: &[(&str, String)]) -> Option<Cluster> {
+        if !tool("ffmpeg") {
+            return None;
+        }
+        let pg = TempPg::create().await?;
+        let dir = TempDir::new("cluster");
+        let mail = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mail_port = mail.local_addr().unwrap().port();
+        let inbox = smtp::start_smtp(mail);
+        let mut env: Vec<(String, String)> = [
+            ("DATABASE__URL", pg.url.clone()),
+            ("SLOTS__MINUTES", "1".into()),
+            ("SLOTS__CONFIRM_LEAD_MINUTES", "1".into()),
+            ("SLOTS__CONNECT_BEFORE_SECONDS", "15".into()),
+            ("SLOTS__CONNECT_AFTER_SECONDS", "10".into()),
+            ("QUOTA__SLOTS_PER_MONTH", "1000".into()),
+            ("FILLER__AUTO_GENERATE", "false".into()),
+            ("CLUSTER__NODE_LEASE_SECONDS", "3".into()),
+            ("MAIL__TRANSPORT", "smtp".into()),
+            ("MAIL__SMTP__HOST", "127.0.0.1".into()),
+            ("MAIL__SMTP__PORT", mail_port.to_string()),
+            ("MAIL__SMTP__TLS", "none".into()),
+            (
+                "CHANNELS",
+                r#"[{name = "small", capacity = 5, bitrate_kbps = 400, tariff_per_slot = 100}]"#
+                    .into(),
+            ),
+        ]
+        .into_iter()
+        .chain(extra.iter().cloned())
+        .map(|(k, v)| (format!("SLOTCAST__{k}"), v))
+        .collect();
+        let public = free_port();
+        env.push((
+            "SLOTCAST__PUBLIC_URL".into(),
+            format!("http://127.0.0.1:{public}"),
+        ));
+        let mut c = Cluster {
+            pg,
+            dir,
+            env,
+            centers: Vec::new(),
+            nodes: HashMap::new(),
+            inbox,
+            http: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .build()
+                .unwrap(),
+        };
+        c.start_center(Some(public)).await;
+        c.start_center(None).await;
+        Some(c)
+    }
+
+    /// A center replica; every replica shares `<dir>/center` (its `secret.key`).
+    async fn start_center(&mut self, port: Option<u16>) {
+        let http = port.unwrap_or_else(free_port);
+        let mut env = self.env.clone();
+        env.extend([
+            (
+                "SLOTCAST__DATA_DIR".into(),
+                self.dir.path().join("center").display().to_string(),
+            ),
+            ("SLOTCAST__HTTP__LISTEN".into(), format!("127.0.0.1:{http}")),
+            (
+                "SLOTCAST__CLUSTER__LISTEN".into(),
+                format!("127.0.0.1:{}", free_port()),
+            ),
+        ]);
+        let n = self.centers.len();
+        let p = Proc::spawn(
+            &["serve", "--role", "center"],
+            &env,
+            self.dir.path().join(format!("center-{n}.log")),
+        );
+        self.centers.push((p, http));
+        self.until_ok(&format!("http://127.0.0.1:{http}/healthz"), n)
+            .await;
+    }
+
+    /// Where replica `n`'s internal API listens.
+    fn internal(&self, n: usize) -> String {
+        let log = self.centers[n].0.log();
+        let at = log
+            .find("internal API for stream nodes on ")
+            .expect("the replica logged it");
+        log[at..]
+            .split_whitespace()
+            .nth(6)
+            .unwrap()
+            .trim_end_matches(')')
+            .trim_start_matches("http://")
+            .to_owned()
+    }
+
+    async fn until_ok(&self, url: &str, center: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let probe = self.http.get(url).timeout(Duration::from_secs(2)).send();
+            if let Ok(r) = probe.await
+                && r.status().is_success()
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{url} did not come up:\n{}",
+                self.centers
+                    .get(center)
+                    .map(|c| c.0.log())
+                    .unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// `slotcastd admin add-node` then `slotcastd serve --role stream` serving `channels`
+    /// through replica `center`.
+    async fn start_node(&mut self, name: &str, channels: &str, center: usize) {
+        let add = Command::new(env!("CARGO_BIN_EXE_slotcastd"))
+            .args(["admin", "add-node", "--name", name])
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env("SLOTCAST__DATA_DIR", self.dir.path().join("admin"))
+            .output()
+            .expect("slotcastd admin runs");
+        assert!(add.status.success(), "{add:?}");
+        let out = String::from_utf8_lossy(&add.stdout);
+        let credential = out.lines().last().unwrap().trim().to_owned();
+        assert_eq!(credential.len(), 64, "{out}");
+        let (http, rtmp) = (free_port(), free_port());
+        let env: Vec<(String, String)> = [
+            ("DATA_DIR", self.dir.path().join(name).display().to_string()),
+            ("HTTP__LISTEN", format!("127.0.0.1:{http}")),
+            ("RTMP__LISTEN", format!("127.0.0.1:{rtmp}")),
+            ("NODE__NAME", name.into()),
+            ("NODE__CREDENTIAL", credential),
+            (
+                "NODE__CENTER_URL",
+                format!("http://{}", self.internal(center)),
+            ),
+            ("NODE__CHANNELS", channels.into()),
+            ("FILLER__AUTO_GENERATE", "false".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (format!("SLOTCAST__{k}"), v))
+        .collect();
+        let p = Proc::spawn(
+            &["serve", "--role", "stream"],
+            &env,
+            self.dir.path().join(format!("{name}.log")),
+        );
+        self.nodes.insert(name.into(), (p, http, rtmp));
+        self.until_ok(&format!("http://127.0.0.1:{http}/healthz"), center)
+            .await;
+    }
+
+    fn center_url(&self, n: usize, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.centers[n].1)
+    }
+
+    async fn api(
+        &self,
+        n: usize,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, self.center_url(n, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post(
+        &self,
+        n: usize,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        self.api(n, reqwest::Method::POST, path, token, Some(body))
+            .await
+    }
+
+    async fn get(&self, n: usize, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.api(n, reqwest::Method::GET, path, token, None).await
+    }
+
+    /// A premium member registered on replica `n`; the bearer token.
+    async fn member(&self, n: usize, email: &str) -> String {
+        let (s, b) = self
+            .post(n, "/api/v1/members", None, json!({"email": email, "password": "a long enough password",
+                "display_name": "Caster", "tier": "premium",
+                "payment": {"card_number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2031, "holder": "Test Person"}}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        let (s, b) = self
+            .post(
+                n,
+                "/api/v1/sessions",
+                None,
+                json!({"email": email, "password": "a long enough password"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        b["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Books `channel` from `start` on replica `n`; the reservation.
+    async fn book(&self, n: usize, token: &str, channel: &str, start: Timestamp) -> Value {
+        let (s, b) = self
+            .post(
+                n,
+                "/api/v1/reservations",
+                Some(token),
+                json!({"channel": channel,
+                "start": start.to_string(), "slots": 1, "visibility": "public",
+                "title": format!("Show at {start}")}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        b
+    }
+
+    /// Every e-mail the SMTP server received, parsed.
+    fn mails(&self) -> Vec<smtp::Mail> {
+        self.inbox
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| m.mail())
+            .collect()
+    }
+
+    /// The reservation key of reservation `id`, from its acceptance e-mail.
+    async fn key(&self, id: i64) -> String {
+        let wanted = format!("#{id}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            for raw in self.inbox.lock().unwrap().iter() {
+                let text = common::decode_mail(&raw.data);
+                if text.contains("reservation key") && text.contains(&wanted) {
+                    return text
+                        .split_whitespace()
+                        .find(|w| {
+                            w.len() == 32
+                                && w.bytes()
+                                    .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b))
+                        })
+                        .expect("a key in the e-mail")
+                        .to_owned();
+                }
+            }
+            assert!(Instant::now() < deadline, "no key e-mail for {wanted}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn db(&self) -> sqlx::PgPool {
+        sqlx::PgPool::connect(&self.pg.url).await.unwrap()
+    }
+}
+
+/// The next whole minute at least `lead` from now.
+fn minute_after(lead: Duration) -> Timestamp {
+    let at = Timestamp::now().as_second() + lead.as_secs() as i64;
+    Timestamp::from_second((at / 60 + 1) * 60).unwrap()
+}
+
+async fn sleep_until(t: Timestamp) {
+    let wait = t.duration_since(Timestamp::now());
+    if let Ok(d) = Duration::try_from(wait) {
+        tokio::time::sleep(d).await;
+    }
+}
+
+/// A booking made on one replica is confirmed on the other; the node registered with its
+/// credential gets the channel placed on it, the publisher's key is checked by the center
+/// over the internal API, and a viewer whose play grant came from a replica watches from
+/// the node, with a token the node checks with the center's public key alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booking_crosses_replicas_and_plays_from_the_node_the_channel_is_placed_on() {
+    let Some(mut c) = Cluster::start(&[]).await else {
+        return;
+    };
+    c.start_node("origin", r#"["small"]"#, 0).await;
+    let (_, origin_http, origin_rtmp) = c.nodes["origin"];
+
+    // The channel is placed on the node, and every replica sees it.
+    let db = c.db().await;
+    let placed: Vec<(String, i64)> = sqlx::query_as("SELECT node, epoch FROM placements")
+        .fetch_all(&db)
+        .await
+        .unwrap();
+    assert_eq!(placed, vec![("origin".to_owned(), 1)]);
+
+    // A wrong credential is refused, and a node cannot be impersonated.
+    let internal = format!(
+        "http://{}/internal/v1/nodes/origin/heartbeat",
+        c.internal(1)
+    );
+    let forged = c
+        .http
+        .post(&internal)
+        .bearer_auth("0".repeat(64))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+
+    let token = c.member(0, "caster@example.org").await;
+    let start = minute_after(Duration::from_secs(45));
+    let r = c.book(0, &token, "small", start).await;
+    let id = r["id"].as_i64().unwrap();
+    let key = c.key(id).await;
+    let (s, b) = c
+        .post(
+            1,
+            &format!("/api/v1/reservations/{id}/confirm"),
+            Some(&token),
+            json!({"reservation_key": key}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "confirmed on the other replica: {b}");
+
+    sleep_until(start - slotcast_domain::jiff::SignedDuration::from_secs(14)).await;
+    let mut ffmpeg = publisher_sized(
+        &format!("rtmp://127.0.0.1:{origin_rtmp}/live/{key}"),
+        40,
+        (320, 240),
+    )
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let slug = {
+        let (_, b) = c
+            .get(1, &format!("/api/v1/reservations/{id}"), Some(&token))
+            .await;
+        b["slug"].as_str().unwrap().to_owned()
+    };
+    // Live on the replica that did not take the publish.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, b) = c
+            .get(1, &format!("/api/v1/reservations/{id}"), Some(&token))
+            .await;
+        if b["status"] == "live" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not live: {b}\n{}",
+            c.nodes["origin"].0.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    sleep_until(start + slotcast_domain::jiff::SignedDuration::from_secs(1)).await;
+
+    let (s, grant) = c
+        .post(0, &format!("/api/v1/programs/{slug}/play"), None, json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{grant}");
+    let flv = grant["urls"]["flv"].as_str().unwrap();
+    assert!(
+        flv.starts_with(&format!(
+            "http://127.0.0.1:{origin_http}/live/small.flv?token="
+        )),
+        "the grant points at the node: {flv}"
+    );
+    let viewer = common::watch(&c.http, flv).await;
+    common::until("the program's frames at the viewer", || {
+        viewer.frames() >= 25
+    })
+    .await;
+    assert_eq!(viewer.last(), Some((320, 240)));
+
+    // The other replica's live panel shows the node's figures, from its report.
+    let mut res = c
+        .http
+        .get(c.center_url(1, &format!("/api/v1/reservations/{id}/live")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut text = String::new();
+    loop {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), res.chunk())
+            .await
+            .expect("an event")
+            .unwrap()
+            .expect("the stream goes on");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        let seen = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+            .any(|e| e["on_air"] == true && e["viewers"] == 1 && e["width"] == 320);
+        if seen {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{text}");
+    }
+
+    // A token the node did not get from the center is refused.
+    let forged = flv.replacen("token=", "token=A", 1);
+    let r = c.http.get(&forged).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let _ = ffmpeg.kill();
+    let _ = ffmpeg.wait();
+}
+
+/// 200 confirmation reminders and 200 deadlines fall due at once on two replicas; one is
+/// `kill -9`ed in the middle. Every reminder and every expiry happens exactly once, and
+/// every e-mail reaches the SMTP server: at most the one message the dead replica was
+/// handing over when it died arrives twice, with the same Message-ID (delivery to SMTP is
+/// at-least-once; the stable Message-ID lets mail systems drop the copy).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_killed_in_a_burst_of_deadlines_misses_and_doubles_nothing() {
+    let channels = (0..4)
+        .map(|i| {
+            format!(
+                r#"{{name = "ch{i}", capacity = 5, bitrate_kbps = 400, tariff_per_slot = 100}}"#
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let Some(mut c) = Cluster::start(&[("CHANNELS", format!("[{channels}]"))]).await else {
+        return;
+    };
+    let token = c.member(0, "burst@example.org").await;
+    let first = minute_after(Duration::from_secs(600));
+    for i in 0..200i64 {
+        let start = first + slotcast_domain::jiff::SignedDuration::from_mins(i / 4);
+        c.book((i % 2) as usize, &token, &format!("ch{}", i % 4), start)
+            .await;
+    }
+    let db = c.db().await;
+    // Wait for the 200 key e-mails, so that the burst is only reminders and expiries.
+    common::until("the key e-mails", || c.inbox.lock().unwrap().len() >= 200).await;
+
+    let now = Timestamp::now().as_millisecond();
+    let (remind, expire) = (now + 2_000, now + 4_000);
+    sqlx::query("UPDATE reservations SET confirm_reminder_at_ms = $1, confirm_by_ms = $2")
+        .bind(remind)
+        .bind(expire)
+        .execute(&db)
+        .await
+        .unwrap();
+    sleep_until(Timestamp::from_millisecond(expire + 400).unwrap()).await;
+    c.centers[0].0.kill9();
+
+    let expired = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM reservations WHERE status = 'expired'")
+            .fetch_one(&db)
+            .await
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while expired().await < 200 {
+        assert!(
+            Instant::now() < deadline,
+            "{} expired\n{}",
+            expired().await,
+            c.centers[1].0.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let twice: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT reservation_id FROM transitions WHERE to_status = 'expired' \
+         GROUP BY reservation_id HAVING count(*) > 1) t",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(twice, 0, "an expiry was recorded twice");
+    let reminded: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM reservations WHERE confirm_reminder_sent_ms IS NOT NULL",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(reminded, 200);
+
+    // Every queued e-mail (200 keys, 200 reminders, 200 expiry notices) is delivered; the
+    // dead replica's leased ones after their lease.
+    let outbox = || async {
+        sqlx::query_as::<_, (String, i64)>("SELECT state, count(*) FROM outbox GROUP BY state")
+            .fetch_all(&db)
+            .await
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(100);
+    loop {
+        let states = outbox().await;
+        if states == vec![("sent".to_owned(), 600)] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{states:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let mut per_id: HashMap<String, usize> = HashMap::new();
+    let mails = c.mails();
+    for m in &mails {
+        let id = m
+            .top
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("message-id"))
+            .map(|(_, v)| v.clone())
+            .expect("a Message-ID");
+        *per_id.entry(id).or_default() += 1;
+    }
+    assert_eq!(per_id.len(), 600, "one distinct e-mail per notice");
+    let resent: usize = per_id.values().map(|n| n - 1).sum();
+    assert!(resent <= 1, "{resent} e-mails arrived twice");
+}
