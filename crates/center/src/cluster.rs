@@ -5,7 +5,10 @@
 //! (role `stream`) authenticates with its own credential (only its SHA-256 is stored,
 //! compared in constant time; `slotcastd admin add-node` makes one) and
 //! - renews its **lease** with a heartbeat ([`Heartbeat`]) carrying its addresses, the
-//!   channels it may serve, its live report and the totals of programs that ended; the
+//!   channels it may serve, its live report, the grants of the viewers it admits (their
+//!   **seats** are renewed with the lease, the seats of viewers who left are freed, and a
+//!   node that stops renewing loses them all with its lease) and the totals of programs
+//!   that ended; the
 //!   answer ([`HeartbeatReply`]) names the channels **placed** on it (claimed with one
 //!   conditional statement per channel, with an epoch that grows when a channel moves),
 //!   the totals the center stored (the node may forget them), the programs that lost
@@ -49,6 +52,9 @@ pub struct Heartbeat {
     pub channels: Vec<String>,
     /// What it measures now.
     pub report: Report,
+    /// Per channel, the grants of the viewers it admits (their seats are renewed) and of
+    /// the viewers who left since the last heartbeat (their seats are freed).
+    pub seats: Vec<(ChannelId, Vec<u64>, Vec<u64>)>,
     /// Totals of programs that ended, until the center says it stored them.
     pub finished: Vec<(ReservationId, Totals)>,
 }
@@ -305,6 +311,14 @@ async fn heartbeat(
         }
     }
     let placed = |id: ChannelId| placements.iter().any(|p| p.id == id);
+    for (channel, admitted, left) in &hb.seats {
+        if placed(*channel) {
+            let text = |v: &Vec<u64>| v.iter().map(u64::to_string).collect::<Vec<_>>();
+            store
+                .hold_seats(*channel, &name, &text(admitted), &text(left), now, lease_ms)
+                .await?;
+        }
+    }
     let mut report = hb.report;
     report.viewers.retain(|(ch, _)| placed(*ch));
     report.live.retain(|(_, ch, _)| placed(*ch));

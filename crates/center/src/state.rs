@@ -36,6 +36,10 @@ pub struct Settings {
     /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` names the client; from
     /// anyone else those headers are ignored.
     pub trusted_proxies: Vec<crate::net::IpNet>,
+    /// Viewer seats are taken in the database when a live grant is made (center replicas
+    /// with stream nodes elsewhere: the cap holds across every node), instead of asking
+    /// the one stream node in the process how many watch.
+    pub exact_seats: bool,
 }
 
 impl Settings {
@@ -60,6 +64,7 @@ impl Settings {
             key_lock: SignedDuration::from_mins(15),
             play_token_ttl: SignedDuration::from_mins(5),
             trusted_proxies: Vec::new(),
+            exact_seats: false,
         }
     }
 }

@@ -307,6 +307,34 @@ impl ClusterStore for FlakyStore {
     async fn placements(&self) -> Result<Vec<Placement>> {
         self.inner.placements().await
     }
+    async fn take_seat(
+        &self,
+        channel: ChannelId,
+        holder: &str,
+        capacity: u32,
+        now: Timestamp,
+        lease_ms: i64,
+    ) -> Result<Option<u32>> {
+        self.inner
+            .take_seat(channel, holder, capacity, now, lease_ms)
+            .await
+    }
+    async fn hold_seats(
+        &self,
+        channel: ChannelId,
+        node: &str,
+        holders: &[String],
+        left: &[String],
+        now: Timestamp,
+        lease_ms: i64,
+    ) -> Result<()> {
+        self.inner
+            .hold_seats(channel, node, holders, left, now, lease_ms)
+            .await
+    }
+    async fn seats_taken(&self, channel: ChannelId, now: Timestamp) -> Result<u32> {
+        self.inner.seats_taken(channel, now).await
+    }
     async fn put_node_totals(&self, id: ReservationId, stats: &ProgramStats) -> Result<()> {
         self.inner.put_node_totals(id, stats).await
     }

@@ -129,6 +129,7 @@ impl Identity {
                     .collect(),
                 recordings: r.recordings,
             };
+            hb.seats = r.seats;
             hb.finished = r
                 .finished
                 .iter()

@@ -89,6 +89,7 @@ pub fn settings(cfg: &Config, rtmp_port: u16) -> Settings {
     s.invite_at_acceptance = cfg.programs.invite_at_acceptance;
     s.mail_from = cfg.mail.from.clone();
     s.trusted_proxies = cfg.http.proxies();
+    s.exact_seats = cfg.role == Role::Center;
     s
 }
 

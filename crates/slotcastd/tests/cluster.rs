@@ -362,7 +362,8 @@ async fn sleep_until(t: Timestamp) {
 /// A booking made on one replica is confirmed on the other; the node registered with its
 /// credential gets the channel placed on it, the publisher's key is checked by the center
 /// over the internal API, and a viewer whose play grant came from a replica watches from
-/// the node, with a token the node checks with the center's public key alone.
+/// the node, with a token the node checks with the center's public key alone. Viewers
+/// asking on both replicas at once get exactly the channel's capacity of seats.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_booking_crosses_replicas_and_plays_from_the_node_the_channel_is_placed_on() {
     let Some(mut c) = Cluster::start(&[]).await else {
@@ -487,6 +488,59 @@ async fn a_booking_crosses_replicas_and_plays_from_the_node_the_channel_is_place
             break;
         }
         assert!(Instant::now() < deadline, "{text}");
+    }
+
+    // Capacity 5, one watching: of 15 viewers asking at once on both replicas, exactly
+    // 4 get a seat; they all watch from the node.
+    let asks: Vec<_> = (0..15)
+        .map(|i| {
+            let (http, url) = (
+                c.http.clone(),
+                c.center_url(i % 2, &format!("/api/v1/programs/{slug}/play")),
+            );
+            tokio::spawn(async move {
+                let r = http.post(url).json(&json!({})).send().await.unwrap();
+                (r.status(), r.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    let mut granted = Vec::new();
+    for a in asks {
+        let (status, body) = a.await.unwrap();
+        match status {
+            StatusCode::OK => granted.push(body["urls"]["flv"].as_str().unwrap().to_owned()),
+            StatusCode::CONFLICT => assert_eq!(body["error"]["code"], "channel_full", "{body}"),
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert_eq!(granted.len(), 4, "exactly the free seats are granted");
+    let mut viewers = Vec::new();
+    for url in &granted {
+        viewers.push(common::watch(&c.http, url).await);
+    }
+    common::until("every seated viewer sees the program", || {
+        viewers.iter().all(|v| v.frames() >= 5)
+    })
+    .await;
+    let (s, b) = c
+        .post(1, &format!("/api/v1/programs/{slug}/play"), None, json!({}))
+        .await;
+    assert_eq!(
+        (s, &b["error"]["code"]),
+        (StatusCode::CONFLICT, &json!("channel_full"))
+    );
+    // One leaves: the node's next report frees the seat for the next viewer.
+    drop(viewers.pop());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (s, b) = c
+            .post(0, &format!("/api/v1/programs/{slug}/play"), None, json!({}))
+            .await;
+        if s == StatusCode::OK {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the seat was not freed: {s} {b}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
 
     // A token the node did not get from the center is refused.

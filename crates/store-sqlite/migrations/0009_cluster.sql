@@ -35,3 +35,16 @@ CREATE TABLE node_totals (
 -- Scheduler work is leased per reservation, so that replicas never work on the same one
 -- and a dead replica's work comes back when its lease runs out.
 ALTER TABLE reservations ADD COLUMN work_lease_until_ms BIGINT NOT NULL DEFAULT 0;
+
+-- Viewer seats of a channel, numbered 0 … capacity − 1: a seat is taken by one atomic
+-- statement when a play grant is made (holder = the grant), held by a lease that the
+-- serving node renews in batches, and freed when the viewer leaves or the lease ends.
+CREATE TABLE seats (
+    channel_id      BIGINT NOT NULL REFERENCES channels (id),
+    seat_no         BIGINT NOT NULL,
+    holder          TEXT,
+    node            TEXT,
+    lease_until_ms  BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (channel_id, seat_no)
+);
+CREATE INDEX seats_holder ON seats (channel_id, holder);

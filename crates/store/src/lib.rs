@@ -252,6 +252,32 @@ pub trait ClusterStore {
     ) -> Result<Option<Placement>>;
     /// Every placement, live or expired.
     async fn placements(&self) -> Result<Vec<Placement>>;
+    /// Takes a free seat of `channel` (one of seats `0 … capacity − 1`) for `holder`
+    /// until `now + lease_ms`, in one atomic statement: never more than `capacity` holders
+    /// at once, however many ask together. A holder that has a seat keeps it (renewed).
+    /// The seat's number, or `None` when the channel is full.
+    async fn take_seat(
+        &self,
+        channel: ChannelId,
+        holder: &str,
+        capacity: u32,
+        now: Timestamp,
+        lease_ms: i64,
+    ) -> Result<Option<u32>>;
+    /// Node `node` serves `holders` on `channel`: their seats are renewed until
+    /// `now + lease_ms`; the seats it served before and no longer does, and those of
+    /// `left` (viewers who left, perhaps before the node ever reported them), are freed.
+    async fn hold_seats(
+        &self,
+        channel: ChannelId,
+        node: &str,
+        holders: &[String],
+        left: &[String],
+        now: Timestamp,
+        lease_ms: i64,
+    ) -> Result<()>;
+    /// Seats of `channel` held at `now`.
+    async fn seats_taken(&self, channel: ChannelId, now: Timestamp) -> Result<u32>;
     /// Stores the totals a node measured of a program (kept until the completion takes
     /// them); a second hand-over of the same program replaces the first.
     async fn put_node_totals(

@@ -1395,6 +1395,117 @@ macro_rules! impl_sql_store {
                     rows.iter().map(placement_from).collect()
                 }
 
+                async fn take_seat(&self, channel: ChannelId, holder: &str, capacity: u32, now: Timestamp, lease_ms: i64) -> Result<Option<u32>> {
+                    let until = to_ms(now).saturating_add(lease_ms);
+                    let kept = sqlx::query_scalar::<_, i64>(
+                        "UPDATE seats SET lease_until_ms = $1 WHERE channel_id = $2 AND holder = $3 AND lease_until_ms > $4 RETURNING seat_no",
+                    )
+                    .bind(until)
+                    .bind(channel.0)
+                    .bind(holder)
+                    .bind(to_ms(now))
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    if let Some(n) = kept {
+                        return Ok(Some(n as u32));
+                    }
+                    let take = format!(
+                        "UPDATE seats SET holder = $1, node = NULL, lease_until_ms = $2 WHERE channel_id = $3 AND seat_no = \
+                         (SELECT seat_no FROM seats WHERE channel_id = $3 AND seat_no < $4 AND lease_until_ms <= $5 \
+                         ORDER BY seat_no LIMIT 1{}) RETURNING seat_no",
+                        $skip
+                    );
+                    for attempt in 0..2 {
+                        let mut tx = begin(self).await?;
+                        let got = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(take.clone()))
+                            .bind(holder)
+                            .bind(until)
+                            .bind(channel.0)
+                            .bind(i64::from(capacity))
+                            .bind(to_ms(now))
+                            .fetch_optional(&mut *tx)
+                            .await
+                            .map_err(db_err)?;
+                        tx.commit().await.map_err(db_err)?;
+                        if let Some(n) = got {
+                            return Ok(Some(n as u32));
+                        }
+                        if attempt == 1 {
+                            break;
+                        }
+                        // The seats are made once per capacity; then look again.
+                        let made: i64 = sqlx::query_scalar("SELECT count(*) FROM seats WHERE channel_id = $1 AND seat_no < $2")
+                            .bind(channel.0)
+                            .bind(i64::from(capacity))
+                            .fetch_one(&self.pool)
+                            .await
+                            .map_err(db_err)?;
+                        if made >= i64::from(capacity) {
+                            break;
+                        }
+                        sqlx::query(
+                            "INSERT INTO seats (channel_id, seat_no) WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < $2) \
+                             SELECT $1, i FROM n WHERE true ON CONFLICT (channel_id, seat_no) DO NOTHING",
+                        )
+                        .bind(channel.0)
+                        .bind(i64::from(capacity))
+                        .execute(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    }
+                    Ok(None)
+                }
+
+                async fn hold_seats(&self, channel: ChannelId, node: &str, holders: &[String], left: &[String], now: Timestamp, lease_ms: i64) -> Result<()> {
+                    let mut tx = begin(self).await?;
+                    if !left.is_empty() {
+                        let list = (0..left.len()).map(|i| format!("${}", i + 2)).collect::<Vec<_>>().join(", ");
+                        let gone = sqlx::AssertSqlSafe(format!(
+                            "UPDATE seats SET holder = NULL, node = NULL, lease_until_ms = 0 WHERE channel_id = $1 AND holder IN ({list})"
+                        ));
+                        let mut q = sqlx::query(gone).bind(channel.0);
+                        for h in left {
+                            q = q.bind(h);
+                        }
+                        q.execute(&mut *tx).await.map_err(db_err)?;
+                    }
+                    let list = |from: usize| (0..holders.len()).map(|i| format!("${}", i + from)).collect::<Vec<_>>().join(", ");
+                    let not_listed = if holders.is_empty() { String::new() } else { format!(" AND holder NOT IN ({})", list(3)) };
+                    // Seats this node served and no longer does: the viewer left.
+                    let free = sqlx::AssertSqlSafe(format!(
+                        "UPDATE seats SET holder = NULL, node = NULL, lease_until_ms = 0 WHERE channel_id = $1 AND node = $2{not_listed}"
+                    ));
+                    let mut q = sqlx::query(free).bind(channel.0).bind(node);
+                    for h in holders {
+                        q = q.bind(h);
+                    }
+                    q.execute(&mut *tx).await.map_err(db_err)?;
+                    if !holders.is_empty() {
+                        let renew = sqlx::AssertSqlSafe(format!(
+                            "UPDATE seats SET node = $2, lease_until_ms = $3 WHERE channel_id = $1 AND holder IN ({})",
+                            list(4)
+                        ));
+                        let mut q = sqlx::query(renew).bind(channel.0).bind(node).bind(to_ms(now).saturating_add(lease_ms));
+                        for h in holders {
+                            q = q.bind(h);
+                        }
+                        q.execute(&mut *tx).await.map_err(db_err)?;
+                    }
+                    tx.commit().await.map_err(db_err)?;
+                    Ok(())
+                }
+
+                async fn seats_taken(&self, channel: ChannelId, now: Timestamp) -> Result<u32> {
+                    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM seats WHERE channel_id = $1 AND lease_until_ms > $2")
+                        .bind(channel.0)
+                        .bind(to_ms(now))
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(n as u32)
+                }
+
                 async fn put_node_totals(&self, id: ReservationId, stats: &ProgramStats) -> Result<()> {
                     insert_stats(&self.pool, "node_totals", id, stats, true).await
                 }

@@ -270,6 +270,8 @@ fn header_slot(tag: &Tag) -> Option<usize> {
 pub(crate) struct Core {
     pub(crate) hub: Hub,
     pub(crate) admission: Admission,
+    /// Grants whose seat ended since the last report (bounded).
+    left: Vec<u64>,
     pub(crate) hls: Packager,
     hls_viewer: ViewerId,
     /// The hub viewer whose tags are encoded into `live`.
@@ -321,6 +323,9 @@ impl Core {
         let viewers = self.admission.len();
         let on_air = matches!(self.source, Source::Publisher(_));
         while let Some(seat) = self.admission.poll_ended() {
+            if self.left.len() < 100_000 {
+                self.left.push(seat.session);
+            }
             for t in self.programs.iter_mut().filter_map(|p| p.tally.as_mut()) {
                 t.watched(seat.admitted_at, seat.last_seen);
             }
@@ -524,6 +529,7 @@ impl Channel {
                 source: Source::Nothing,
                 label: SHARED,
                 programs: Vec::new(),
+                left: Vec::new(),
             }),
             info: RwLock::new(info),
             live,
@@ -652,6 +658,14 @@ impl Channel {
             .read()
             .expect("counter lock")
             .increment(bytes as u64);
+    }
+
+    /// The grants of the viewers admitted now, and of those who left since the last call.
+    pub(crate) fn seats(&self) -> (Vec<u64>, Vec<u64>) {
+        let mut core = self.core.lock().expect("channel lock");
+        core.tally(Instant::now());
+        let left = std::mem::take(&mut core.left);
+        (core.admission.sessions().collect(), left)
     }
 
     /// The programs the channel holds now (on air, waiting for their start, or just ended).

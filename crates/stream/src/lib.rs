@@ -120,6 +120,9 @@ pub struct LiveStats {
 pub struct NodeReport {
     /// Viewers admitted per channel.
     pub viewers: Vec<(ChannelId, u32)>,
+    /// Per channel, the grants of the viewers admitted (each holds a seat) and of those
+    /// who left since the last report.
+    pub seats: Vec<(ChannelId, Vec<u64>, Vec<u64>)>,
     /// Live statistics per program held by a channel, with the channel.
     pub live: Vec<(ReservationId, ChannelId, LiveStats)>,
     /// Totals of ended programs, until the center acknowledges them.
@@ -286,6 +289,8 @@ impl StreamNode {
             .collect();
         for (id, c) in channels {
             report.viewers.push((id, c.viewers()));
+            let (admitted, left) = c.seats();
+            report.seats.push((id, admitted, left));
             for r in c.programs() {
                 if let Some(s) = c.live_stats(r) {
                     report.live.push((r, id, s));

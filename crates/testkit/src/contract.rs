@@ -26,7 +26,7 @@ macro_rules! store_contract {
             pickups_are_marked_and_unmarked, accounts_are_updated_and_upgraded,
             the_operator_searches_members_waives_charges_and_retries_mail,
             scheduler_work_is_leased, channels_are_placed_on_one_node_at_a_time,
-            concurrent_placement_claims_have_one_winner,
+            concurrent_placement_claims_have_one_winner, seats_never_exceed_the_capacity,
         );
     };
     (@each $open:expr; $($name:ident),* $(,)?) => {
@@ -1752,4 +1752,85 @@ pub async fn concurrent_placement_claims_have_one_winner(s: S) {
         assert_eq!(won[0].epoch, epoch, "round {round}");
         last = won.pop();
     }
+}
+
+/// However many ask at once, a channel's seats go to at most `capacity` holders; a holder
+/// keeps its seat, its node renews it in batches, and leaving or a lapsed lease frees it.
+pub async fn seats_never_exceed_the_capacity(s: S) {
+    let c = fixtures::channel(&*s, "ch", 5, 100).await;
+    let at = now();
+    let tasks: Vec<_> = (0..24)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                s.take_seat(c.id, &format!("grant-{i}"), 5, at, 30_000)
+                    .await
+                    .unwrap()
+                    .map(|seat| (seat, i))
+            })
+        })
+        .collect();
+    let mut won = Vec::new();
+    for t in tasks {
+        won.extend(t.await.unwrap());
+    }
+    won.sort();
+    assert_eq!(
+        won.iter().map(|(seat, _)| *seat).collect::<Vec<_>>(),
+        vec![0, 1, 2, 3, 4],
+        "{won:?}"
+    );
+    assert_eq!(s.seats_taken(c.id, at).await.unwrap(), 5);
+    let holder = |i: usize| format!("grant-{}", won[i].1);
+    assert_eq!(
+        s.take_seat(c.id, &holder(2), 5, at, 30_000).await.unwrap(),
+        Some(2),
+        "a holder keeps its seat"
+    );
+    assert_eq!(
+        s.take_seat(c.id, "late", 5, at, 30_000).await.unwrap(),
+        None
+    );
+
+    // The node serves three of them; the two it never served keep their grant's lease.
+    let served = [holder(0), holder(1), holder(2)];
+    s.hold_seats(c.id, "origin", &served, &[], at, 60_000)
+        .await
+        .unwrap();
+    // One viewer left: its seat is free at once; so is the seat of one who left before
+    // the node ever reported it.
+    let served = [holder(0), holder(2)];
+    s.hold_seats(c.id, "origin", &served, &[holder(4)], at, 60_000)
+        .await
+        .unwrap();
+    assert_eq!(s.seats_taken(c.id, at).await.unwrap(), 3);
+    let take = |h: &'static str| s.take_seat(c.id, h, 5, at, 30_000);
+    assert_eq!(take("late").await.unwrap(), Some(1));
+    assert_eq!(take("later").await.unwrap(), Some(4));
+    // The grants' own leases run out at 30 s, the served ones at 60 s.
+    let later = at + SignedDuration::from_secs(31);
+    assert_eq!(s.seats_taken(c.id, later).await.unwrap(), 2);
+    let much_later = at + SignedDuration::from_secs(61);
+    assert_eq!(s.seats_taken(c.id, much_later).await.unwrap(), 0);
+    // A larger capacity makes more seats; a smaller one uses the first seats only.
+    for i in 0..7 {
+        assert!(
+            s.take_seat(c.id, &format!("g{i}"), 7, much_later, 1_000)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+    assert_eq!(
+        s.take_seat(
+            c.id,
+            "x",
+            3,
+            much_later + SignedDuration::from_secs(2),
+            1_000
+        )
+        .await
+        .unwrap(),
+        Some(0)
+    );
 }

@@ -276,13 +276,29 @@ pub struct PlayGrant {
 /// A signed token of `kind` for program `r`, admitting until `expires`, with a new grant
 /// (one viewer seat).
 fn sign(c: &Center, kind: PlayKind, r: &Reservation, expires: Timestamp) -> String {
+    sign_grant(c, kind, r, expires, new_grant())
+}
+
+/// A fresh grant: one viewer, one seat.
+fn new_grant() -> u64 {
+    u64::from_be_bytes(secrets::random_bytes())
+}
+
+/// [`sign`] with the grant given.
+fn sign_grant(
+    c: &Center,
+    kind: PlayKind,
+    r: &Reservation,
+    expires: Timestamp,
+    grant: u64,
+) -> String {
     token::sign(
         c.secrets.play_key(),
         &PlayClaims {
             kind,
             channel: r.channel,
             reservation: r.id,
-            grant: u64::from_be_bytes(secrets::random_bytes()),
+            grant,
             program_end: r.schedule.end,
             expires,
         },
@@ -296,6 +312,15 @@ fn node_base(c: &Center, r: &Reservation) -> String {
         .play_base(r.channel, r.id)
         .unwrap_or_else(|| c.settings.public_url.clone())
 }
+
+/// The longest a live token admits when seats are taken in the database.
+const SEAT_TOKEN: slotcast_domain::jiff::SignedDuration =
+    slotcast_domain::jiff::SignedDuration::from_secs(30);
+
+/// How long after its token expired an unused grant keeps its seat: time for the node
+/// that admitted the viewer at the last moment to report it.
+const SEAT_ARRIVAL: slotcast_domain::jiff::SignedDuration =
+    slotcast_domain::jiff::SignedDuration::from_secs(20);
 
 /// What a viewer shows for a password or secret program.
 #[derive(Debug, Clone, Copy)]
@@ -380,7 +405,28 @@ pub async fn grant(
         ));
     }
     let channel = c.store.channel(r.channel).await?;
-    if c.stats.viewers(channel.id) >= channel.capacity {
+    let grant = new_grant();
+    let mut expires = now + c.settings.play_token_ttl;
+    let full = if c.settings.exact_seats {
+        // Across nodes: a seat of the channel's, taken in the database. An unused grant
+        // holds it only briefly: its token admits for at most SEAT_TOKEN, and the node
+        // that admits the viewer renews the seat long before SEAT_ARRIVAL has passed.
+        expires = expires.min(now + SEAT_TOKEN);
+        let lease = expires.duration_since(now) + SEAT_ARRIVAL;
+        c.store
+            .take_seat(
+                channel.id,
+                &grant.to_string(),
+                channel.capacity,
+                now,
+                lease.as_millis() as i64,
+            )
+            .await?
+            .is_none()
+    } else {
+        c.stats.viewers(channel.id) >= channel.capacity
+    };
+    if full {
         return Err(ApiError::new(
             ErrorCode::ChannelFull,
             format!(
@@ -389,8 +435,7 @@ pub async fn grant(
             ),
         ));
     }
-    let expires = now + c.settings.play_token_ttl;
-    let token = sign(c, PlayKind::Live, r, expires);
+    let token = sign_grant(c, PlayKind::Live, r, expires, grant);
     Ok(PlayGrant {
         kind: PlayKind::Live,
         urls: playback::live(&node_base(c, r), &channel.name, &token),
