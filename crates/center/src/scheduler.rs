@@ -207,13 +207,31 @@ impl Scheduler {
     pub async fn run(self, every: Duration, shutdown: impl Future<Output = ()>) {
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
-            let wait = match self.tick().await {
+            let result = self.tick().await;
+            let wait = match &result {
                 Ok(_) => every,
                 Err(_) => backoff(self.center.scheduler.report().consecutive_failures).max(every),
             };
+            let database_down = matches!(result, Err(TickError::Storage(_)));
             tokio::select! {
                 _ = &mut shutdown => break,
-                _ = tokio::time::sleep(wait) => {}
+                _ = self.wait(wait, every, database_down) => {}
+            }
+        }
+    }
+
+    /// Waits `wait`; while backing off from an unreachable database, checks it every
+    /// `every` and ends the wait as soon as it answers again, so the scheduler is back
+    /// within a tick of the database's return however long the backoff grew.
+    async fn wait(&self, wait: Duration, every: Duration, database_down: bool) {
+        if wait <= every || !database_down {
+            return tokio::time::sleep(wait).await;
+        }
+        let until = tokio::time::Instant::now() + wait;
+        while tokio::time::Instant::now() < until {
+            tokio::time::sleep(every.min(until - tokio::time::Instant::now())).await;
+            if self.center.store.ping().await.is_ok() {
+                return;
             }
         }
     }

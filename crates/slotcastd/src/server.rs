@@ -165,7 +165,7 @@ impl Parts {
 
     /// Stops HTTP first (letting requests finish), then every background task.
     pub async fn shutdown(self) -> Result<(), String> {
-        let _ = self.stop_http.send(true);
+        self.stop_http.send_replace(true);
         let mut result = Ok(());
         for served in self.served {
             if let Err(e) = served
@@ -176,7 +176,7 @@ impl Parts {
                 result = Err(format!("server error: {e}"));
             }
         }
-        let _ = self.stop.send(true);
+        self.stop.send_replace(true);
         for t in self.tasks {
             let _ = t.await;
         }
@@ -242,17 +242,9 @@ pub async fn bind(addr: SocketAddr, key: &str) -> Result<tokio::net::TcpListener
         .map_err(|e| format!("cannot listen on {addr} ({key}): {e}"))
 }
 
-/// The center's half of a process: opens the store, seeds the channels, builds the
-/// center with `stats` and `filler` as its stream node, and starts its scheduler and mail
-/// sender in `parts`.
-async fn start_center_part(
-    cfg: &Config,
-    clock: Arc<dyn Clock>,
-    time: Option<Arc<TimeService>>,
-    rtmp_port: u16,
-    stream: impl FnOnce(&Arc<dyn Store>, &Secrets) -> StreamPart,
-    parts: &mut Parts,
-) -> Result<(Arc<Center>, StreamPart), String> {
+/// Opens (and migrates) the store, seeds the channels on first start and loads the
+/// server secret.
+async fn open_store(cfg: &Config) -> Result<(Arc<dyn Store>, Secrets), String> {
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| format!("cannot create data_dir {}: {e}", cfg.data_dir.display()))?;
     let url = cfg.database_url();
@@ -262,6 +254,19 @@ async fn start_center_part(
     tracing::info!(backend = store.backend(), url = %crate::config::redact_url(&url), "database ready");
     seed_channels(&*store, cfg).await?;
     let secrets = Secrets::load_or_create(&cfg.data_dir)?;
+    Ok((store, secrets))
+}
+
+/// The center's half of a process: the center over `store` with `stream` as its stream
+/// node, its scheduler and mail sender started in `parts`.
+fn start_center_part(
+    cfg: &Config,
+    (store, secrets): (Arc<dyn Store>, Secrets),
+    (clock, time): (Arc<dyn Clock>, Option<Arc<TimeService>>),
+    rtmp_port: u16,
+    stream: StreamPart,
+    parts: &mut Parts,
+) -> Result<Arc<Center>, String> {
     let settings = settings(cfg, rtmp_port);
     let sender = |t| {
         Sender::new(store.clone(), clock.clone(), t, &settings.mail_from).map_err(|e| e.to_string())
@@ -269,7 +274,6 @@ async fn start_center_part(
     let mail_check = Arc::new(sender(transport(cfg))?);
     let mailer = sender(transport(cfg))?;
     slotcast_center::metrics::install();
-    let stream = stream(&store, &secrets);
     let center = Arc::new(Center {
         store: store.clone(),
         clock: clock.clone(),
@@ -280,15 +284,15 @@ async fn start_center_part(
         password_throttle: Throttle::new(20, SignedDuration::from_mins(15)),
         signup_throttle: Throttle::new(20, SignedDuration::from_hours(1)),
         time,
-        stats: stream.stats.clone(),
-        filler: stream.filler.clone(),
+        stats: stream.stats,
+        filler: stream.filler,
         mail_check: Some(mail_check),
         scheduler: slotcast_center::SchedulerHealth::default(),
         listings: Default::default(),
     });
     parts.spawn(Scheduler::new(center.clone()).run(Duration::from_secs(1), parts.stopped()));
     parts.spawn(mailer.run(parts.stopped()));
-    Ok((center, stream))
+    Ok(center)
 }
 
 /// What stands for the stream node in a center.
@@ -321,32 +325,24 @@ pub async fn start(cfg: &Config, clock: Option<Arc<dyn Clock>>) -> Result<Runnin
     let rtmp_listener = bind(cfg.rtmp.listen, "rtmp.listen").await?;
     let rtmp = rtmp_listener.local_addr().map_err(|e| e.to_string())?;
 
-    let mut node = None;
-    let (center, _) = start_center_part(
+    let (store, secrets) = open_store(cfg).await?;
+    let authority = Arc::new(crate::link::CenterAuthority {
+        store: store.clone(),
+        clock: clock.clone(),
+    });
+    let node = start_stream_node(cfg, authority, clock.clone(), secrets.play_public_key());
+    let stream = StreamPart {
+        stats: Arc::new(crate::link::NodeStats(node.clone())),
+        filler: Arc::new(crate::link::NodeStats(node.clone())),
+    };
+    let center = start_center_part(
         cfg,
-        clock.clone(),
-        time,
+        (store, secrets),
+        (clock, time),
         rtmp.port(),
-        |store, secrets| {
-            let n = start_stream_node(
-                cfg,
-                Arc::new(crate::link::CenterAuthority {
-                    store: store.clone(),
-                    clock: clock.clone(),
-                }),
-                clock.clone(),
-                secrets.play_public_key(),
-            );
-            node = Some(n.clone());
-            StreamPart {
-                stats: Arc::new(crate::link::NodeStats(n.clone())),
-                filler: Arc::new(crate::link::NodeStats(n)),
-            }
-        },
+        stream,
         &mut parts,
-    )
-    .await?;
-    let node = node.expect("the stream part was built");
+    )?;
     node.set_channels(channel_infos(&*center.store).await?);
     make_missing_filler(cfg, &node, &*center.store).await?;
     parts.spawn(slotcast_stream::rtmp::serve(
@@ -377,24 +373,20 @@ pub async fn start_center(cfg: &Config) -> Result<Parts, String> {
     let mut parts = Parts::new(time_task);
     let listener = bind(cfg.http.listen, "http.listen").await?;
     let internal = bind(cfg.cluster.listen, "cluster.listen").await?;
-    let mut view = None;
-    let (center, _) = start_center_part(
+    let (store, secrets) = open_store(cfg).await?;
+    let view = slotcast_center::cluster::ClusterView::new(store.clone());
+    let stream = StreamPart {
+        stats: view.clone(),
+        filler: Arc::new(slotcast_center::NoStreamNode),
+    };
+    let center = start_center_part(
         cfg,
-        clock.clone(),
-        time,
+        (store, secrets),
+        (clock.clone(), time),
         cfg.rtmp.listen.port(),
-        |store, _| {
-            let v = slotcast_center::cluster::ClusterView::new(store.clone());
-            view = Some(v.clone());
-            StreamPart {
-                stats: v,
-                filler: Arc::new(slotcast_center::NoStreamNode),
-            }
-        },
+        stream,
         &mut parts,
-    )
-    .await?;
-    let view = view.expect("the view was built");
+    )?;
     parts.spawn(view.run(clock, Duration::from_secs(1), parts.stopped()));
     parts.serve_http(listener, with_html_errors(&center, public_app(&center)));
     parts.serve_http(

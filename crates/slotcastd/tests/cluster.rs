@@ -62,9 +62,26 @@ impl Drop for Proc {
     }
 }
 
+/// The database a cluster runs on.
+enum Db {
+    /// A fresh database on the shared server, dropped at the end.
+    Temp(TempPg),
+    /// The test's own (a private server it stops and starts).
+    Own(String),
+}
+
+impl Db {
+    fn url(&self) -> &str {
+        match self {
+            Db::Temp(pg) => &pg.url,
+            Db::Own(url) => url,
+        }
+    }
+}
+
 /// Two center replicas, stream nodes, one PostgreSQL database, one SMTP server.
 struct Cluster {
-    pg: TempPg,
+    pg: Db,
     dir: TempDir,
     env: Vec<(String, String)>,
     centers: Vec<(Proc, u16)>,
@@ -77,16 +94,25 @@ impl Cluster {
     /// The database, the configuration every process shares, and two center replicas
     /// (started one after the other: the first seeds the channels).
     async fn start(extra: &[(&str, String)]) -> Option<Cluster> {
+        Self::start_on(None, extra).await
+    }
+
+    /// [`Cluster::start`] on the database at `db` (default: a fresh one on the shared
+    /// server).
+    async fn start_on(db: Option<&str>, extra: &[(&str, String)]) -> Option<Cluster> {
         if !tool("ffmpeg") {
             return None;
         }
-        let pg = TempPg::create().await?;
+        let pg = match db {
+            Some(url) => Db::Own(url.to_owned()),
+            None => Db::Temp(TempPg::create().await?),
+        };
         let dir = TempDir::new("cluster");
         let mail = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mail_port = mail.local_addr().unwrap().port();
         let inbox = smtp::start_smtp(mail);
         let mut env: Vec<(String, String)> = [
-            ("DATABASE__URL", pg.url.clone()),
+            ("DATABASE__URL", pg.url().to_owned()),
             ("SLOTS__MINUTES", "1".into()),
             ("SLOTS__CONFIRM_LEAD_MINUTES", "1".into()),
             ("SLOTS__CONNECT_BEFORE_SECONDS", "15".into()),
@@ -342,7 +368,7 @@ impl Cluster {
     }
 
     async fn db(&self) -> sqlx::PgPool {
-        sqlx::PgPool::connect(&self.pg.url).await.unwrap()
+        sqlx::PgPool::connect(self.pg.url()).await.unwrap()
     }
 }
 
@@ -654,4 +680,105 @@ async fn a_replica_killed_in_a_burst_of_deadlines_misses_and_doubles_nothing() {
     assert_eq!(per_id.len(), 600, "one distinct e-mail per notice");
     let resent: usize = per_id.values().map(|n| n - 1).sum();
     assert!(resent <= 1, "{resent} e-mails arrived twice");
+}
+
+/// PostgreSQL goes away and comes back: every role recovers by itself within 5 s of it
+/// accepting connections — both replicas ready and taking bookings, the node's lease and
+/// placement renewed — and what was acknowledged before is all there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_role_recovers_within_five_seconds_of_postgresql_coming_back() {
+    let Some(pg) = tokio::task::spawn_blocking(slotcast_testkit::pg::PgCluster::create)
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    let pg = std::sync::Arc::new(pg);
+    let Some(mut c) = Cluster::start_on(Some(&pg.url), &[]).await else {
+        return;
+    };
+    c.start_node("origin", r#"["small"]"#, 0).await;
+    let token = c.member(0, "steady@example.org").await;
+    let start = minute_after(Duration::from_secs(600));
+    let before = c.book(0, &token, "small", start).await["id"]
+        .as_i64()
+        .unwrap();
+
+    let p = pg.clone();
+    tokio::task::spawn_blocking(move || p.stop()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (s, b) = c
+        .post(
+            1,
+            "/api/v1/reservations",
+            Some(&token),
+            json!({"channel": "small",
+            "start": (start + slotcast_domain::jiff::SignedDuration::from_mins(5)).to_string(),
+            "slots": 1, "visibility": "public", "title": "During the outage"}),
+        )
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "no booking is acknowledged without the database: {b}"
+    );
+
+    let p = pg.clone();
+    tokio::task::spawn_blocking(move || p.start())
+        .await
+        .unwrap();
+    let back = Instant::now();
+    let within = |what: &str| {
+        assert!(
+            back.elapsed() < Duration::from_secs(5),
+            "{what} took {:?} after PostgreSQL came back",
+            back.elapsed()
+        )
+    };
+    for n in 0..2 {
+        loop {
+            let ready = c.http.get(c.center_url(n, "/readyz")).send().await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                break;
+            }
+            within(&format!("replica {n}'s readiness"));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let db = c.db().await;
+    loop {
+        let renewed: Option<i64> = sqlx::query_scalar(
+            "SELECT lease_until_ms FROM placements WHERE node = 'origin' AND lease_until_ms > $1",
+        )
+        .bind(Timestamp::now().as_millisecond())
+        .fetch_optional(&db)
+        .await
+        .unwrap();
+        if renewed.is_some() {
+            break;
+        }
+        within("the node's placement");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (s, b) = c
+        .post(
+            1,
+            "/api/v1/reservations",
+            Some(&token),
+            json!({"channel": "small",
+            "start": (start + slotcast_domain::jiff::SignedDuration::from_mins(5)).to_string(),
+            "slots": 1, "visibility": "public", "title": "After the outage"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    within("a booking");
+    let (s, b) = c
+        .get(0, &format!("/api/v1/reservations/{before}"), Some(&token))
+        .await;
+    assert_eq!(
+        (s, &b["status"]),
+        (StatusCode::OK, &json!("awaiting_confirmation"))
+    );
+    // The key e-mail of the booking made before the outage went out.
+    c.key(before).await;
 }
