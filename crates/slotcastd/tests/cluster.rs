@@ -707,16 +707,13 @@ async fn every_role_recovers_within_five_seconds_of_postgresql_coming_back() {
     let p = pg.clone();
     tokio::task::spawn_blocking(move || p.stop()).await.unwrap();
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let (s, b) = c
-        .post(
-            1,
-            "/api/v1/reservations",
-            Some(&token),
-            json!({"channel": "small",
-            "start": (start + slotcast_domain::jiff::SignedDuration::from_mins(5)).to_string(),
-            "slots": 1, "visibility": "public", "title": "During the outage"}),
-        )
-        .await;
+    let later = start + slotcast_domain::jiff::SignedDuration::from_mins(5);
+    let book_later = || {
+        let body = json!({"channel": "small", "start": later.to_string(), "slots": 1,
+            "visibility": "public", "title": "Later"});
+        c.post(1, "/api/v1/reservations", Some(&token), body)
+    };
+    let (s, b) = book_later().await;
     assert_eq!(
         s,
         StatusCode::SERVICE_UNAVAILABLE,
@@ -760,16 +757,7 @@ async fn every_role_recovers_within_five_seconds_of_postgresql_coming_back() {
         within("the node's placement");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (s, b) = c
-        .post(
-            1,
-            "/api/v1/reservations",
-            Some(&token),
-            json!({"channel": "small",
-            "start": (start + slotcast_domain::jiff::SignedDuration::from_mins(5)).to_string(),
-            "slots": 1, "visibility": "public", "title": "After the outage"}),
-        )
-        .await;
+    let (s, b) = book_later().await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     within("a booking");
     let (s, b) = c
