@@ -48,3 +48,4 @@ CREATE TABLE seats (
     PRIMARY KEY (channel_id, seat_no)
 );
 CREATE INDEX seats_holder ON seats (channel_id, holder);
+CREATE INDEX seats_free ON seats (channel_id, lease_until_ms);

@@ -252,10 +252,10 @@ pub trait ClusterStore {
     ) -> Result<Option<Placement>>;
     /// Every placement, live or expired.
     async fn placements(&self) -> Result<Vec<Placement>>;
-    /// Takes a free seat of `channel` (one of seats `0 … capacity − 1`) for `holder`
-    /// until `now + lease_ms`, in one atomic statement: never more than `capacity` holders
-    /// at once, however many ask together. A holder that has a seat keeps it (renewed).
-    /// The seat's number, or `None` when the channel is full.
+    /// Takes a free seat of `channel` (one of seats `0 … capacity − 1`) for the new
+    /// holder `holder` (a play grant) until `now + lease_ms`, in one atomic statement:
+    /// never more than `capacity` holders at once, however many ask together. The seat's
+    /// number, or `None` when the channel is full.
     async fn take_seat(
         &self,
         channel: ChannelId,

@@ -1396,38 +1396,26 @@ macro_rules! impl_sql_store {
                 }
 
                 async fn take_seat(&self, channel: ChannelId, holder: &str, capacity: u32, now: Timestamp, lease_ms: i64) -> Result<Option<u32>> {
-                    let until = to_ms(now).saturating_add(lease_ms);
-                    let kept = sqlx::query_scalar::<_, i64>(
-                        "UPDATE seats SET lease_until_ms = $1 WHERE channel_id = $2 AND holder = $3 AND lease_until_ms > $4 RETURNING seat_no",
-                    )
-                    .bind(until)
-                    .bind(channel.0)
-                    .bind(holder)
-                    .bind(to_ms(now))
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                    if let Some(n) = kept {
-                        return Ok(Some(n as u32));
-                    }
+                    // Any free seat will do: no ordering, so the free seats are found
+                    // straight from the (channel, lease) index, and concurrent takers skip
+                    // each other's rows instead of queueing on the same one.
                     let take = format!(
                         "UPDATE seats SET holder = $1, node = NULL, lease_until_ms = $2 WHERE channel_id = $3 AND seat_no = \
-                         (SELECT seat_no FROM seats WHERE channel_id = $3 AND seat_no < $4 AND lease_until_ms <= $5 \
-                         ORDER BY seat_no LIMIT 1{}) RETURNING seat_no",
+                         (SELECT seat_no FROM seats WHERE channel_id = $3 AND lease_until_ms <= $5 AND seat_no < $4 LIMIT 1{}) \
+                         RETURNING seat_no",
                         $skip
                     );
+                    let until = to_ms(now).saturating_add(lease_ms);
                     for attempt in 0..2 {
-                        let mut tx = begin(self).await?;
                         let got = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(take.clone()))
                             .bind(holder)
                             .bind(until)
                             .bind(channel.0)
                             .bind(i64::from(capacity))
                             .bind(to_ms(now))
-                            .fetch_optional(&mut *tx)
+                            .fetch_optional(&self.pool)
                             .await
                             .map_err(db_err)?;
-                        tx.commit().await.map_err(db_err)?;
                         if let Some(n) = got {
                             return Ok(Some(n as u32));
                         }
