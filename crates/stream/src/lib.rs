@@ -12,11 +12,13 @@
 //! sockets. It talks to the center only through [`PublishAuthority`] (may this key publish
 //! now?) and the play tokens of `slotcast_domain::token`, signed by the center and checked
 //! here with its public key alone (without a database, once per viewer: then the viewer
-//! plays in a [`session`]), and it answers the center through [`StreamNode`]'s queries (viewers, live statistics, program totals,
-//! recordings, cut a cancelled program) with plain values only, so that a network can sit
-//! between the two. It owns its files (recordings, filler) and serves the replays itself
-//! ([`vod`]). Wall-clock decisions (the booked window, a program's end) use the injected
-//! [`Clock`]; media timing uses monotonic time. Refusals to viewers are [`PlayError`]s.
+//! plays in a [`session`]), and it answers the center through [`StreamNode`]'s queries
+//! (viewers, live statistics, program totals, recordings, cut a cancelled program) and
+//! its [`StreamNode::report`] with plain values only, so that a network can sit between
+//! the two (role `stream` sends the report with every heartbeat). It owns its files
+//! (recordings, filler) and serves the replays itself ([`vod`]). Wall-clock decisions
+//! (the booked window, a program's end) use the injected [`Clock`]; media timing uses
+//! monotonic time. Refusals to viewers are [`PlayError`]s.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
