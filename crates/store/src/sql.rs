@@ -1406,43 +1406,38 @@ macro_rules! impl_sql_store {
                         $skip
                     );
                     let until = to_ms(now).saturating_add(lease_ms);
-                    for attempt in 0..2 {
-                        let got = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(take.clone()))
+                    let attempt = || {
+                        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(take.clone()))
                             .bind(holder)
                             .bind(until)
                             .bind(channel.0)
                             .bind(i64::from(capacity))
                             .bind(to_ms(now))
                             .fetch_optional(&self.pool)
-                            .await
-                            .map_err(db_err)?;
-                        if let Some(n) = got {
-                            return Ok(Some(n as u32));
-                        }
-                        if attempt == 1 {
-                            break;
-                        }
-                        // The seats are made once per capacity; then look again.
-                        let made: i64 = sqlx::query_scalar("SELECT count(*) FROM seats WHERE channel_id = $1 AND seat_no < $2")
-                            .bind(channel.0)
-                            .bind(i64::from(capacity))
-                            .fetch_one(&self.pool)
-                            .await
-                            .map_err(db_err)?;
-                        if made >= i64::from(capacity) {
-                            break;
-                        }
-                        sqlx::query(
-                            "INSERT INTO seats (channel_id, seat_no) WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < $2) \
-                             SELECT $1, i FROM n WHERE true ON CONFLICT (channel_id, seat_no) DO NOTHING",
-                        )
+                    };
+                    if let Some(n) = attempt().await.map_err(db_err)? {
+                        return Ok(Some(n as u32));
+                    }
+                    // The seats are made once per capacity: make the missing ones, look again.
+                    let made: i64 = sqlx::query_scalar("SELECT count(*) FROM seats WHERE channel_id = $1 AND seat_no < $2")
                         .bind(channel.0)
                         .bind(i64::from(capacity))
-                        .execute(&self.pool)
+                        .fetch_one(&self.pool)
                         .await
                         .map_err(db_err)?;
+                    if made >= i64::from(capacity) {
+                        return Ok(None);
                     }
-                    Ok(None)
+                    sqlx::query(
+                        "INSERT INTO seats (channel_id, seat_no) WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < $2) \
+                         SELECT $1, i FROM n WHERE true ON CONFLICT (channel_id, seat_no) DO NOTHING",
+                    )
+                    .bind(channel.0)
+                    .bind(i64::from(capacity))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    Ok(attempt().await.map_err(db_err)?.map(|n| n as u32))
                 }
 
                 async fn hold_seats(&self, channel: ChannelId, node: &str, holders: &[String], left: &[String], now: Timestamp, lease_ms: i64) -> Result<()> {

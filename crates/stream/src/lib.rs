@@ -325,11 +325,11 @@ impl StreamNode {
             })
             .collect();
         found.sort_by_key(|f| std::cmp::Reverse(f.0));
+        // A file still being written is not a recording yet.
         let recording: Vec<ReservationId> = self
             .all_channels()
             .iter()
-            .flat_map(|c| c.programs())
-            .filter(|r| self.all_channels().iter().any(|c| c.recording(*r)))
+            .flat_map(|c| c.programs().into_iter().filter(|r| c.recording(*r)))
             .collect();
         found
             .into_iter()
