@@ -13,6 +13,9 @@
 //!   conditional statement per channel, with an epoch that grows when a channel moves),
 //!   the totals the center stored (the node may forget them), the programs that lost
 //!   their right to publish (cut them) and the public key play tokens are checked with;
+//!   to an **edge** (a node that lists channels under `relays`) it also names, per relayed
+//!   channel, the programs the channel's origin has a publisher for, with the origin's
+//!   preview URL and a token to pull each with;
 //! - asks whether a reservation key may publish ([`PublishAsk`]), which is refused unless
 //!   the key's channel is placed on the asking node: a stale node cannot take a program.
 //!
@@ -20,8 +23,10 @@
 //! (`cluster.listen`). Failed credentials are throttled per address.
 //!
 //! [`ClusterView`] is the [`StreamStats`] of a center that has no stream node in its
-//! process: a snapshot of the nodes' reports, placements and handed-over totals, read from
-//! the database every second, so every replica answers alike.
+//! process: a snapshot of the nodes' reports, placements and handed-over totals (a relayed
+//! program's added up over the nodes that served it), read from the database every
+//! second, so every replica answers alike; it sends each new live viewer to the node
+//! serving the channel with the fewest viewers.
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::mail::ProgramStats;
@@ -36,7 +41,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use slotcast_domain::jiff::SignedDuration;
 use slotcast_domain::{ChannelId, ReservationId, Status, Timestamp, ViewerCurve};
-use slotcast_store::{NodeHeartbeat, StorageError, Store};
+use slotcast_store::{Channel, NodeHeartbeat, StorageError, Store};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -50,6 +55,9 @@ pub struct Heartbeat {
     pub ingest_url: String,
     /// Names of the channels it may serve (it is given those no live node holds).
     pub channels: Vec<String>,
+    /// Names of the channels it relays as an edge, from the node each is placed on.
+    #[serde(default)]
+    pub relays: Vec<String>,
     /// What it measures now.
     pub report: Report,
     /// Per channel, the grants of the viewers it admits (their seats are renewed) and of
@@ -122,6 +130,9 @@ pub struct HeartbeatReply {
     pub lease_ms: i64,
     /// The channels placed on the node.
     pub placements: Vec<PlacedChannel>,
+    /// The channels it relays, with the programs their origin holds now.
+    #[serde(default)]
+    pub relayed: Vec<RelayedChannel>,
     /// Programs whose totals are stored: forget them.
     pub stored: Vec<ReservationId>,
     /// Programs that lost their right to publish (cancelled): cut them.
@@ -143,6 +154,36 @@ pub struct PlacedChannel {
     pub bitrate_kbps: u32,
     /// The placement's epoch.
     pub epoch: i64,
+}
+
+/// A channel an edge node relays.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayedChannel {
+    /// Its id.
+    pub id: ChannelId,
+    /// Its name.
+    pub name: String,
+    /// Viewers at most (across every node serving it).
+    pub capacity: u32,
+    /// Nominal bitrate.
+    pub bitrate_kbps: u32,
+    /// The programs its origin holds now (none while it has no origin).
+    pub programs: Vec<RelayedProgram>,
+}
+
+/// A program an edge pulls from its origin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayedProgram {
+    /// The reservation.
+    pub reservation: ReservationId,
+    /// Viewers get it from here …
+    pub start: Timestamp,
+    /// … to here.
+    pub end: Timestamp,
+    /// Its connect window closes here.
+    pub cut_at: Timestamp,
+    /// The origin's preview of it (HTTP-FLV) with a token the center signed.
+    pub source: String,
 }
 
 /// A node's question: may this key publish now?
@@ -286,7 +327,7 @@ async fn heartbeat(
             Err(e) => return Err(e.into()),
         };
         match totals.stats() {
-            Some(stats) if known => store.put_node_totals(*r, &stats).await?,
+            Some(stats) if known => store.put_node_totals(*r, &name, &stats).await?,
             // Nothing to keep: let the node forget them.
             _ => {
                 tracing::warn!(node = %name, reservation = %r, "totals dropped: unknown program or unreadable")
@@ -295,15 +336,16 @@ async fn heartbeat(
         stored.push(*r);
     }
 
+    let channels = store.channels().await?;
     let mut placements = Vec::new();
-    for ch in store.channels().await? {
+    for ch in &channels {
         if !hb.channels.contains(&ch.name) {
             continue;
         }
         if let Some(p) = store.claim_placement(ch.id, &name, now, lease_ms).await? {
             placements.push(PlacedChannel {
                 id: ch.id,
-                name: ch.name,
+                name: ch.name.clone(),
                 capacity: ch.capacity,
                 bitrate_kbps: ch.bitrate_kbps,
                 epoch: p.epoch,
@@ -311,16 +353,32 @@ async fn heartbeat(
         }
     }
     let placed = |id: ChannelId| placements.iter().any(|p| p.id == id);
+    let relays: Vec<&Channel> = channels
+        .iter()
+        .filter(|ch| hb.relays.contains(&ch.name) && !placed(ch.id))
+        .collect();
+    let relayed = relayed(c, &relays, now).await?;
+    let served = |id: ChannelId| placed(id) || relayed.iter().any(|r| r.id == id);
     for (channel, admitted, left) in &hb.seats {
-        if placed(*channel) {
+        if served(*channel) {
             let text = |v: &Vec<u64>| v.iter().map(u64::to_string).collect::<Vec<_>>();
             store
                 .hold_seats(*channel, &name, &text(admitted), &text(left), now, lease_ms)
                 .await?;
         }
     }
+    // Programs this node holds that lost their right to publish (an edge's too).
+    let mut revoked = Vec::new();
+    for (r, _, _) in &hb.report.live {
+        match store.reservation(*r).await {
+            Ok(res) if matches!(res.status, Status::Confirmed | Status::Live) => {}
+            Ok(_) | Err(StorageError::NotFound { .. }) => revoked.push(*r),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    // Viewers count wherever they watch; a program's live statistics are its origin's.
     let mut report = hb.report;
-    report.viewers.retain(|(ch, _)| placed(*ch));
+    report.viewers.retain(|(ch, _)| served(*ch));
     report.live.retain(|(_, ch, _)| placed(*ch));
     let report_json = serde_json::to_string(&report).map_err(ApiError::internal)?;
     store
@@ -336,22 +394,74 @@ async fn heartbeat(
         )
         .await?;
 
-    let mut revoked = Vec::new();
-    for (r, _, _) in &report.live {
-        match store.reservation(*r).await {
-            Ok(res) if matches!(res.status, Status::Confirmed | Status::Live) => {}
-            Ok(_) | Err(StorageError::NotFound { .. }) => revoked.push(*r),
-            Err(e) => return Err(e.into()),
-        }
-    }
     Ok(Json(HeartbeatReply {
         public_key: slotcast_domain::token::public_key_text(&c.secrets.play_public_key()),
         lease_ms,
         placements,
+        relayed,
         stored,
         revoked,
         server_time: now,
     }))
+}
+
+/// The channels an edge relays, each with the programs its origin (the node with a live
+/// placement of it) reports having a publisher for, to be pulled from the origin's preview.
+async fn relayed(
+    c: &crate::state::Center,
+    channels: &[&Channel],
+    now: Timestamp,
+) -> ApiResult<Vec<RelayedChannel>> {
+    if channels.is_empty() {
+        return Ok(Vec::new());
+    }
+    let store = &*c.store;
+    let placements = store.placements().await?;
+    let nodes = store.nodes().await?;
+    let mut out = Vec::new();
+    for ch in channels {
+        let origin = placements
+            .iter()
+            .find(|p| p.channel == ch.id && p.lease_until > now)
+            .and_then(|p| {
+                nodes
+                    .iter()
+                    .find(|n| n.name == p.node && n.lease_until > now)
+            });
+        let mut programs = Vec::new();
+        if let Some(origin) = origin {
+            let report: Report = serde_json::from_str(&origin.report).unwrap_or_default();
+            let held = report
+                .live
+                .iter()
+                .filter(|(_, c, l)| *c == ch.id && l.publishing);
+            for (r, _, _) in held {
+                let res = match store.reservation(*r).await {
+                    Ok(res) => res,
+                    Err(StorageError::NotFound { .. }) => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                let Ok((token, _, _)) = crate::ops::play::preview(c, &res) else {
+                    continue; // no longer confirmed or live
+                };
+                programs.push(RelayedProgram {
+                    reservation: res.id,
+                    start: res.schedule.start,
+                    end: res.schedule.end,
+                    cut_at: res.schedule.connect_to,
+                    source: slotcast_domain::playback::preview(&origin.play_url, res.id, &token),
+                });
+            }
+        }
+        out.push(RelayedChannel {
+            id: ch.id,
+            name: ch.name.clone(),
+            capacity: ch.capacity,
+            bitrate_kbps: ch.bitrate_kbps,
+            programs,
+        });
+    }
+    Ok(out)
 }
 
 async fn publish(
@@ -412,6 +522,19 @@ struct Snapshot {
     recordings: HashMap<ReservationId, (u64, String)>,
     totals: HashMap<ReservationId, ProgramStats>,
     channel_node: HashMap<ChannelId, String>,
+    /// Per channel, the nodes serving it (origin and edges).
+    serving: HashMap<ChannelId, Vec<Serving>>,
+}
+
+/// A node serving a channel, as live grants are spread over them.
+#[derive(Debug)]
+struct Serving {
+    url: String,
+    /// Its viewers of the channel at its last report …
+    viewers: u32,
+    /// … and the viewers this replica sent it since.
+    sent: u32,
+    origin: bool,
 }
 
 /// The stream nodes as a center replica sees them (see the module page).
@@ -435,10 +558,19 @@ impl ClusterView {
         let nodes = self.store.nodes().await?;
         let placements = self.store.placements().await?;
         let totals = self.store.node_totals().await?;
-        let mut s = Snapshot {
-            totals: totals.into_iter().collect(),
-            ..Snapshot::default()
-        };
+        let mut s = Snapshot::default();
+        // A relayed program was measured on each node that served it.
+        for (r, t) in totals {
+            match s.totals.entry(r) {
+                std::collections::hash_map::Entry::Occupied(mut e) => {
+                    let both = e.get().merge(&t);
+                    e.insert(both);
+                }
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(t);
+                }
+            }
+        }
         let mut urls = HashMap::new();
         for n in nodes.iter().filter(|n| n.lease_until > now) {
             urls.insert(n.name.clone(), n.play_url.clone());
@@ -448,6 +580,12 @@ impl ClusterView {
             };
             for (ch, v) in report.viewers {
                 *s.viewers.entry(ch).or_default() += v;
+                s.serving.entry(ch).or_default().push(Serving {
+                    url: n.play_url.clone(),
+                    viewers: v,
+                    sent: 0,
+                    origin: false,
+                });
             }
             for (r, _, live) in report.live {
                 s.live.insert(r, live);
@@ -458,6 +596,9 @@ impl ClusterView {
         }
         for p in placements.into_iter().filter(|p| p.lease_until > now) {
             if let Some(url) = urls.get(&p.node) {
+                for n in s.serving.entry(p.channel).or_default() {
+                    n.origin |= n.url == *url;
+                }
                 s.channel_node.insert(p.channel, url.clone());
             }
         }
@@ -526,6 +667,19 @@ impl StreamStats for ClusterView {
                 .get(&reservation)
                 .map(|(bytes, _)| RecordingInfo { bytes: *bytes })
         })
+    }
+
+    /// The node with the fewest viewers of the channel (counting those sent there since
+    /// its last report, so that a burst is spread too), the origin on a tie.
+    fn live_base(&self, channel: ChannelId) -> Option<String> {
+        let mut s = self.snapshot.write().expect("snapshot lock");
+        let best = s
+            .serving
+            .get_mut(&channel)?
+            .iter_mut()
+            .min_by_key(|n| (n.viewers.saturating_add(n.sent), !n.origin))?;
+        best.sent += 1;
+        Some(best.url.clone())
     }
 
     fn play_base(&self, channel: ChannelId, reservation: ReservationId) -> Option<String> {

@@ -33,6 +33,12 @@ pub trait StreamStats: Send + Sync + std::fmt::Debug {
     ) -> Option<String> {
         None
     }
+    /// The base URL of the node a new live viewer of `channel` is sent to: the least
+    /// loaded of the nodes serving it (its origin and the edges relaying it); `None`: the
+    /// same as [`StreamStats::play_base`].
+    fn live_base(&self, _channel: slotcast_domain::ChannelId) -> Option<String> {
+        None
+    }
 }
 
 /// An upload handed to the stream node: its bytes as they arrive (over a network, a

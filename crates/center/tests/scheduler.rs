@@ -335,8 +335,13 @@ impl ClusterStore for FlakyStore {
     async fn seats_taken(&self, channel: ChannelId, now: Timestamp) -> Result<u32> {
         self.inner.seats_taken(channel, now).await
     }
-    async fn put_node_totals(&self, id: ReservationId, stats: &ProgramStats) -> Result<()> {
-        self.inner.put_node_totals(id, stats).await
+    async fn put_node_totals(
+        &self,
+        id: ReservationId,
+        node: &str,
+        stats: &ProgramStats,
+    ) -> Result<()> {
+        self.inner.put_node_totals(id, node, stats).await
     }
     async fn node_totals(&self) -> Result<Vec<(ReservationId, ProgramStats)>> {
         self.inner.node_totals().await

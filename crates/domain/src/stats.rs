@@ -17,6 +17,26 @@ pub struct ProgramStats {
     pub curve: ViewerCurve,
 }
 
+impl ProgramStats {
+    /// The totals of one program measured on several nodes (its origin and the edges that
+    /// relay it): counts, minutes and bytes add up, the time on air is the longest, and
+    /// the curves add up step by step at the coarser step of the two. The peak is the
+    /// highest step of the summed curve (never less than either node's own peak), so it
+    /// is exact to a step: two nodes' peaks within one step count as simultaneous.
+    pub fn merge(&self, other: &ProgramStats) -> ProgramStats {
+        let curve = self.curve.add(&other.curve);
+        let peak = curve.points.iter().copied().max().unwrap_or(0);
+        ProgramStats {
+            peak_viewers: peak.max(self.peak_viewers).max(other.peak_viewers),
+            unique_viewers: self.unique_viewers.saturating_add(other.unique_viewers),
+            viewer_minutes: self.viewer_minutes.saturating_add(other.viewer_minutes),
+            bytes_out: self.bytes_out.saturating_add(other.bytes_out),
+            seconds_on_air: self.seconds_on_air.max(other.seconds_on_air),
+            curve,
+        }
+    }
+}
+
 /// Most points a viewer curve keeps: past that, neighbouring points merge (their peak)
 /// and the step doubles, so a curve stays small whatever the program's length.
 pub const CURVE_POINTS: usize = 240;
@@ -54,6 +74,41 @@ impl ViewerCurve {
                 .collect::<Option<Vec<u32>>>()?,
         };
         (curve.points.len() <= CURVE_POINTS).then_some(curve)
+    }
+}
+
+impl ViewerCurve {
+    /// This curve at a step `factor` times as long (each point the peak of those it covers).
+    fn coarsened(&self, factor: usize) -> Vec<u32> {
+        self.points
+            .chunks(factor.max(1))
+            .map(|c| c.iter().copied().max().unwrap_or(0))
+            .collect()
+    }
+
+    /// The viewers of two nodes together: summed step by step at the coarser step (steps
+    /// are 10 s doubled, so one divides the other; otherwise the coarser is used as is).
+    pub fn add(&self, other: &ViewerCurve) -> ViewerCurve {
+        if self.points.is_empty() {
+            return other.clone();
+        }
+        if other.points.is_empty() {
+            return self.clone();
+        }
+        let step = self.step_seconds.max(other.step_seconds);
+        let at_step = |c: &ViewerCurve| c.coarsened((step / c.step_seconds.max(1)) as usize);
+        let (a, b) = (at_step(self), at_step(other));
+        let points = (0..a.len().max(b.len()))
+            .map(|i| {
+                let v = |p: &Vec<u32>| p.get(i).copied().unwrap_or(0);
+                v(&a).saturating_add(v(&b))
+            })
+            .take(CURVE_POINTS)
+            .collect();
+        ViewerCurve {
+            step_seconds: step,
+            points,
+        }
     }
 }
 
@@ -164,6 +219,42 @@ mod tests {
         let c = CurveBuilder::new(10_000).finish(0);
         assert_eq!(c, ViewerCurve::default());
         assert_eq!(ViewerCurve::decode(&c.encode()), Some(c));
+    }
+
+    #[test]
+    fn totals_of_two_nodes_add_up_at_the_coarser_step() {
+        let origin = ProgramStats {
+            peak_viewers: 3,
+            unique_viewers: 4,
+            viewer_minutes: 30,
+            bytes_out: 1000,
+            seconds_on_air: 60,
+            curve: ViewerCurve {
+                step_seconds: 10,
+                points: vec![1, 3, 2, 2, 0],
+            },
+        };
+        let edge = ProgramStats {
+            peak_viewers: 2,
+            unique_viewers: 2,
+            viewer_minutes: 10,
+            bytes_out: 500,
+            seconds_on_air: 58,
+            curve: ViewerCurve {
+                step_seconds: 20,
+                points: vec![2, 1],
+            },
+        };
+        let both = origin.merge(&edge);
+        assert_eq!(both.curve.step_seconds, 20);
+        assert_eq!(both.curve.points, vec![5, 3, 0]);
+        assert_eq!(both.peak_viewers, 5);
+        assert_eq!(both.unique_viewers, 6);
+        assert_eq!(both.viewer_minutes, 40);
+        assert_eq!(both.bytes_out, 1500);
+        assert_eq!(both.seconds_on_air, 60);
+        assert_eq!(both, edge.merge(&origin), "the order does not matter");
+        assert_eq!(origin.merge(&ProgramStats::default()).curve, origin.curve);
     }
 
     #[test]

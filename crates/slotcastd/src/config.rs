@@ -171,6 +171,9 @@ pub struct NodeConfig {
     /// The channels this node may serve: it takes those no live node holds (list the same
     /// channels on a standby node).
     pub channels: Vec<String>,
+    /// The channels this node relays as an edge: it pulls their programs from the node
+    /// they are placed on (their origin) and serves more viewers of them.
+    pub relays: Vec<String>,
     /// Where viewers reach this node's HTTP delivery; default `http://<http.listen>`.
     pub play_url: String,
     /// Where publishers reach this node's RTMP ingest; default `rtmp://<rtmp.listen>/live`.
@@ -616,10 +619,18 @@ impl Config {
                         "must be the center's internal URL, http(s)://…",
                     );
                 }
-                if n.channels.is_empty() {
+                if n.channels.is_empty() && n.relays.is_empty() {
                     return err(
                         "node.channels",
-                        "must name the channels this node may serve",
+                        "must name the channels this node may serve (or `node.relays` those it relays)",
+                    );
+                }
+                if let Some(both) = n.relays.iter().find(|r| n.channels.contains(r)) {
+                    return err(
+                        "node.relays",
+                        &format!(
+                            "names `{both}`, which `node.channels` names too: a node is a channel's origin or its edge"
+                        ),
                     );
                 }
                 Ok(())
@@ -857,6 +868,34 @@ mod tests {
             .write_all(text.as_bytes())
             .unwrap();
         d
+    }
+
+    #[test]
+    fn each_role_says_what_it_lacks() {
+        let node = |extra: &[(&str, &str)]| {
+            let mut vars = vec![
+                ("SLOTCAST__NODE__NAME", "edge-1"),
+                ("SLOTCAST__NODE__CREDENTIAL", "c0ffee"),
+                ("SLOTCAST__NODE__CENTER_URL", "http://10.0.0.1:8090"),
+            ];
+            vars.extend_from_slice(extra);
+            Config::load(None, env(&vars))
+                .unwrap()
+                .check_role(Role::Stream)
+                .map_err(|e| e.to_string())
+        };
+        let lacking = node(&[]).unwrap_err();
+        assert!(lacking.contains("node.channels"), "{lacking}");
+        node(&[("SLOTCAST__NODE__CHANNELS", r#"["small"]"#)]).unwrap();
+        node(&[("SLOTCAST__NODE__RELAYS", r#"["small"]"#)]).unwrap();
+        let both = node(&[
+            ("SLOTCAST__NODE__CHANNELS", r#"["small", "large"]"#),
+            ("SLOTCAST__NODE__RELAYS", r#"["large"]"#),
+        ])
+        .unwrap_err();
+        assert!(both.contains("`large`"), "{both}");
+        let center = Config::load(None, env(&[])).unwrap().check_role(Role::Center);
+        assert!(center.unwrap_err().to_string().contains("PostgreSQL"));
     }
 
     #[test]

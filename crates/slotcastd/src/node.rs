@@ -2,8 +2,9 @@
 //! only through the center's internal HTTP API (`slotcast_center::cluster`), with its own
 //! credential: it asks whether a key may publish, and renews its lease with a heartbeat
 //! that carries its report (viewers, live statistics, recordings) and the totals of ended
-//! programs; the answers place channels on it, tell it which totals are stored and which
-//! programs to cut, and give it the public key it checks play tokens with. It holds no
+//! programs; the answers place channels on it, name the programs it relays from their
+//! origin as an edge (`node.relays`), tell it which totals are stored and which programs
+//! to cut, and give it the public key it checks play tokens with. It holds no
 //! database and no private key: it can admit viewers, never grant access.
 
 use crate::config::Config;
@@ -12,7 +13,7 @@ use async_trait::async_trait;
 use slotcast_center::cluster::{
     Heartbeat, HeartbeatReply, PublishAnswer, PublishAsk, Report, Totals,
 };
-use slotcast_stream::{ChannelInfo, Grant, PublishAuthority, Refusal, StreamNode};
+use slotcast_stream::{ChannelInfo, Grant, PublishAuthority, Refusal, RelaySource, StreamNode};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -108,6 +109,7 @@ struct Identity {
     play_url: String,
     ingest_url: String,
     channels: Vec<String>,
+    relays: Vec<String>,
 }
 
 impl Identity {
@@ -116,6 +118,7 @@ impl Identity {
             play_url: self.play_url.clone(),
             ingest_url: self.ingest_url.clone(),
             channels: self.channels.clone(),
+            relays: self.relays.clone(),
             ..Heartbeat::default()
         };
         if let Some(node) = node {
@@ -140,17 +143,42 @@ impl Identity {
     }
 }
 
-/// Applies the center's answer: the placed channels, the stored totals, the cut programs.
+/// The channels of the answer: placed on the node or relayed by it.
+fn served(reply: &HeartbeatReply) -> Vec<ChannelInfo> {
+    let placed = reply.placements.iter().map(|p| ChannelInfo {
+        id: p.id,
+        name: p.name.clone(),
+        capacity: p.capacity,
+        bitrate_kbps: p.bitrate_kbps,
+    });
+    let relayed = reply.relayed.iter().map(|r| ChannelInfo {
+        id: r.id,
+        name: r.name.clone(),
+        capacity: r.capacity,
+        bitrate_kbps: r.bitrate_kbps,
+    });
+    placed.chain(relayed).collect()
+}
+
+/// Applies the center's answer: the placed and relayed channels, the programs to pull
+/// from their origin, the stored totals, the cut programs.
 fn apply(node: &Arc<StreamNode>, reply: &HeartbeatReply) {
-    node.set_channels(
+    node.set_channels(served(reply));
+    node.set_relays(
         reply
-            .placements
+            .relayed
             .iter()
-            .map(|p| ChannelInfo {
-                id: p.id,
-                name: p.name.clone(),
-                capacity: p.capacity,
-                bitrate_kbps: p.bitrate_kbps,
+            .flat_map(|ch| {
+                ch.programs.iter().map(|p| RelaySource {
+                    grant: Grant {
+                        reservation: p.reservation,
+                        channel: ch.id,
+                        start: p.start,
+                        end: p.end,
+                        cut_at: p.cut_at,
+                    },
+                    url: p.source.clone(),
+                })
             })
             .collect(),
     );
@@ -179,6 +207,7 @@ pub async fn start(cfg: &Config) -> Result<Parts, String> {
         play_url: or(&cfg.node.play_url, format!("http://{http}")),
         ingest_url: or(&cfg.node.ingest_url, format!("rtmp://{rtmp}/live")),
         channels: cfg.node.channels.clone(),
+        relays: cfg.node.relays.clone(),
     };
 
     let mut wait = Duration::from_millis(250);
@@ -199,10 +228,9 @@ pub async fn start(cfg: &Config) -> Result<Parts, String> {
     make_filler_for(
         cfg,
         &node,
-        first
-            .placements
-            .iter()
-            .map(|p| (p.name.clone(), p.bitrate_kbps))
+        served(&first)
+            .into_iter()
+            .map(|c| (c.name, c.bitrate_kbps))
             .collect(),
     );
     parts.spawn(slotcast_stream::rtmp::serve(
@@ -223,6 +251,7 @@ pub async fn start(cfg: &Config) -> Result<Parts, String> {
     tracing::info!(
         node = %cfg.node.name,
         placed = ?first.placements.iter().map(|p| &p.name).collect::<Vec<_>>(),
+        relayed = ?first.relayed.iter().map(|r| &r.name).collect::<Vec<_>>(),
         "slotcast stream node: HTTP delivery on http://{http}, RTMP ingest on rtmp://{rtmp}/live"
     );
     Ok(parts)

@@ -219,8 +219,8 @@ impl Cluster {
     }
 
     /// `slotcastd admin add-node` then `slotcastd serve --role stream` serving `channels`
-    /// through replica `center`.
-    async fn start_node(&mut self, name: &str, channels: &str, center: usize) {
+    /// and relaying `relays` (TOML lists) through replica `center`.
+    async fn start_node(&mut self, name: &str, channels: &str, relays: &str, center: usize) {
         let add = Command::new(env!("CARGO_BIN_EXE_slotcastd"))
             .args(["admin", "add-node", "--name", name])
             .envs(self.env.iter().map(|(k, v)| (k, v)))
@@ -243,6 +243,7 @@ impl Cluster {
                 format!("http://{}", self.internal(center)),
             ),
             ("NODE__CHANNELS", channels.into()),
+            ("NODE__RELAYS", relays.into()),
             ("FILLER__AUTO_GENERATE", "false".into()),
         ]
         .into_iter()
@@ -388,15 +389,18 @@ async fn sleep_until(t: Timestamp) {
 /// A booking made on one replica is confirmed on the other; the node registered with its
 /// credential gets the channel placed on it, the publisher's key is checked by the center
 /// over the internal API, and a viewer whose play grant came from a replica watches from
-/// the node, with a token the node checks with the center's public key alone. Viewers
-/// asking on both replicas at once get exactly the channel's capacity of seats.
+/// the node, with a token the node checks with the center's public key alone. An edge node
+/// relays the program from the origin; capacity + 10 viewers asking on both replicas at
+/// once are spread over both nodes, and exactly the channel's capacity get a seat.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_booking_crosses_replicas_and_plays_from_the_node_the_channel_is_placed_on() {
+async fn a_booking_crosses_replicas_and_plays_from_the_origin_and_an_edge() {
     let Some(mut c) = Cluster::start(&[]).await else {
         return;
     };
-    c.start_node("origin", r#"["small"]"#, 0).await;
+    c.start_node("origin", r#"["small"]"#, "[]", 0).await;
+    c.start_node("edge", "[]", r#"["small"]"#, 1).await;
     let (_, origin_http, origin_rtmp) = c.nodes["origin"];
+    let (_, edge_http, _) = c.nodes["edge"];
 
     // The channel is placed on the node, and every replica sees it.
     let db = c.db().await;
@@ -478,7 +482,7 @@ async fn a_booking_crosses_replicas_and_plays_from_the_node_the_channel_is_place
         flv.starts_with(&format!(
             "http://127.0.0.1:{origin_http}/live/small.flv?token="
         )),
-        "the grant points at the node: {flv}"
+        "the first viewer is sent to the origin (edge: {edge_http}): {flv}"
     );
     let viewer = common::watch(&c.http, flv).await;
     common::until("the program's frames at the viewer", || {
@@ -516,9 +520,10 @@ async fn a_booking_crosses_replicas_and_plays_from_the_node_the_channel_is_place
         assert!(Instant::now() < deadline, "{text}");
     }
 
-    // Capacity 5, one watching: of 15 viewers asking at once on both replicas, exactly
-    // 4 get a seat; they all watch from the node.
-    let asks: Vec<_> = (0..15)
+    // Capacity 5, one watching: of 14 more viewers asking at once on both replicas
+    // (capacity + 10 in all), exactly 4 get a seat; they are sent to both nodes and all
+    // see the program, the edge's through its relay.
+    let asks: Vec<_> = (0..14)
         .map(|i| {
             let (http, url) = (
                 c.http.clone(),
@@ -540,6 +545,14 @@ async fn a_booking_crosses_replicas_and_plays_from_the_node_the_channel_is_place
         }
     }
     assert_eq!(granted.len(), 4, "exactly the free seats are granted");
+    let on = |port: u16| {
+        let at = format!("http://127.0.0.1:{port}/");
+        granted.iter().filter(|u| u.starts_with(&at)).count()
+    };
+    assert!(
+        on(edge_http) >= 1 && on(origin_http) >= 1 && on(edge_http) + on(origin_http) == 4,
+        "the viewers are spread over the origin and the edge: {granted:?}"
+    );
     let mut viewers = Vec::new();
     for url in &granted {
         viewers.push(common::watch(&c.http, url).await);
@@ -548,6 +561,22 @@ async fn a_booking_crosses_replicas_and_plays_from_the_node_the_channel_is_place
         viewers.iter().all(|v| v.frames() >= 5)
     })
     .await;
+    assert!(
+        viewers.iter().all(|v| v.last() == Some((320, 240))),
+        "the edge shows the publisher's picture\n{}",
+        c.nodes["edge"].0.log()
+    );
+    let seated: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM seats WHERE holder IS NOT NULL AND lease_until_ms > $1",
+    )
+    .bind(Timestamp::now().as_millisecond())
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(
+        seated, 5,
+        "the capacity's seats are held, across both nodes"
+    );
     let (s, b) = c
         .post(1, &format!("/api/v1/programs/{slug}/play"), None, json!({}))
         .await;
@@ -697,7 +726,7 @@ async fn every_role_recovers_within_five_seconds_of_postgresql_coming_back() {
     let Some(mut c) = Cluster::start_on(Some(&pg.url), &[]).await else {
         return;
     };
-    c.start_node("origin", r#"["small"]"#, 0).await;
+    c.start_node("origin", r#"["small"]"#, "[]", 0).await;
     let token = c.member(0, "steady@example.org").await;
     let start = minute_after(Duration::from_secs(600));
     let before = c.book(0, &token, "small", start).await["id"]

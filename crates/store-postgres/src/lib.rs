@@ -36,6 +36,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0008_charge_events.sql"),
     ),
     (9, "cluster", include_str!("../migrations/0009_cluster.sql")),
+    (
+        10,
+        "node_totals_per_node",
+        include_str!("../migrations/0010_node_totals_per_node.sql"),
+    ),
 ];
 
 /// slotcast's storage on PostgreSQL.

@@ -278,16 +278,18 @@ pub trait ClusterStore {
     ) -> Result<()>;
     /// Seats of `channel` held at `now`.
     async fn seats_taken(&self, channel: ChannelId, now: Timestamp) -> Result<u32>;
-    /// Stores the totals a node measured of a program (kept until the completion takes
-    /// them); a second hand-over of the same program replaces the first.
+    /// Stores the totals `node` measured of a program (kept until the completion takes
+    /// them); a second hand-over of the same program by the same node replaces the first.
     async fn put_node_totals(
         &self,
         id: ReservationId,
+        node: &str,
         stats: &slotcast_domain::ProgramStats,
     ) -> Result<()>;
-    /// Totals handed over and not yet taken.
+    /// Totals handed over and not yet taken, one entry per program and node (a relayed
+    /// program has several), ordered by program.
     async fn node_totals(&self) -> Result<Vec<(ReservationId, slotcast_domain::ProgramStats)>>;
-    /// The completion stored the totals: forget the hand-over.
+    /// The completion stored the totals: forget every node's hand-over.
     async fn drop_node_totals(&self, id: ReservationId) -> Result<()>;
 }
 

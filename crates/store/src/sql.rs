@@ -86,35 +86,34 @@ macro_rules! impl_sql_store {
                 })
             }
 
-            /// Writes a program's totals into `table` (`program_stats` or `node_totals`),
-            /// replacing what the node handed over before.
-            async fn insert_stats<'e, E>(ex: E, table: &str, id: ReservationId, st: &ProgramStats, replace: bool) -> Result<()>
+            /// Writes a program's totals into `program_stats`, or into `node_totals` as
+            /// handed over by `node` (replacing what that node handed over before).
+            async fn insert_stats<'e, E>(ex: E, id: ReservationId, st: &ProgramStats, node: Option<&str>) -> Result<()>
             where
                 E: sqlx::Executor<'e, Database = $db>,
             {
                 let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-                let upsert = if replace {
-                    " ON CONFLICT (reservation_id) DO UPDATE SET peak_viewers = excluded.peak_viewers, \
-                     unique_viewers = excluded.unique_viewers, viewer_minutes = excluded.viewer_minutes, \
-                     bytes_out = excluded.bytes_out, seconds_on_air = excluded.seconds_on_air, viewer_curve = excluded.viewer_curve"
-                } else {
-                    ""
+                let sql = match node {
+                    None => "INSERT INTO program_stats (reservation_id, peak_viewers, unique_viewers, viewer_minutes, bytes_out, seconds_on_air, viewer_curve) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    Some(_) => "INSERT INTO node_totals (reservation_id, peak_viewers, unique_viewers, viewer_minutes, bytes_out, seconds_on_air, viewer_curve, node) \
+                                VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                                ON CONFLICT (reservation_id, node) DO UPDATE SET peak_viewers = excluded.peak_viewers, \
+                                unique_viewers = excluded.unique_viewers, viewer_minutes = excluded.viewer_minutes, \
+                                bytes_out = excluded.bytes_out, seconds_on_air = excluded.seconds_on_air, viewer_curve = excluded.viewer_curve",
                 };
-                let sql = sqlx::AssertSqlSafe(format!(
-                    "INSERT INTO {table} (reservation_id, peak_viewers, unique_viewers, viewer_minutes, bytes_out, seconds_on_air, viewer_curve) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7){upsert}"
-                ));
-                sqlx::query(sql)
+                let mut q = sqlx::query(sql)
                     .bind(id.0)
                     .bind(i64::from(st.peak_viewers))
                     .bind(i64::from(st.unique_viewers))
                     .bind(n(st.viewer_minutes))
                     .bind(n(st.bytes_out))
                     .bind(n(st.seconds_on_air))
-                    .bind(st.curve.encode())
-                    .execute(ex)
-                    .await
-                    .map_err(db_err)?;
+                    .bind(st.curve.encode());
+                if let Some(node) = node {
+                    q = q.bind(node);
+                }
+                q.execute(ex).await.map_err(db_err)?;
                 Ok(())
             }
 
@@ -909,7 +908,7 @@ macro_rules! impl_sql_store {
                     log_transition(&mut tx, id, Some(cmd.from), cmd.to, cmd.at, cmd.actor, &cmd.reason).await?;
                     insert_messages(&mut tx, &cmd.outbox, cmd.at).await?;
                     if let Some(st) = cmd.stats {
-                        insert_stats(&mut *tx, "program_stats", id, &st, false).await?;
+                        insert_stats(&mut *tx, id, &st, None).await?;
                     }
                     let out = fetch_reservation(&mut *tx, id).await?;
                     tx.commit().await.map_err(db_err)?;
@@ -1489,14 +1488,14 @@ macro_rules! impl_sql_store {
                     Ok(n as u32)
                 }
 
-                async fn put_node_totals(&self, id: ReservationId, stats: &ProgramStats) -> Result<()> {
-                    insert_stats(&self.pool, "node_totals", id, stats, true).await
+                async fn put_node_totals(&self, id: ReservationId, node: &str, stats: &ProgramStats) -> Result<()> {
+                    insert_stats(&self.pool, id, stats, Some(node)).await
                 }
 
                 async fn node_totals(&self) -> Result<Vec<(ReservationId, ProgramStats)>> {
                     let rows = sqlx::query(
                         "SELECT reservation_id, peak_viewers, unique_viewers, viewer_minutes, bytes_out, seconds_on_air, viewer_curve \
-                         FROM node_totals ORDER BY reservation_id",
+                         FROM node_totals ORDER BY reservation_id, node",
                     )
                     .fetch_all(&self.pool)
                     .await

@@ -244,6 +244,8 @@ struct Program {
     tally: Option<Tally>,
     recorder: Option<Recorder>,
     recording: RecordingState,
+    /// Whether this node records it (its origin does; an edge that relays it does not).
+    record: bool,
     begun: bool,
     ended: bool,
     /// The publisher's latest metadata and sequence headers: the hub gets them again when
@@ -698,13 +700,15 @@ impl Channel {
         })
     }
 
-    /// A publisher with `grant` for this channel wants in. Refused while another
-    /// publisher of the same program is connected.
+    /// A publisher with `grant` for this channel wants in (an RTMP publisher, or the
+    /// relay of the program from its origin: then `record` is false, the origin records).
+    /// Refused while another publisher of the same program is connected.
     pub(crate) fn attach_publisher(
         &self,
         grant: &Grant,
         session: u64,
         cut: watch::Sender<Option<String>>,
+        record: bool,
     ) -> Result<(), StreamError> {
         let mut core = self.core.lock().expect("channel lock");
         let publisher = Publisher { session, cut };
@@ -734,6 +738,7 @@ impl Channel {
                     tally: None,
                     recorder: None,
                     recording: RecordingState::Idle,
+                    record,
                     begun: false,
                     ended: false,
                     headers: Default::default(),
@@ -940,7 +945,10 @@ fn step(ch: &Arc<Channel>, node: &StreamNode) -> tokio::time::Instant {
     }
     if let Some(id) = start_recording {
         let Core { programs, hub, .. } = &mut *core;
-        if let Some(p) = programs.iter_mut().find(|p| p.grant.reservation == id) {
+        if let Some(p) = programs
+            .iter_mut()
+            .find(|p| p.grant.reservation == id && p.record)
+        {
             match Recorder::start(&node.config, id, hub) {
                 Ok(rec) => {
                     p.recorder = Some(rec);

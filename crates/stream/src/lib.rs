@@ -16,7 +16,8 @@
 //! (viewers, live statistics, program totals, recordings, cut a cancelled program) and
 //! its [`StreamNode::report`] with plain values only, so that a network can sit between
 //! the two (role `stream` sends the report with every heartbeat). It owns its files
-//! (recordings, filler) and serves the replays itself ([`vod`]). Wall-clock decisions
+//! (recordings, filler) and serves the replays itself ([`vod`]). As an edge node it
+//! relays programs placed on another node ([`relay`]). Wall-clock decisions
 //! (the booked window, a program's end) use the injected [`Clock`]; media timing uses
 //! monotonic time. Refusals to viewers are [`PlayError`]s.
 
@@ -36,6 +37,7 @@ pub mod error;
 pub mod filler;
 pub mod http;
 pub mod record;
+pub mod relay;
 pub mod rtmp;
 pub mod session;
 pub mod vod;
@@ -43,6 +45,7 @@ pub mod workshop;
 
 pub use config::StreamConfig;
 pub use error::{PlayError, StreamError};
+pub use relay::RelaySource;
 
 use channel::Channel;
 
@@ -199,6 +202,8 @@ pub struct StreamNode {
     sessions: Mutex<session::Sessions>,
     /// Filler uploads being re-encoded, and the last ones done.
     jobs: Mutex<workshop::Jobs>,
+    /// Programs pulled from their origin (on an edge node).
+    relays: Mutex<relay::Relays>,
 }
 
 impl StreamNode {
@@ -223,6 +228,7 @@ impl StreamNode {
             finished: Mutex::new(BTreeMap::new()),
             sessions: Mutex::new(session::Sessions::default()),
             jobs: Mutex::new(workshop::Jobs::default()),
+            relays: Mutex::default(),
         })
     }
 

@@ -44,7 +44,7 @@ use crate::channel::Channel;
 use crate::error::StreamError;
 use crate::{Refusal, StreamNode};
 
-static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
+pub(crate) static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 
 /// Bytes of C0 + C1: a connection past them is in its handshake.
 const HANDSHAKE_STARTED: u64 = 1537;
@@ -345,7 +345,7 @@ impl Handler {
         let Some(channel) = self.node.channel(grant.channel) else {
             return Err(StreamError::ChannelElsewhere(grant.channel));
         };
-        channel.attach_publisher(&grant, self.session, self.cut.clone())?;
+        channel.attach_publisher(&grant, self.session, self.cut.clone(), true)?;
         tracing::info!(
             reservation = %grant.reservation,
             channel = %channel.name(),

@@ -1713,10 +1713,17 @@ pub async fn channels_are_placed_on_one_node_at_a_time(s: S) {
             points: vec![1, 3, 2],
         },
     };
-    s.put_node_totals(r.id, &totals).await.unwrap();
+    s.put_node_totals(r.id, "origin", &totals).await.unwrap();
     totals.peak_viewers = 4;
-    s.put_node_totals(r.id, &totals).await.unwrap();
-    assert_eq!(s.node_totals().await.unwrap(), vec![(r.id, totals)]);
+    s.put_node_totals(r.id, "origin", &totals).await.unwrap();
+    let edge = ProgramStats {
+        peak_viewers: 1,
+        ..ProgramStats::default()
+    };
+    s.put_node_totals(r.id, "edge", &edge).await.unwrap();
+    let mut stored = s.node_totals().await.unwrap();
+    stored.sort_by_key(|(_, t)| t.peak_viewers);
+    assert_eq!(stored, vec![(r.id, edge), (r.id, totals)]);
     s.drop_node_totals(r.id).await.unwrap();
     assert!(s.node_totals().await.unwrap().is_empty());
 }

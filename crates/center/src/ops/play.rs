@@ -438,7 +438,13 @@ pub async fn grant(
     let token = sign_grant(c, PlayKind::Live, r, expires, grant);
     Ok(PlayGrant {
         kind: PlayKind::Live,
-        urls: playback::live(&node_base(c, r), &channel.name, &token),
+        urls: playback::live(
+            &c.stats
+                .live_base(r.channel)
+                .unwrap_or_else(|| node_base(c, r)),
+            &channel.name,
+            &token,
+        ),
         token,
         expires,
     })
