@@ -894,7 +894,9 @@ mod tests {
         ])
         .unwrap_err();
         assert!(both.contains("`large`"), "{both}");
-        let center = Config::load(None, env(&[])).unwrap().check_role(Role::Center);
+        let center = Config::load(None, env(&[]))
+            .unwrap()
+            .check_role(Role::Center);
         assert!(center.unwrap_err().to_string().contains("PostgreSQL"));
     }
 
