@@ -337,12 +337,21 @@ async fn heartbeat(
     }
 
     let channels = store.channels().await?;
+    let before = if hb.channels.is_empty() {
+        Vec::new()
+    } else {
+        store.placements().await?
+    };
     let mut placements = Vec::new();
+    let mut moved = Vec::new();
     for ch in &channels {
         if !hb.channels.contains(&ch.name) {
             continue;
         }
         if let Some(p) = store.claim_placement(ch.id, &name, now, lease_ms).await? {
+            if let Some(old) = before.iter().find(|b| b.channel == ch.id && b.node != name) {
+                moved.push(old.clone());
+            }
             placements.push(PlacedChannel {
                 id: ch.id,
                 name: ch.name.clone(),
@@ -353,6 +362,15 @@ async fn heartbeat(
         }
     }
     let placed = |id: ChannelId| placements.iter().any(|p| p.id == id);
+    outages(
+        c,
+        &moved,
+        &hb.report,
+        &placements,
+        now,
+        st.settings.node_lease,
+    )
+    .await?;
     let relays: Vec<&Channel> = channels
         .iter()
         .filter(|ch| hb.relays.contains(&ch.name) && !placed(ch.id))
@@ -403,6 +421,49 @@ async fn heartbeat(
         revoked,
         server_time: now,
     }))
+}
+
+/// Operator-side outages. A channel that `moved` here from a node whose lease ran out had
+/// its programs stopped from that node's last renewal on: an outage is opened for each
+/// that node held. A program on air again on a channel that has moved before closes its
+/// open outage.
+async fn outages(
+    c: &crate::state::Center,
+    moved: &[slotcast_store::Placement],
+    report: &Report,
+    placed: &[PlacedChannel],
+    now: Timestamp,
+    lease: SignedDuration,
+) -> ApiResult<()> {
+    let store = &*c.store;
+    if !moved.is_empty() {
+        let nodes = store.nodes().await?;
+        for old in moved {
+            let Some(node) = nodes.iter().find(|n| n.name == old.node) else {
+                continue;
+            };
+            let last_renewal = node.lease_until - lease;
+            let held: Report = serde_json::from_str(&node.report).unwrap_or_default();
+            for (r, _, _) in held.live.iter().filter(|(_, ch, _)| *ch == old.channel) {
+                match store.reservation(*r).await {
+                    Ok(res) if res.status == Status::Live && res.schedule.end > last_renewal => {
+                        tracing::warn!(reservation = %r, node = %old.node, channel = %old.channel,
+                            "the channel's node went away during the program: an operator-side outage");
+                        store.open_outage(*r, &old.node, last_renewal).await?;
+                    }
+                    Ok(_) | Err(StorageError::NotFound { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+    }
+    let moved_before = |ch: ChannelId| placed.iter().any(|p| p.id == ch && p.epoch > 1);
+    for (r, ch, live) in &report.live {
+        if live.on_air && moved_before(*ch) {
+            store.close_outages(*r, now).await?;
+        }
+    }
+    Ok(())
 }
 
 /// The channels an edge relays, each with the programs its origin (the node with a live

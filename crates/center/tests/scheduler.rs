@@ -349,6 +349,15 @@ impl ClusterStore for FlakyStore {
     async fn drop_node_totals(&self, id: ReservationId) -> Result<()> {
         self.inner.drop_node_totals(id).await
     }
+    async fn open_outage(&self, id: ReservationId, node: &str, from: Timestamp) -> Result<()> {
+        self.inner.open_outage(id, node, from).await
+    }
+    async fn close_outages(&self, id: ReservationId, at: Timestamp) -> Result<()> {
+        self.inner.close_outages(id, at).await
+    }
+    async fn outages(&self, id: ReservationId) -> Result<Vec<Outage>> {
+        self.inner.outages(id).await
+    }
 }
 
 #[async_trait]

@@ -91,6 +91,33 @@ impl fmt::Display for ChargeState {
     }
 }
 
+/// Seconds of the window `start..end` lost to operator-side outages, each from its start
+/// to its end (an open one: to the end of the window), overlaps counted once. Any of it
+/// makes the charge waived at completion (the product's promise: no charge for an
+/// operator-side outage).
+pub fn seconds_lost(
+    start: crate::Timestamp,
+    end: crate::Timestamp,
+    outages: &[(crate::Timestamp, Option<crate::Timestamp>)],
+) -> u64 {
+    let mut spans: Vec<(crate::Timestamp, crate::Timestamp)> = outages
+        .iter()
+        .map(|&(from, to)| (from.max(start), to.unwrap_or(end).min(end)))
+        .filter(|(from, to)| from < to)
+        .collect();
+    spans.sort();
+    let mut lost_ms: i64 = 0;
+    let mut covered = start;
+    for (from, to) in spans {
+        let from = from.max(covered);
+        if from < to {
+            lost_ms += to.duration_since(from).as_millis() as i64;
+            covered = to;
+        }
+    }
+    u64::try_from(lost_ms / 1000).unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +144,22 @@ mod tests {
         ] {
             assert_eq!(s.as_str().parse::<ChargeState>(), Ok(s));
         }
+    }
+
+    #[test]
+    fn outages_count_within_the_window_and_once() {
+        let t = |m: i64| crate::Timestamp::from_second(1_800_000_000 + m).unwrap();
+        let (start, end) = (t(0), t(600));
+        assert_eq!(seconds_lost(start, end, &[]), 0);
+        // Before the start, overlapping, open (until the end), after the end.
+        let outages = [
+            (t(-100), Some(t(10))),
+            (t(5), Some(t(20))),
+            (t(100), Some(t(130))),
+            (t(120), Some(t(125))),
+            (t(590), None),
+            (t(700), Some(t(800))),
+        ];
+        assert_eq!(seconds_lost(start, end, &outages), 20 + 30 + 10);
     }
 }

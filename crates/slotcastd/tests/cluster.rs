@@ -606,6 +606,152 @@ async fn a_booking_crosses_replicas_and_plays_from_the_origin_and_an_edge() {
     let _ = ffmpeg.wait();
 }
 
+/// The origin node is `kill -9`ed while its program is on air. The standby, listing the
+/// same channel, is given it once the origin's lease ran out; the publisher goes on through
+/// the backup endpoint (ffmpeg pushing to the standby, as the `slotcast` agent does with
+/// its profile's second endpoint), a viewer asking again is sent to the standby and sees
+/// the program; the minutes lost are an operator-side outage: the charge is waived and the
+/// broadcaster's summary says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_origin_killed_during_a_program_fails_over_to_the_standby_and_waives_the_charge() {
+    let Some(mut c) = Cluster::start(&[]).await else {
+        return;
+    };
+    c.start_node("origin", r#"["small"]"#, "[]", 0).await;
+    c.start_node("standby", r#"["small"]"#, "[]", 1).await;
+    let (_, origin_http, origin_rtmp) = c.nodes["origin"];
+    let (_, standby_http, standby_rtmp) = c.nodes["standby"];
+    let db = c.db().await;
+    let token = c.member(0, "caster@example.org").await;
+    let start = minute_after(Duration::from_secs(40));
+    let r = c.book(0, &token, "small", start).await;
+    let (id, slug) = (r["id"].as_i64().unwrap(), r["slug"].as_str().unwrap());
+    let key = c.key(id).await;
+    let (s, b) = c
+        .post(
+            1,
+            &format!("/api/v1/reservations/{id}/confirm"),
+            Some(&token),
+            json!({"reservation_key": key}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+
+    let publish = |port: u16| {
+        publisher_sized(
+            &format!("rtmp://127.0.0.1:{port}/live/{key}"),
+            120,
+            (320, 240),
+        )
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+    };
+    sleep_until(start - slotcast_domain::jiff::SignedDuration::from_secs(5)).await;
+    let mut first = publish(origin_rtmp);
+    sleep_until(start + slotcast_domain::jiff::SignedDuration::from_secs(2)).await;
+    let urls = [0, 1].map(|n| c.center_url(n, &format!("/api/v1/programs/{slug}/play")));
+    let play = |n: usize| {
+        let (http, url) = (c.http.clone(), urls[n].clone());
+        async move {
+            let r = http.post(url).json(&json!({})).send().await.unwrap();
+            let (s, b) = (r.status(), r.json::<Value>().await.unwrap());
+            assert_eq!(s, StatusCode::OK, "{b}");
+            b["urls"]["flv"].as_str().unwrap().to_owned()
+        }
+    };
+    let flv = play(0).await;
+    assert!(flv.contains(&format!(":{origin_http}/")), "{flv}");
+    let viewer = common::watch(&c.http, &flv).await;
+    common::until("the program at the viewer", || viewer.frames() >= 25).await;
+
+    // The origin dies; its lease (3 s, renewed every second) runs out and the standby,
+    // at its next heartbeat, is given the channel.
+    let mut origin = c.nodes.remove("origin").unwrap().0;
+    origin.kill9();
+    let killed = Instant::now();
+    loop {
+        let placed: Vec<(String, i64)> = sqlx::query_as("SELECT node, epoch FROM placements")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+        if placed == vec![("standby".to_owned(), 2)] {
+            break;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_millis(3_000 + 1_000 + 1_500),
+            "not moved within the lease and one heartbeat: {placed:?}\n{}",
+            c.nodes["standby"].0.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = first.kill();
+    let _ = first.wait();
+    // The publisher goes on through the backup endpoint.
+    let mut second = publish(standby_rtmp);
+    // The viewer's player asks again and is sent to the standby.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let flv = loop {
+        let flv = play(1).await;
+        if flv.contains(&format!(":{standby_http}/")) {
+            break flv;
+        }
+        assert!(Instant::now() < deadline, "still sent elsewhere: {flv}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let viewer = common::watch(&c.http, &flv).await;
+    common::until("the program at the viewer again", || viewer.frames() >= 25).await;
+    assert_eq!(viewer.last(), Some((320, 240)));
+
+    // The outage: from the origin's last renewal until the program was on air again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (from, to) = loop {
+        let o: Vec<(String, i64, Option<i64>)> =
+            sqlx::query_as("SELECT node, from_ms, to_ms FROM outages WHERE reservation_id = $1")
+                .bind(id)
+                .fetch_all(&db)
+                .await
+                .unwrap();
+        if let [(node, from, Some(to))] = o.as_slice() {
+            assert_eq!(node, "origin");
+            break (*from, *to);
+        }
+        assert!(Instant::now() < deadline, "no closed outage: {o:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert!(
+        (2_000..30_000).contains(&(to - from)),
+        "an outage of a few seconds: {from}..{to}"
+    );
+
+    // At the close of the connect window (end + 10 s) the charge is waived, and the
+    // broadcaster is told.
+    sleep_until(start + slotcast_domain::jiff::SignedDuration::from_secs(60 + 10)).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let state: Option<String> =
+            sqlx::query_scalar("SELECT state FROM charges WHERE reservation_id = $1")
+                .bind(id)
+                .fetch_optional(&db)
+                .await
+                .unwrap();
+        let summary = c.inbox.lock().unwrap().iter().any(|m| {
+            let text = common::decode_mail(&m.data);
+            text.contains("Program summary") && text.contains("were lost on our side")
+        });
+        if state.as_deref() == Some("waived") && summary {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "charge {state:?}, summary told: {summary}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let _ = second.kill();
+    let _ = second.wait();
+}
+
 /// 200 confirmation reminders and 200 deadlines fall due at once on two replicas; one is
 /// `kill -9`ed in the middle. Every reminder and every expiry happens exactly once, and
 /// every e-mail reaches the SMTP server: at most the one message the dead replica was

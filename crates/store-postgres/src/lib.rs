@@ -41,6 +41,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "node_totals_per_node",
         include_str!("../migrations/0010_node_totals_per_node.sql"),
     ),
+    (
+        11,
+        "outages",
+        include_str!("../migrations/0011_outages.sql"),
+    ),
 ];
 
 /// slotcast's storage on PostgreSQL.

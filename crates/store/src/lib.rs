@@ -291,6 +291,13 @@ pub trait ClusterStore {
     async fn node_totals(&self) -> Result<Vec<(ReservationId, slotcast_domain::ProgramStats)>>;
     /// The completion stored the totals: forget every node's hand-over.
     async fn drop_node_totals(&self, id: ReservationId) -> Result<()>;
+    /// Records that program `id` stopped from `from` on because `node` went away, unless
+    /// an outage of it is open already.
+    async fn open_outage(&self, id: ReservationId, node: &str, from: Timestamp) -> Result<()>;
+    /// Program `id` is on air again at `at`: its open outage (if any) ends there.
+    async fn close_outages(&self, id: ReservationId, at: Timestamp) -> Result<()>;
+    /// The outages of program `id`, oldest first.
+    async fn outages(&self, id: ReservationId) -> Result<Vec<Outage>>;
 }
 
 /// Everything slotcast stores, behind one object.

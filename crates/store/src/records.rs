@@ -585,3 +585,14 @@ pub struct Placement {
     /// The node holds the channel until here, unless it renews.
     pub lease_until: Timestamp,
 }
+
+/// An operator-side outage of a program: its node lost its lease while holding it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outage {
+    /// The node that went away.
+    pub node: String,
+    /// Its last renewal: the program may have stopped from here on.
+    pub from: Timestamp,
+    /// When the program was on air again (`None`: not yet).
+    pub to: Option<Timestamp>,
+}

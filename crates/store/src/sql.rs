@@ -1511,6 +1511,48 @@ macro_rules! impl_sql_store {
                         .map_err(db_err)?;
                     Ok(())
                 }
+
+                async fn open_outage(&self, id: ReservationId, node: &str, from: Timestamp) -> Result<()> {
+                    sqlx::query(
+                        "INSERT INTO outages (reservation_id, node, from_ms) SELECT $1, $2, $3 \
+                         WHERE NOT EXISTS (SELECT 1 FROM outages WHERE reservation_id = $1 AND to_ms IS NULL) \
+                         ON CONFLICT (reservation_id, from_ms) DO NOTHING",
+                    )
+                    .bind(id.0)
+                    .bind(node)
+                    .bind(to_ms(from))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    Ok(())
+                }
+
+                async fn close_outages(&self, id: ReservationId, at: Timestamp) -> Result<()> {
+                    sqlx::query("UPDATE outages SET to_ms = $2 WHERE reservation_id = $1 AND to_ms IS NULL")
+                        .bind(id.0)
+                        .bind(to_ms(at))
+                        .execute(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(())
+                }
+
+                async fn outages(&self, id: ReservationId) -> Result<Vec<Outage>> {
+                    let rows = sqlx::query("SELECT node, from_ms, to_ms FROM outages WHERE reservation_id = $1 ORDER BY from_ms")
+                        .bind(id.0)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    rows.iter()
+                        .map(|r| {
+                            Ok(Outage {
+                                node: get(r, "node")?,
+                                from: ts(r, "from_ms")?,
+                                to: get::<Option<i64>>(r, "to_ms")?.map(from_ms).transpose()?,
+                            })
+                        })
+                        .collect()
+                }
             }
 
             fn placement_from(r: &DbRow) -> Result<Placement> {

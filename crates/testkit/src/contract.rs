@@ -1726,6 +1726,32 @@ pub async fn channels_are_placed_on_one_node_at_a_time(s: S) {
     assert_eq!(stored, vec![(r.id, edge), (r.id, totals)]);
     s.drop_node_totals(r.id).await.unwrap();
     assert!(s.node_totals().await.unwrap().is_empty());
+
+    // The program's node went away: one outage is open until it is on air again.
+    let t = |secs| lapsed + SignedDuration::from_secs(secs);
+    assert!(s.outages(r.id).await.unwrap().is_empty());
+    s.close_outages(r.id, t(1)).await.unwrap();
+    s.open_outage(r.id, "origin", t(2)).await.unwrap();
+    s.open_outage(r.id, "origin", t(3)).await.unwrap();
+    assert_eq!(
+        s.outages(r.id).await.unwrap(),
+        vec![Outage {
+            node: "origin".into(),
+            from: t(2),
+            to: None
+        }],
+        "an open outage is not opened twice"
+    );
+    s.close_outages(r.id, t(9)).await.unwrap();
+    s.close_outages(r.id, t(10)).await.unwrap();
+    s.open_outage(r.id, "standby", t(20)).await.unwrap();
+    let both = s.outages(r.id).await.unwrap();
+    assert_eq!(
+        both.iter()
+            .map(|o| (o.node.as_str(), o.from, o.to))
+            .collect::<Vec<_>>(),
+        vec![("origin", t(2), Some(t(9))), ("standby", t(20), None)]
+    );
 }
 
 /// Nodes racing for a free channel: exactly one wins, and the epoch moves once.

@@ -308,8 +308,14 @@ pub enum BroadcasterMail {
         /// How many slots could be added at most.
         max_extra_slots: u32,
     },
-    /// The program is over: its statistics.
-    Summary(ProgramStats),
+    /// The program is over: its statistics, and the seconds of its window lost to an
+    /// operator-side outage (any: the fee is waived).
+    Summary {
+        /// What the nodes measured.
+        stats: ProgramStats,
+        /// Lost on the operator's side.
+        seconds_lost: u64,
+    },
 }
 
 /// An e-mail to the broadcaster about their reservation.
@@ -420,9 +426,17 @@ pub fn broadcaster_message(ctx: &MailContext<'_>, kind: BroadcasterMail) -> NewM
                 format!("extension-offer/{}", s.end.as_millisecond()),
             )
         }
-        BroadcasterMail::Summary(st) => {
+        BroadcasterMail::Summary {
+            stats: st,
+            seconds_lost,
+        } => {
             d.para(&greeting);
             d.para(&format!("\"{title}\" is over. Here is how it went:"));
+            let fee = if seconds_lost > 0 {
+                format!("{} waived", r.fee)
+            } else {
+                r.fee.to_string()
+            };
             d.rows(&[
                 ("Program", Some(title.to_owned())),
                 ("Reservation", Some(format!("#{id}"))),
@@ -439,8 +453,16 @@ pub fn broadcaster_message(ctx: &MailContext<'_>, kind: BroadcasterMail) -> NewM
                 ("Viewers", Some(st.unique_viewers.to_string())),
                 ("Viewer-minutes", Some(st.viewer_minutes.to_string())),
                 ("Data sent", Some(bytes_text(st.bytes_out))),
-                ("Fee", Some(r.fee.to_string())),
+                ("Fee", Some(fee)),
             ]);
+            if seconds_lost > 0 {
+                d.para(&format!(
+                    "The stream node serving your channel failed during the program and the \
+                     channel moved to a standby node: {} of your window were lost on our side. \
+                     This program is not charged.",
+                    duration_text(seconds_lost)
+                ));
+            }
             d.link("Program page and replay:", &ctx.watch_url());
             (format!("Program summary: {title}"), "summary".to_owned())
         }
@@ -825,14 +847,17 @@ pub(crate) mod tests {
                 "Extend",
             ),
             (
-                BroadcasterMail::Summary(ProgramStats {
-                    peak_viewers: 37,
-                    unique_viewers: 52,
-                    viewer_minutes: 2140,
-                    bytes_out: 1_500_000_000,
-                    seconds_on_air: 5400,
-                    curve: Default::default(),
-                }),
+                BroadcasterMail::Summary {
+                    stats: ProgramStats {
+                        peak_viewers: 37,
+                        unique_viewers: 52,
+                        viewer_minutes: 2140,
+                        bytes_out: 1_500_000_000,
+                        seconds_on_air: 5400,
+                        curve: Default::default(),
+                    },
+                    seconds_lost: 0,
+                },
                 "r42/summary",
                 "Program summary",
             ),
@@ -866,14 +891,17 @@ pub(crate) mod tests {
         assert!(m.text.contains("until 2026-06-10 15:50 CEST"), "{}", m.text);
         let m = broadcaster_message(
             &ctx,
-            BroadcasterMail::Summary(ProgramStats {
-                peak_viewers: 37,
-                unique_viewers: 52,
-                viewer_minutes: 2140,
-                bytes_out: 1_500_000_000,
-                seconds_on_air: 5400,
-                curve: Default::default(),
-            }),
+            BroadcasterMail::Summary {
+                stats: ProgramStats {
+                    peak_viewers: 37,
+                    unique_viewers: 52,
+                    viewer_minutes: 2140,
+                    bytes_out: 1_500_000_000,
+                    seconds_on_air: 5400,
+                    curve: Default::default(),
+                },
+                seconds_lost: 0,
+            },
         );
         for s in [
             "37 (capacity 100)",
@@ -882,6 +910,17 @@ pub(crate) mod tests {
             "1.5 GB",
             "1 h 30 min 00 s",
         ] {
+            assert!(m.text.contains(s), "{s} in {}", m.text);
+        }
+        assert!(!m.text.contains("waived"), "{}", m.text);
+        let m = broadcaster_message(
+            &ctx,
+            BroadcasterMail::Summary {
+                stats: ProgramStats::default(),
+                seconds_lost: 75,
+            },
+        );
+        for s in ["waived", "1 min 15 s of your window were lost on our side"] {
             assert!(m.text.contains(s), "{s} in {}", m.text);
         }
         let m = broadcaster_message(&ctx, BroadcasterMail::ConfirmReminder);
@@ -1039,7 +1078,10 @@ pub(crate) mod tests {
             BroadcasterMail::Expired,
             BroadcasterMail::Cancelled { charged: None },
             BroadcasterMail::ExtensionOffer { max_extra_slots: 1 },
-            BroadcasterMail::Summary(ProgramStats::default()),
+            BroadcasterMail::Summary {
+                stats: ProgramStats::default(),
+                seconds_lost: 0,
+            },
         ] {
             all.push(broadcaster_message(&ctx, k));
         }

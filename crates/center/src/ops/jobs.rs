@@ -103,23 +103,40 @@ pub async fn notice(
 /// Completes `r` at the close of its connect window with the program's totals, which the
 /// stream node keeps until they are stored: peeked here, acknowledged only after the
 /// completing transaction committed (or lost a race: then they are of no use).
+///
+/// A program whose node went away while it held it (an operator-side outage, recorded by
+/// the internal API when the channel moved) has its charge waived, and the summary says
+/// how much of the window was lost.
 pub async fn complete(c: &Center, r: &Reservation, now: Timestamp) -> Result<bool, StorageError> {
-    let Ok(t) = lifecycle::complete(r.status, &r.schedule, now, false) else {
+    let outages: Vec<_> = c
+        .store
+        .outages(r.id)
+        .await?
+        .into_iter()
+        .map(|o| (o.from, o.to))
+        .collect();
+    let seconds_lost =
+        slotcast_domain::charge::seconds_lost(r.schedule.start, r.schedule.end, &outages);
+    let Ok(t) = lifecycle::complete(r.status, &r.schedule, now, seconds_lost > 0) else {
         return Ok(false);
     };
     let (m, channel) = parts(c, r).await?;
     let stats = c.stats.program_stats(r.id).unwrap_or_default();
     let ctx = mail_context(c, r, &channel, &m, None, 0);
-    let mut cmd = TransitionCommand::from_transition(
-        r.id,
-        &t,
-        now,
-        Actor::System,
-        "the connect window closed",
-    );
+    let reason = if seconds_lost > 0 {
+        format!(
+            "the connect window closed; {seconds_lost} s lost to an operator-side outage: the charge is waived"
+        )
+    } else {
+        "the connect window closed".to_owned()
+    };
+    let mut cmd = TransitionCommand::from_transition(r.id, &t, now, Actor::System, &reason);
     cmd.outbox.push(mail::broadcaster_message(
         &ctx,
-        BroadcasterMail::Summary(stats.clone()),
+        BroadcasterMail::Summary {
+            stats: stats.clone(),
+            seconds_lost,
+        },
     ));
     cmd.stats = Some(stats);
     let completed = apply(c, cmd, "completions").await?;
