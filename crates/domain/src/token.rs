@@ -212,6 +212,37 @@ pub fn pass_admits(
             .is_ok()
 }
 
+/// Bytes of a media access key (128 bits of an HMAC-SHA256).
+const ACCESS_LEN: usize = 16;
+
+/// The access key of the LL-HLS media (init sections, parts, segments) of program `label`
+/// on `channel`, under a node's own media `secret`: the same for every viewer of the
+/// program, so that a CDN caches each part once, with the play session out of its cache
+/// key. Only a viewer with a session gets it (in the media playlist); a node's secret is
+/// its own, so a key admits to that node's media only.
+pub fn media_access(secret: &[u8; 32], channel: ChannelId, label: u64) -> String {
+    let tag = mac(secret, &media_payload(channel, label))
+        .finalize()
+        .into_bytes();
+    URL_SAFE_NO_PAD.encode(&tag[..ACCESS_LEN])
+}
+
+/// Whether `access` is [`media_access`] of `label` on `channel` (compared in constant time).
+pub fn media_access_ok(secret: &[u8; 32], channel: ChannelId, label: u64, access: &str) -> bool {
+    decode_exact::<ACCESS_LEN>(access).is_ok_and(|tag| {
+        mac(secret, &media_payload(channel, label))
+            .verify_truncated_left(&tag)
+            .is_ok()
+    })
+}
+
+fn media_payload(channel: ChannelId, label: u64) -> Vec<u8> {
+    let mut p = b"hls-media".to_vec();
+    p.extend_from_slice(&channel.0.to_be_bytes());
+    p.extend_from_slice(&label.to_be_bytes());
+    p
+}
+
 fn pass_payload(reservation: ReservationId, expires: i64) -> Vec<u8> {
     let mut p = b"viewer-pass".to_vec();
     p.extend_from_slice(&reservation.0.to_be_bytes());
@@ -315,6 +346,20 @@ mod tests {
             URL_SAFE_NO_PAD.encode(p),
             URL_SAFE_NO_PAD.encode(signature.to_bytes())
         )
+    }
+
+    #[test]
+    fn media_access_names_one_program_on_one_channel_under_one_secret() {
+        let key = [7u8; 32];
+        let access = media_access(&key, ChannelId(1), 42);
+        assert_eq!(access.len(), 22);
+        assert!(media_access_ok(&key, ChannelId(1), 42, &access));
+        assert!(!media_access_ok(&key, ChannelId(2), 42, &access));
+        assert!(!media_access_ok(&key, ChannelId(1), 43, &access));
+        assert!(!media_access_ok(&[8u8; 32], ChannelId(1), 42, &access));
+        for bad in ["", "x", &access[..21], &format!("{access}A")] {
+            assert!(!media_access_ok(&key, ChannelId(1), 42, bad), "{bad}");
+        }
     }
 
     #[test]

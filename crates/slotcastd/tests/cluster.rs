@@ -373,6 +373,96 @@ impl Cluster {
     }
 }
 
+/// nginx as a CDN's caching proxy in front of `upstream` (a node's HTTP address); each
+/// answer carries `X-Cache-Status`. `None` (or a failure in CI) without nginx.
+struct CachingProxy {
+    child: Child,
+    port: u16,
+}
+
+impl CachingProxy {
+    fn start(dir: &std::path::Path, upstream: u16) -> Option<CachingProxy> {
+        const NGINX: &str = "/usr/sbin/nginx";
+        if !std::path::Path::new(NGINX).exists() {
+            slotcast_testkit::real_part_missing("nginx", "apt-get install nginx");
+            return None;
+        }
+        std::fs::create_dir_all(dir).unwrap();
+        let port = free_port();
+        let d = dir.display();
+        // As root, nginx's worker would drop to `nobody` and could not use `dir`.
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+        let conf = format!(
+            "{user}worker_processes 1;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\n\
+             events {{ worker_connections 256; }}\n\
+             http {{\n  access_log {d}/access.log;\n\
+               client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
+               fastcgi_temp_path {d}/fastcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
+               proxy_cache_path {d}/cache keys_zone=media:1m;\n\
+               server {{\n    listen 127.0.0.1:{port};\n    location / {{\n\
+                 proxy_pass http://127.0.0.1:{upstream};\n      proxy_http_version 1.1;\n\
+                 proxy_cache media;\n      proxy_cache_lock on;\n\
+                 add_header X-Cache-Status $upstream_cache_status always;\n    }}\n  }}\n}}\n",
+            user = if root { "user root;\n" } else { "" },
+        );
+        std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+        let child = Command::new(NGINX)
+            .args([
+                "-p",
+                &d.to_string(),
+                "-c",
+                "nginx.conf",
+                "-g",
+                "daemon off;",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx runs");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "nginx did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(CachingProxy { child, port })
+    }
+}
+
+impl Drop for CachingProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An LL-HLS viewer through `proxy`: its media playlist's URL (with its session) from the
+/// entry playlist `entry`, and the media URLs that playlist lists (init, parts).
+async fn hls_listing(http: &reqwest::Client, entry: &str) -> (String, Vec<String>) {
+    let get = |url: String| async move {
+        let r = http.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{url}");
+        r.text().await.unwrap()
+    };
+    let dir = &entry[..entry.rfind('/').unwrap() + 1];
+    let index = get(entry.to_owned()).await;
+    let media = index
+        .lines()
+        .find(|l| l.starts_with("media.m3u8"))
+        .expect("a media playlist");
+    let media = format!("{dir}{media}");
+    let playlist = get(media.clone()).await;
+    let uris = playlist
+        .lines()
+        .filter(|l| l.starts_with("#EXT-X-MAP") || l.starts_with("#EXT-X-PART:"))
+        .filter_map(|l| l.split("URI=\"").nth(1)?.split('"').next())
+        .map(|u| format!("{dir}{u}"))
+        .collect();
+    (media, uris)
+}
+
 /// The next whole minute at least `lead` from now.
 fn minute_after(lead: Duration) -> Timestamp {
     let at = Timestamp::now().as_second() + lead.as_secs() as i64;
@@ -614,7 +704,11 @@ async fn a_booking_crosses_replicas_and_plays_from_the_origin_and_an_edge() {
 /// broadcaster's summary says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_origin_killed_during_a_program_fails_over_to_the_standby_and_waives_the_charge() {
-    let Some(mut c) = Cluster::start(&[]).await else {
+    // Room for the grants the viewer asks for while the channel moves (each holds a seat
+    // for a while) and for the two CDN viewers.
+    let channels =
+        r#"[{name = "small", capacity = 20, bitrate_kbps = 400, tariff_per_slot = 100}]"#;
+    let Some(mut c) = Cluster::start(&[("CHANNELS", channels.into())]).await else {
         return;
     };
     c.start_node("origin", r#"["small"]"#, "[]", 0).await;
@@ -702,6 +796,77 @@ async fn the_origin_killed_during_a_program_fails_over_to_the_standby_and_waives
     let viewer = common::watch(&c.http, &flv).await;
     common::until("the program at the viewer again", || viewer.frames() >= 25).await;
     assert_eq!(viewer.last(), Some((320, 240)));
+
+    // A CDN (nginx caching) in front of the standby: two LL-HLS viewers of the program get
+    // the same media URLs, without their sessions; the second is served from the cache.
+    if let Some(cdn) = CachingProxy::start(&c.dir.path().join("cdn"), standby_http) {
+        let hls = |n: usize| {
+            let http = c.http.clone();
+            let url = urls[n].clone();
+            let cdn = format!("http://127.0.0.1:{}/", cdn.port);
+            async move {
+                let r = http.post(url).json(&json!({})).send().await.unwrap();
+                let b = r.json::<Value>().await.unwrap();
+                let at = b["urls"]["hls"].as_str().expect(&b.to_string()).to_owned();
+                let path = &at[at.find("/live/").expect("a live URL") + 1..];
+                format!("{cdn}{path}")
+            }
+        };
+        let (first_media, first) = hls_listing(&c.http, &hls(0).await).await;
+        let (second_media, second) = hls_listing(&c.http, &hls(1).await).await;
+        assert_ne!(first_media, second_media, "two sessions");
+        assert!(
+            !first.is_empty() && first.iter().all(|u| !u.contains("session=")),
+            "{first:?}"
+        );
+        let fetch = |url: String| {
+            let http = c.http.clone();
+            async move {
+                let r = http.get(&url).send().await.unwrap();
+                let cache = r
+                    .headers()
+                    .get("x-cache-status")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                (r.status(), cache, r.bytes().await.unwrap())
+            }
+        };
+        let shared: Vec<&String> = first.iter().filter(|u| second.contains(u)).collect();
+        assert!(
+            shared.len() >= 3,
+            "the same parts listed to both: {first:?} {second:?}"
+        );
+        for url in shared {
+            let (s1, c1, b1) = fetch(url.clone()).await;
+            let (s2, c2, b2) = fetch(url.clone()).await;
+            assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK), "{url}");
+            assert_eq!(
+                c1.as_deref(),
+                Some("MISS"),
+                "the first viewer's fetch reaches the node: {url}"
+            );
+            assert_eq!(
+                c2.as_deref(),
+                Some("HIT"),
+                "the second viewer's is the cache's: {url}"
+            );
+            assert_eq!(b1, b2);
+        }
+        // Without a session: no playlist, and no media without the program's access key.
+        let bare = first_media.split('?').next().unwrap().to_owned();
+        let (s, _, _) = fetch(bare).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        let part = first.last().unwrap();
+        let no_key = part.split("&access=").next().unwrap().to_owned();
+        let forged = format!("{}AAAAAAAAAAAAAAAAAAAAAA", &part[..part.len() - 22]);
+        for url in [no_key, forged] {
+            let (s, cache, _) = fetch(url.clone()).await;
+            assert_eq!(
+                (s, cache.as_deref()),
+                (StatusCode::UNAUTHORIZED, Some("MISS")),
+                "{url}"
+            );
+        }
+    }
 
     // The outage: from the origin's last renewal until the program was on air again.
     let deadline = Instant::now() + Duration::from_secs(10);

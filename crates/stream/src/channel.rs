@@ -546,6 +546,10 @@ impl Channel {
         ch
     }
 
+    pub(crate) fn id(&self) -> slotcast_domain::ChannelId {
+        self.info.read().expect("info lock").id
+    }
+
     pub(crate) fn name(&self) -> String {
         self.info.read().expect("info lock").name.clone()
     }

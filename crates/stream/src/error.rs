@@ -121,6 +121,9 @@ pub enum PlayError {
     /// No session with this id (never made, or idle too long): start again with a token.
     #[error("the play session has expired; ask for a new play token")]
     SessionExpired,
+    /// An LL-HLS media request without the program's access key, or with a wrong one.
+    #[error("this media needs its program's access key: use the URLs of your media playlist")]
+    MediaAccess,
     /// The channel is full.
     #[error("the channel is full ({capacity} viewers); try again later")]
     ChannelFull {
@@ -164,6 +167,7 @@ impl PlayError {
             PlayError::Token(_) => (StatusCode::UNAUTHORIZED, "token_invalid"),
             PlayError::SessionRequired => (StatusCode::UNAUTHORIZED, "session_required"),
             PlayError::SessionExpired => (StatusCode::UNAUTHORIZED, "session_expired"),
+            PlayError::MediaAccess => (StatusCode::UNAUTHORIZED, "media_access"),
             PlayError::WrongKind { .. } => (StatusCode::FORBIDDEN, "wrong_kind"),
             PlayError::WrongChannel => (StatusCode::FORBIDDEN, "wrong_channel"),
             PlayError::WrongProgram => (StatusCode::FORBIDDEN, "wrong_program"),

@@ -343,6 +343,9 @@ async fn hls(
             codecs.as_deref(),
         )));
     }
+    if resource != Resource::Playlist {
+        return hls_media(&node, &name, resource, query).await;
+    }
     let (id, session) = session_of(&node, query, PlayKind::Live)?;
     let claims = session.claims;
     let ch = channel_for(&node, claims.channel, &name)?;
@@ -352,46 +355,67 @@ async fn hls(
     }
     ch.admit(claims.grant)?;
     let program = program_label(&claims);
-    match resource {
-        Resource::Entry => unreachable!("answered above"),
-        Resource::Playlist => {
-            if let Some(req) = parse_blocking_request(query.unwrap_or_default())
-                .map_err(|e| PlayError::BadRequest(e.to_string()))?
-            {
-                let ready = |ch: &Channel| {
-                    ch.core.lock().expect("channel lock").hls.ready(&req) != Readiness::Wait
-                };
-                wait_data(&ch, ready).await;
-                if ch.core.lock().expect("channel lock").hls.ready(&req) == Readiness::TooFarAhead {
-                    return Err(PlayError::TooFarAhead);
-                }
-            } else {
-                // A first request waits for the first part rather than listing nothing.
-                wait_data(&ch, |ch| {
-                    ch.core.lock().expect("channel lock").hls.has_media()
-                })
-                .await;
-            }
-            let (body, seen, ended) = {
-                let core = ch.core.lock().expect("channel lock");
-                let seen = session.seen_program || core.hls.has_label(program);
-                let edge = core.hls.edge_label();
-                let ended = seen && edge != SHARED && edge != program;
-                let body = core
-                    .hls
-                    .playlist_for(&format!("session={id}"), Some(program));
-                (body, seen, ended)
-            };
-            if ended {
-                node.end_session(&id);
-                return Err(PlayError::ProgramEnded);
-            }
-            if seen && !session.seen_program {
-                node.saw_program(&id);
-            }
-            ch.sent(body.len());
-            Ok(playlist(body))
+    if let Some(req) = parse_blocking_request(query.unwrap_or_default())
+        .map_err(|e| PlayError::BadRequest(e.to_string()))?
+    {
+        let ready =
+            |ch: &Channel| ch.core.lock().expect("channel lock").hls.ready(&req) != Readiness::Wait;
+        wait_data(&ch, ready).await;
+        if ch.core.lock().expect("channel lock").hls.ready(&req) == Readiness::TooFarAhead {
+            return Err(PlayError::TooFarAhead);
         }
+    } else {
+        // A first request waits for the first part rather than listing nothing.
+        wait_data(&ch, |ch| {
+            ch.core.lock().expect("channel lock").hls.has_media()
+        })
+        .await;
+    }
+    let (body, seen, ended) = {
+        let core = ch.core.lock().expect("channel lock");
+        let seen = session.seen_program || core.hls.has_label(program);
+        let edge = core.hls.edge_label();
+        let ended = seen && edge != SHARED && edge != program;
+        let body = core.hls.playlist_for(
+            &media_query(node.media_key, claims.channel, program),
+            Some(program),
+        );
+        (body, seen, ended)
+    };
+    if ended {
+        node.end_session(&id);
+        return Err(PlayError::ProgramEnded);
+    }
+    if seen && !session.seen_program {
+        node.saw_program(&id);
+    }
+    ch.sent(body.len());
+    Ok(playlist(body))
+}
+
+/// An init section, part or segment of program `program=` on channel `name`, with the
+/// program's media access key (`access=`, from the media playlist) instead of a session:
+/// the same URL for every viewer, so a CDN in front of the node caches it once. Answered
+/// cacheable; refused without a valid key.
+async fn hls_media(
+    node: &StreamNode,
+    name: &str,
+    resource: Resource,
+    query: Option<&str>,
+) -> Answer {
+    let program = query_param(query, "program")
+        .and_then(|p| p.parse::<u64>().ok())
+        .ok_or(PlayError::MediaAccess)?;
+    let access = query_param(query, "access").ok_or(PlayError::MediaAccess)?;
+    let ch = node
+        .all_channels()
+        .into_iter()
+        .find(|c| c.name() == name)
+        .ok_or(PlayError::NotFound("channel"))?;
+    if !token::media_access_ok(&node.media_key, ch.id(), program, access) {
+        return Err(PlayError::MediaAccess);
+    }
+    let answer = match resource {
         Resource::Init(n) => {
             let init = ch
                 .core
@@ -407,7 +431,27 @@ async fn hls(
             media(&ch, program, msn, move |ch| ch.hls_part(msn, part)).await
         }
         Resource::Segment(msn) => media(&ch, program, msn, move |ch| ch.hls_segment(msn)).await,
-    }
+        Resource::Entry | Resource::Playlist => unreachable!("answered by hls"),
+    };
+    Ok(cacheable(answer?))
+}
+
+/// The query of the media URLs of `program` on `channel` in a playlist: the program and
+/// its access key, no session.
+fn media_query(key: [u8; 32], channel: ChannelId, program: u64) -> String {
+    format!(
+        "program={program}&access={}",
+        token::media_access(&key, channel, program)
+    )
+}
+
+/// A media answer every viewer of the program gets alike: cacheable by a CDN.
+fn cacheable(mut r: Response) -> Response {
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60, immutable"),
+    );
+    r
 }
 
 /// Answers a part or segment request of segment `msn`, waiting while it is being made;

@@ -204,6 +204,8 @@ pub struct StreamNode {
     jobs: Mutex<workshop::Jobs>,
     /// Programs pulled from their origin (on an edge node).
     relays: Mutex<relay::Relays>,
+    /// This process's secret for the LL-HLS media access keys (see [`http`]).
+    media_key: [u8; 32],
 }
 
 impl StreamNode {
@@ -229,6 +231,12 @@ impl StreamNode {
             sessions: Mutex::new(session::Sessions::default()),
             jobs: Mutex::new(workshop::Jobs::default()),
             relays: Mutex::default(),
+            media_key: {
+                use rand::Rng as _;
+                let mut key = [0u8; 32];
+                rand::rng().fill_bytes(&mut key);
+                key
+            },
         })
     }
 
