@@ -807,7 +807,10 @@ async fn the_origin_killed_during_a_program_fails_over_to_the_standby_and_waives
             async move {
                 let r = http.post(url).json(&json!({})).send().await.unwrap();
                 let b = r.json::<Value>().await.unwrap();
-                let at = b["urls"]["hls"].as_str().expect(&b.to_string()).to_owned();
+                let at = b["urls"]["hls"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{b}"))
+                    .to_owned();
                 let path = &at[at.find("/live/").expect("a live URL") + 1..];
                 format!("{cdn}{path}")
             }
