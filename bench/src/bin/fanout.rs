@@ -26,6 +26,8 @@
 
 #[path = "fanout/amf.rs"]
 mod amf;
+#[path = "fanout/edge.rs"]
+mod edge;
 #[path = "fanout/media.rs"]
 mod media;
 #[path = "fanout/procs.rs"]
@@ -101,6 +103,10 @@ struct Args {
     /// Publish the source to rtmp://HOST:PORT/APP/KEY for 60 s, then exit.
     #[arg(long)]
     publish: Option<String>,
+    /// Instead of the comparison with nginx: fan-out through an edge node against the
+    /// origin alone, with a center on this (empty) PostgreSQL database.
+    #[arg(long)]
+    edge_db: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -199,6 +205,9 @@ async fn run(args: Args, ingest_rt: tokio::runtime::Handle) -> Res<()> {
     };
     let tck = procs::clk_tck();
     let clock = Arc::new(Clock::new());
+    if let Some(db) = &args.edge_db {
+        return edge::run(&args, db, &scratch.0, &ingest, &clock, tck).await;
+    }
     let started = Instant::now();
     println!(
         "fanout: source {} ({:.2} Mbit/s, {} s loop); N = {:?}; {} s measured per N and protocol; \
@@ -416,7 +425,8 @@ struct Slot {
     program: product::Program,
 }
 
-async fn start_slotcast(args: &Args, dir: &Path, max_n: usize) -> Res<Slot> {
+/// The slotcastd binary to measure.
+fn slotcastd_bin(args: &Args) -> Res<PathBuf> {
     let bin = args.slotcastd.clone().unwrap_or_else(|| {
         PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()))
             .join("release/slotcastd")
@@ -427,6 +437,11 @@ async fn start_slotcast(args: &Args, dir: &Path, max_n: usize) -> Res<Slot> {
             bin.display()
         ));
     }
+    Ok(bin)
+}
+
+async fn start_slotcast(args: &Args, dir: &Path, max_n: usize) -> Res<Slot> {
+    let bin = slotcastd_bin(args)?;
     let d = Slotcastd::start(
         &bin,
         &dir.join("slotcast"),

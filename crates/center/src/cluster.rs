@@ -273,7 +273,7 @@ async fn authenticate(
 ) -> ApiResult<()> {
     let now = st.center.clock.now();
     let key = peer.0.ip().to_string();
-    if let Err(wait) = st.failures.check(&key, now) {
+    if let Some(wait) = st.failures.wait(&key, now).await? {
         return Err(ApiError::too_many(
             ErrorCode::TooManyAttempts,
             "too many failed node credentials from this address",
@@ -297,7 +297,7 @@ async fn authenticate(
     if ok {
         Ok(())
     } else {
-        st.failures.fail(&key, now);
+        st.failures.fail(&key, now).await?;
         Err(ApiError::new(
             ErrorCode::Unauthenticated,
             "unknown node or wrong node credential",

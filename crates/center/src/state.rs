@@ -6,7 +6,7 @@ use crate::secrets::Secrets;
 use crate::time::TimeService;
 use slotcast_domain::jiff::SignedDuration;
 use slotcast_domain::{Clock, Policy, Timestamp};
-use slotcast_store::Store;
+use slotcast_store::{CountFrom, StorageError, Store, ThrottleCount};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -113,76 +113,195 @@ pub trait ReadinessCheck: Send + Sync + std::fmt::Debug {
 /// Shared handle passed to handlers.
 pub type AppState = Arc<Center>;
 
+/// Where a throttle keeps its counts.
+#[derive(Debug)]
+enum Counts {
+    /// In this process (role `all`): bounded, the counts that ran out dropped when it grows.
+    Memory(Mutex<HashMap<String, ThrottleCount>>),
+    /// In the database, so that every center replica counts the same failures (role
+    /// `center`), under the throttle's `name`.
+    Shared {
+        store: Arc<dyn Store>,
+        name: &'static str,
+        counted: std::sync::atomic::AtomicU64,
+    },
+}
+
+const THROTTLE_MAX_KEYS: usize = 100_000;
+/// Every this many failures counted in the database, keys idle for a day are pruned.
+const PRUNE_EVERY: u64 = 1000;
+
+impl Counts {
+    fn memory() -> Self {
+        Counts::Memory(Mutex::new(HashMap::new()))
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<ThrottleCount>, StorageError> {
+        match self {
+            Counts::Memory(m) => Ok(m.lock().expect("throttle lock").get(key).copied()),
+            Counts::Shared { store, name, .. } => {
+                store.throttle_count(&format!("{name}:{key}")).await
+            }
+        }
+    }
+
+    /// One more failure of `key` at `now`; the count starts again once it ran out
+    /// (`reset_after` from its first or last failure).
+    async fn fail(
+        &self,
+        key: &str,
+        now: Timestamp,
+        reset_after: SignedDuration,
+        from: CountFrom,
+    ) -> Result<(), StorageError> {
+        match self {
+            Counts::Memory(m) => {
+                let ran_out = |c: &ThrottleCount| {
+                    let anchor = match from {
+                        CountFrom::First => c.first,
+                        CountFrom::Last => c.last,
+                    };
+                    now >= anchor + reset_after
+                };
+                let mut map = m.lock().expect("throttle lock");
+                if map.len() >= THROTTLE_MAX_KEYS {
+                    map.retain(|_, c| !ran_out(c));
+                }
+                let fresh = ThrottleCount {
+                    failures: 0,
+                    first: now,
+                    last: now,
+                };
+                let c = map.entry(key.to_owned()).or_insert(fresh);
+                if ran_out(c) {
+                    *c = fresh;
+                }
+                c.failures = c.failures.saturating_add(1);
+                c.last = now;
+                Ok(())
+            }
+            Counts::Shared {
+                store,
+                name,
+                counted,
+            } => {
+                let ms = i64::try_from(reset_after.as_millis()).unwrap_or(i64::MAX);
+                store
+                    .throttle_fail(&format!("{name}:{key}"), now, ms, from)
+                    .await?;
+                if counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % PRUNE_EVERY == 0 {
+                    store
+                        .prune_throttles(now - SignedDuration::from_hours(24))
+                        .await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn clear(&self, key: &str) -> Result<(), StorageError> {
+        match self {
+            Counts::Memory(m) => {
+                m.lock().expect("throttle lock").remove(key);
+                Ok(())
+            }
+            Counts::Shared { store, name, .. } => {
+                store.throttle_clear(&format!("{name}:{key}")).await
+            }
+        }
+    }
+
+    fn shared(store: Arc<dyn Store>, name: &'static str) -> Self {
+        Counts::Shared {
+            store,
+            name,
+            counted: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+/// Seconds until `until`, at least one.
+fn wait_secs(until: Timestamp, now: Timestamp) -> u64 {
+    u64::try_from(until.duration_since(now).as_secs().max(1)).unwrap_or(1)
+}
+
 /// Counts failures per key in fixed windows; refuses once `limit` is reached until the
-/// window ends. Memory is bounded: expired entries are dropped when the map grows.
+/// window ends. In this process (memory bounded) or, [`Throttle::shared`], in the database
+/// for every replica.
 #[derive(Debug)]
 pub struct Throttle {
     limit: u32,
     window: SignedDuration,
-    entries: Mutex<HashMap<String, (u32, Timestamp)>>,
+    counts: Counts,
 }
 
-const THROTTLE_MAX_KEYS: usize = 100_000;
-
 impl Throttle {
-    /// At most `limit` failures per `window`.
+    /// At most `limit` failures per `window`, counted in this process.
     pub fn new(limit: u32, window: SignedDuration) -> Self {
         Self {
             limit,
             window,
-            entries: Mutex::new(HashMap::new()),
+            counts: Counts::memory(),
         }
     }
 
-    /// `Err(seconds to wait)` when `key` is throttled at `now`.
-    pub fn check(&self, key: &str, now: Timestamp) -> Result<(), u64> {
-        let map = self.entries.lock().expect("throttle lock");
-        match map.get(key) {
-            Some((n, start)) if *n >= self.limit && now < *start + self.window => {
-                let wait = (*start + self.window).duration_since(now).as_secs().max(1);
-                Err(u64::try_from(wait).unwrap_or(1))
-            }
-            _ => Ok(()),
+    /// The same, counted in `store` under `name`: shared by every replica.
+    pub fn shared(self, store: Arc<dyn Store>, name: &'static str) -> Self {
+        Self {
+            counts: Counts::shared(store, name),
+            ..self
         }
+    }
+
+    /// The seconds `key` must wait at `now`, `None` when it may go on.
+    pub async fn wait(&self, key: &str, now: Timestamp) -> Result<Option<u64>, StorageError> {
+        Ok(match self.counts.get(key).await? {
+            Some(c) if c.failures >= self.limit && now < c.first + self.window => {
+                Some(wait_secs(c.first + self.window, now))
+            }
+            _ => None,
+        })
     }
 
     /// Records a failure of `key`.
-    pub fn fail(&self, key: &str, now: Timestamp) {
-        let mut map = self.entries.lock().expect("throttle lock");
-        if map.len() >= THROTTLE_MAX_KEYS {
-            let window = self.window;
-            map.retain(|_, (_, start)| now < *start + window);
-        }
-        let e = map.entry(key.to_owned()).or_insert((0, now));
-        if now >= e.1 + self.window {
-            *e = (0, now);
-        }
-        e.0 += 1;
+    pub async fn fail(&self, key: &str, now: Timestamp) -> Result<(), StorageError> {
+        self.counts
+            .fail(key, now, self.window, CountFrom::First)
+            .await
     }
 
     /// Forgets `key` (after a success).
-    pub fn clear(&self, key: &str) {
-        self.entries.lock().expect("throttle lock").remove(key);
+    pub async fn clear(&self, key: &str) -> Result<(), StorageError> {
+        self.counts.clear(key).await
     }
 }
 
 /// A growing delay per key: `free` failures cost nothing, each further one doubles the
 /// wait (1 s, 2 s, 4 s … at most `max`) before the next attempt is heard. A success clears
-/// the key; a key idle for a day is forgotten. Memory is bounded like [`Throttle`]'s.
+/// the key; a key idle for a day is forgotten. Kept like [`Throttle`]'s counts.
 #[derive(Debug)]
 pub struct Backoff {
     free: u32,
     max: SignedDuration,
-    entries: Mutex<HashMap<String, (u32, Timestamp)>>,
+    counts: Counts,
 }
 
 impl Backoff {
-    /// `free` failures without delay, then doubling waits up to `max`.
+    /// `free` failures without delay, then doubling waits up to `max`, counted in this
+    /// process.
     pub fn new(free: u32, max: SignedDuration) -> Self {
         Self {
             free,
             max,
-            entries: Mutex::new(HashMap::new()),
+            counts: Counts::memory(),
+        }
+    }
+
+    /// The same, counted in `store` under `name`: shared by every replica.
+    pub fn shared(self, store: Arc<dyn Store>, name: &'static str) -> Self {
+        Self {
+            counts: Counts::shared(store, name),
+            ..self
         }
     }
 
@@ -193,36 +312,26 @@ impl Backoff {
         }
     }
 
-    /// `Err(seconds to wait)` while `key` must wait at `now`.
-    pub fn check(&self, key: &str, now: Timestamp) -> Result<(), u64> {
-        let map = self.entries.lock().expect("backoff lock");
-        match map.get(key) {
-            Some(&(n, last)) if now < last + self.delay(n) => {
-                let wait = (last + self.delay(n)).duration_since(now).as_secs().max(1);
-                Err(u64::try_from(wait).unwrap_or(1))
+    /// The seconds `key` must wait at `now`, `None` when it may go on.
+    pub async fn wait(&self, key: &str, now: Timestamp) -> Result<Option<u64>, StorageError> {
+        Ok(match self.counts.get(key).await? {
+            Some(c) if now < c.last + self.delay(c.failures) => {
+                Some(wait_secs(c.last + self.delay(c.failures), now))
             }
-            _ => Ok(()),
-        }
+            _ => None,
+        })
     }
 
     /// Records a failure of `key` at `now`.
-    pub fn fail(&self, key: &str, now: Timestamp) {
-        let mut map = self.entries.lock().expect("backoff lock");
-        if map.len() >= THROTTLE_MAX_KEYS {
-            let day = SignedDuration::from_hours(24);
-            map.retain(|_, (_, last)| now < *last + day);
-        }
-        let e = map.entry(key.to_owned()).or_insert((0, now));
-        if now >= e.1 + SignedDuration::from_hours(24) {
-            e.0 = 0;
-        }
-        e.0 = e.0.saturating_add(1);
-        e.1 = now;
+    pub async fn fail(&self, key: &str, now: Timestamp) -> Result<(), StorageError> {
+        self.counts
+            .fail(key, now, SignedDuration::from_hours(24), CountFrom::Last)
+            .await
     }
 
     /// Forgets `key` (after a success).
-    pub fn clear(&self, key: &str) {
-        self.entries.lock().expect("backoff lock").remove(key);
+    pub async fn clear(&self, key: &str) -> Result<(), StorageError> {
+        self.counts.clear(key).await
     }
 }
 
@@ -239,42 +348,75 @@ impl ReadinessCheck for crate::mail::Sender {
 mod tests {
     use super::*;
 
-    #[test]
-    fn backoff_doubles_after_the_free_failures() {
-        let b = Backoff::new(3, SignedDuration::from_mins(15));
+    async fn backoff_doubles(b: Backoff) {
         let t: Timestamp = "2026-06-01T00:00:00Z".parse().unwrap();
         for _ in 0..3 {
-            assert!(b.check("k", t).is_ok());
-            b.fail("k", t);
+            assert_eq!(b.wait("k", t).await.unwrap(), None);
+            b.fail("k", t).await.unwrap();
         }
-        assert!(b.check("k", t).is_ok(), "three failures are free");
-        b.fail("k", t);
-        assert_eq!(b.check("k", t), Err(1));
+        assert_eq!(
+            b.wait("k", t).await.unwrap(),
+            None,
+            "three failures are free"
+        );
+        b.fail("k", t).await.unwrap();
+        assert_eq!(b.wait("k", t).await.unwrap(), Some(1));
         let t = t + SignedDuration::from_secs(1);
-        assert!(b.check("k", t).is_ok());
-        b.fail("k", t);
-        assert_eq!(b.check("k", t), Err(2));
+        assert_eq!(b.wait("k", t).await.unwrap(), None);
+        b.fail("k", t).await.unwrap();
+        assert_eq!(b.wait("k", t).await.unwrap(), Some(2));
         for _ in 0..30 {
-            b.fail("k", t);
+            b.fail("k", t).await.unwrap();
         }
-        assert_eq!(b.check("k", t), Err(900), "capped");
-        assert!(b.check("other", t).is_ok());
-        b.clear("k");
-        assert!(b.check("k", t).is_ok());
+        assert_eq!(b.wait("k", t).await.unwrap(), Some(900), "capped");
+        assert_eq!(b.wait("other", t).await.unwrap(), None);
+        b.clear("k").await.unwrap();
+        assert_eq!(b.wait("k", t).await.unwrap(), None);
+        // A day without failures: the count is forgotten.
+        for _ in 0..5 {
+            b.fail("k", t).await.unwrap();
+        }
+        let later = t + SignedDuration::from_hours(24);
+        b.fail("k", later).await.unwrap();
+        assert_eq!(b.wait("k", later).await.unwrap(), None);
     }
 
-    #[test]
-    fn throttle_windows() {
-        let t = Throttle::new(3, SignedDuration::from_mins(15));
+    async fn throttle_windows(t: Throttle) {
         let now: Timestamp = "2026-06-01T00:00:00Z".parse().unwrap();
         for _ in 0..3 {
-            assert!(t.check("a", now).is_ok());
-            t.fail("a", now);
+            assert_eq!(t.wait("a", now).await.unwrap(), None);
+            t.fail("a", now).await.unwrap();
         }
-        assert_eq!(t.check("a", now), Err(900));
-        assert!(t.check("b", now).is_ok());
-        assert!(t.check("a", now + SignedDuration::from_mins(15)).is_ok());
-        t.clear("a");
-        assert!(t.check("a", now).is_ok());
+        assert_eq!(t.wait("a", now).await.unwrap(), Some(900));
+        assert_eq!(t.wait("b", now).await.unwrap(), None);
+        let later = now + SignedDuration::from_mins(15);
+        assert_eq!(t.wait("a", later).await.unwrap(), None);
+        t.clear("a").await.unwrap();
+        assert_eq!(t.wait("a", now).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn backoff_doubles_after_the_free_failures_in_memory() {
+        backoff_doubles(Backoff::new(3, SignedDuration::from_mins(15))).await;
+    }
+
+    #[tokio::test]
+    async fn throttle_windows_in_memory() {
+        throttle_windows(Throttle::new(3, SignedDuration::from_mins(15))).await;
+    }
+
+    /// The same rules, counted in the database (as replicas share them).
+    #[tokio::test]
+    async fn throttles_behave_alike_in_the_database() {
+        let dir = slotcast_testkit::TempDir::new("throttles");
+        let url = format!("sqlite://{}/db", dir.path().display());
+        let store: Arc<dyn Store> = Arc::new(
+            slotcast_store_sqlite::SqliteStore::open(&url)
+                .await
+                .unwrap(),
+        );
+        backoff_doubles(Backoff::new(3, SignedDuration::from_mins(15)).shared(store.clone(), "b"))
+            .await;
+        throttle_windows(Throttle::new(3, SignedDuration::from_mins(15)).shared(store, "t")).await;
     }
 }

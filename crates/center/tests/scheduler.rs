@@ -358,6 +358,26 @@ impl ClusterStore for FlakyStore {
     async fn outages(&self, id: ReservationId) -> Result<Vec<Outage>> {
         self.inner.outages(id).await
     }
+    async fn throttle_fail(
+        &self,
+        key: &str,
+        now: Timestamp,
+        reset_after_ms: i64,
+        from: CountFrom,
+    ) -> Result<ThrottleCount> {
+        self.inner
+            .throttle_fail(key, now, reset_after_ms, from)
+            .await
+    }
+    async fn throttle_count(&self, key: &str) -> Result<Option<ThrottleCount>> {
+        self.inner.throttle_count(key).await
+    }
+    async fn throttle_clear(&self, key: &str) -> Result<()> {
+        self.inner.throttle_clear(key).await
+    }
+    async fn prune_throttles(&self, before: Timestamp) -> Result<u64> {
+        self.inner.prune_throttles(before).await
+    }
 }
 
 #[async_trait]

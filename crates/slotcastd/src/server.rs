@@ -274,15 +274,26 @@ fn start_center_part(
     let mail_check = Arc::new(sender(transport(cfg))?);
     let mailer = sender(transport(cfg))?;
     slotcast_center::metrics::install();
+    let mut login_throttle = Throttle::new(50, SignedDuration::from_mins(15));
+    let mut login_backoff = slotcast_center::state::Backoff::new(5, SignedDuration::from_mins(15));
+    let mut password_throttle = Throttle::new(20, SignedDuration::from_mins(15));
+    let mut signup_throttle = Throttle::new(20, SignedDuration::from_hours(1));
+    if cfg.role == Role::Center {
+        // Replicas count the same failures, whichever one a request reaches.
+        login_throttle = login_throttle.shared(store.clone(), "login");
+        login_backoff = login_backoff.shared(store.clone(), "login-pair");
+        password_throttle = password_throttle.shared(store.clone(), "viewer-password");
+        signup_throttle = signup_throttle.shared(store.clone(), "signup");
+    }
     let center = Arc::new(Center {
         store: store.clone(),
         clock: clock.clone(),
         settings,
         secrets,
-        login_throttle: Throttle::new(50, SignedDuration::from_mins(15)),
-        login_backoff: slotcast_center::state::Backoff::new(5, SignedDuration::from_mins(15)),
-        password_throttle: Throttle::new(20, SignedDuration::from_mins(15)),
-        signup_throttle: Throttle::new(20, SignedDuration::from_hours(1)),
+        login_throttle,
+        login_backoff,
+        password_throttle,
+        signup_throttle,
         time,
         stats: stream.stats,
         filler: stream.filler,

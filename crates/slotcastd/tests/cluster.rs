@@ -516,6 +516,29 @@ async fn a_booking_crosses_replicas_and_plays_from_the_origin_and_an_edge() {
     assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
 
     let token = c.member(0, "caster@example.org").await;
+    // Throttles count on every replica: five wrong passwords are free, the sixth makes the
+    // next attempt wait, whichever replica each reaches.
+    let wrong = json!({"email": "caster@example.org", "password": "not the password at all"});
+    for i in 0..6 {
+        let (s, b) = c.post(i % 2, "/api/v1/sessions", None, wrong.clone()).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "attempt {i}: {b}");
+    }
+    // (The sixth failure asks for a one-second wait: ample for two requests.)
+    for n in [1, 0] {
+        let (s, b) = c.post(n, "/api/v1/sessions", None, wrong.clone()).await;
+        assert_eq!(
+            (s, &b["error"]["code"]),
+            (StatusCode::TOO_MANY_REQUESTS, &json!("too_many_attempts")),
+            "replica {n}: {b}"
+        );
+    }
+    let counted: i64 = sqlx::query_scalar(
+        "SELECT failures FROM throttles WHERE throttle_key LIKE 'login-pair:caster@example.org|%'",
+    )
+    .fetch_one(&c.db().await)
+    .await
+    .unwrap();
+    assert_eq!(counted, 6, "both replicas' failures in one count");
     let start = minute_after(Duration::from_secs(45));
     let r = c.book(0, &token, "small", start).await;
     let id = r["id"].as_i64().unwrap();

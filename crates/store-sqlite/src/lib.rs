@@ -45,6 +45,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "outages",
         include_str!("../migrations/0011_outages.sql"),
     ),
+    (
+        12,
+        "throttles",
+        include_str!("../migrations/0012_throttles.sql"),
+    ),
 ];
 
 /// slotcast's storage on SQLite.

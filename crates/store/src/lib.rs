@@ -265,8 +265,9 @@ pub trait ClusterStore {
         lease_ms: i64,
     ) -> Result<Option<u32>>;
     /// Node `node` serves `holders` on `channel`: their seats are renewed until
-    /// `now + lease_ms`; the seats it served before and no longer does, and those of
-    /// `left` (viewers who left, perhaps before the node ever reported them), are freed.
+    /// `now + lease_ms`; the seats it served before and no longer does (renewed by an
+    /// earlier call, with an earlier `now`), and those of `left` (viewers who left,
+    /// perhaps before the node ever reported them), are freed. Any number of holders.
     async fn hold_seats(
         &self,
         channel: ChannelId,
@@ -298,6 +299,22 @@ pub trait ClusterStore {
     async fn close_outages(&self, id: ReservationId, at: Timestamp) -> Result<()>;
     /// The outages of program `id`, oldest first.
     async fn outages(&self, id: ReservationId) -> Result<Vec<Outage>>;
+    /// Counts one more failure of throttle key `key` at `now`, starting again from one when
+    /// the count ran out (`reset_after_ms` after its first or last failure, as `from`
+    /// says); the count after. One statement, so replicas failing at once all count.
+    async fn throttle_fail(
+        &self,
+        key: &str,
+        now: Timestamp,
+        reset_after_ms: i64,
+        from: CountFrom,
+    ) -> Result<ThrottleCount>;
+    /// The failures counted of `key`, if any.
+    async fn throttle_count(&self, key: &str) -> Result<Option<ThrottleCount>>;
+    /// Forgets `key` (after a success).
+    async fn throttle_clear(&self, key: &str) -> Result<()>;
+    /// Forgets the keys whose last failure is before `before`; how many.
+    async fn prune_throttles(&self, before: Timestamp) -> Result<u64>;
 }
 
 /// Everything slotcast stores, behind one object.

@@ -596,3 +596,23 @@ pub struct Outage {
     /// When the program was on air again (`None`: not yet).
     pub to: Option<Timestamp>,
 }
+
+/// A throttle's failures of one key: how many, since when, the last one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleCount {
+    /// Failures counted.
+    pub failures: u32,
+    /// The first of them.
+    pub first: Timestamp,
+    /// The last of them.
+    pub last: Timestamp,
+}
+
+/// From which failure a throttle's count runs out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountFrom {
+    /// The first: fixed windows.
+    First,
+    /// The last: the count stays while failures keep coming.
+    Last,
+}

@@ -1440,40 +1440,46 @@ macro_rules! impl_sql_store {
                 }
 
                 async fn hold_seats(&self, channel: ChannelId, node: &str, holders: &[String], left: &[String], now: Timestamp, lease_ms: i64) -> Result<()> {
+                    // Holders go in lists of at most this many parameters (the databases
+                    // limit them per statement), whatever the audience.
+                    const CHUNK: usize = 5_000;
+                    let until = to_ms(now).saturating_add(lease_ms);
+                    let params = |from: usize, n: usize| (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
                     let mut tx = begin(self).await?;
-                    if !left.is_empty() {
-                        let list = (0..left.len()).map(|i| format!("${}", i + 2)).collect::<Vec<_>>().join(", ");
+                    for chunk in left.chunks(CHUNK) {
                         let gone = sqlx::AssertSqlSafe(format!(
-                            "UPDATE seats SET holder = NULL, node = NULL, lease_until_ms = 0 WHERE channel_id = $1 AND holder IN ({list})"
+                            "UPDATE seats SET holder = NULL, node = NULL, lease_until_ms = 0 WHERE channel_id = $1 AND holder IN ({})",
+                            params(2, chunk.len())
                         ));
                         let mut q = sqlx::query(gone).bind(channel.0);
-                        for h in left {
+                        for h in chunk {
                             q = q.bind(h);
                         }
                         q.execute(&mut *tx).await.map_err(db_err)?;
                     }
-                    let list = |from: usize| (0..holders.len()).map(|i| format!("${}", i + from)).collect::<Vec<_>>().join(", ");
-                    let not_listed = if holders.is_empty() { String::new() } else { format!(" AND holder NOT IN ({})", list(3)) };
-                    // Seats this node served and no longer does: the viewer left.
-                    let free = sqlx::AssertSqlSafe(format!(
-                        "UPDATE seats SET holder = NULL, node = NULL, lease_until_ms = 0 WHERE channel_id = $1 AND node = $2{not_listed}"
-                    ));
-                    let mut q = sqlx::query(free).bind(channel.0).bind(node);
-                    for h in holders {
-                        q = q.bind(h);
-                    }
-                    q.execute(&mut *tx).await.map_err(db_err)?;
-                    if !holders.is_empty() {
+                    for chunk in holders.chunks(CHUNK) {
                         let renew = sqlx::AssertSqlSafe(format!(
                             "UPDATE seats SET node = $2, lease_until_ms = $3 WHERE channel_id = $1 AND holder IN ({})",
-                            list(4)
+                            params(4, chunk.len())
                         ));
-                        let mut q = sqlx::query(renew).bind(channel.0).bind(node).bind(to_ms(now).saturating_add(lease_ms));
-                        for h in holders {
+                        let mut q = sqlx::query(renew).bind(channel.0).bind(node).bind(until);
+                        for h in chunk {
                             q = q.bind(h);
                         }
                         q.execute(&mut *tx).await.map_err(db_err)?;
                     }
+                    // Seats this node served and did not renew just now (their lease is from
+                    // an earlier heartbeat): the viewer left.
+                    sqlx::query(
+                        "UPDATE seats SET holder = NULL, node = NULL, lease_until_ms = 0 \
+                         WHERE channel_id = $1 AND node = $2 AND lease_until_ms < $3",
+                    )
+                    .bind(channel.0)
+                    .bind(node)
+                    .bind(until)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
                     tx.commit().await.map_err(db_err)?;
                     Ok(())
                 }
@@ -1537,6 +1543,56 @@ macro_rules! impl_sql_store {
                     Ok(())
                 }
 
+                async fn throttle_fail(&self, key: &str, now: Timestamp, reset_after_ms: i64, from: CountFrom) -> Result<ThrottleCount> {
+                    let anchor = match from {
+                        CountFrom::First => "throttles.first_ms",
+                        CountFrom::Last => "throttles.last_ms",
+                    };
+                    let sql = sqlx::AssertSqlSafe(format!(
+                        "INSERT INTO throttles (throttle_key, failures, first_ms, last_ms) VALUES ($1, 1, $2, $2) \
+                         ON CONFLICT (throttle_key) DO UPDATE SET \
+                         failures = CASE WHEN {anchor} + $3 <= $2 THEN 1 ELSE throttles.failures + 1 END, \
+                         first_ms = CASE WHEN {anchor} + $3 <= $2 THEN $2 ELSE throttles.first_ms END, \
+                         last_ms = $2 \
+                         RETURNING failures, first_ms, last_ms"
+                    ));
+                    let row = sqlx::query(sql)
+                        .bind(key)
+                        .bind(to_ms(now))
+                        .bind(reset_after_ms)
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    throttle_from(&row)
+                }
+
+                async fn throttle_count(&self, key: &str) -> Result<Option<ThrottleCount>> {
+                    let row = sqlx::query("SELECT failures, first_ms, last_ms FROM throttles WHERE throttle_key = $1")
+                        .bind(key)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    row.as_ref().map(throttle_from).transpose()
+                }
+
+                async fn throttle_clear(&self, key: &str) -> Result<()> {
+                    sqlx::query("DELETE FROM throttles WHERE throttle_key = $1")
+                        .bind(key)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(())
+                }
+
+                async fn prune_throttles(&self, before: Timestamp) -> Result<u64> {
+                    let r = sqlx::query("DELETE FROM throttles WHERE last_ms < $1")
+                        .bind(to_ms(before))
+                        .execute(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(r.rows_affected())
+                }
+
                 async fn outages(&self, id: ReservationId) -> Result<Vec<Outage>> {
                     let rows = sqlx::query("SELECT node, from_ms, to_ms FROM outages WHERE reservation_id = $1 ORDER BY from_ms")
                         .bind(id.0)
@@ -1553,6 +1609,14 @@ macro_rules! impl_sql_store {
                         })
                         .collect()
                 }
+            }
+
+            fn throttle_from(r: &DbRow) -> Result<ThrottleCount> {
+                Ok(ThrottleCount {
+                    failures: u32::try_from(get::<i64>(r, "failures")?).unwrap_or(u32::MAX),
+                    first: ts(r, "first_ms")?,
+                    last: ts(r, "last_ms")?,
+                })
             }
 
             fn placement_from(r: &DbRow) -> Result<Placement> {

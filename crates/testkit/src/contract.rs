@@ -27,6 +27,7 @@ macro_rules! store_contract {
             the_operator_searches_members_waives_charges_and_retries_mail,
             scheduler_work_is_leased, channels_are_placed_on_one_node_at_a_time,
             concurrent_placement_claims_have_one_winner, seats_never_exceed_the_capacity,
+            throttle_counts_are_shared_and_run_out,
         );
     };
     (@each $open:expr; $($name:ident),* $(,)?) => {
@@ -1825,10 +1826,19 @@ pub async fn seats_never_exceed_the_capacity(s: S) {
     s.hold_seats(c.id, "origin", &served, &[], at, 60_000)
         .await
         .unwrap();
-    // One viewer left: its seat is free at once; so is the seat of one who left before
-    // the node ever reported it.
+    // One viewer left: its seat is free at once (at the next heartbeat, a moment later);
+    // so is the seat of one who left before the node ever reported it.
     let served = [holder(0), holder(2)];
-    s.hold_seats(c.id, "origin", &served, &[holder(4)], at, 60_000)
+    let next = at + SignedDuration::from_millis(1);
+    s.hold_seats(c.id, "origin", &served, &[holder(4)], next, 60_000)
+        .await
+        .unwrap();
+    assert_eq!(s.seats_taken(c.id, at).await.unwrap(), 3);
+    // A node with a huge audience renews in one call: more holders than one statement
+    // takes parameters.
+    let mut many: Vec<String> = (0..70_000).map(|i| format!("elsewhere-{i}")).collect();
+    many.extend(served.iter().cloned());
+    s.hold_seats(c.id, "origin", &many, &[], next, 60_000)
         .await
         .unwrap();
     assert_eq!(s.seats_taken(c.id, at).await.unwrap(), 3);
@@ -1860,4 +1870,55 @@ pub async fn seats_never_exceed_the_capacity(s: S) {
         1_000,
     );
     assert!(matches!(small.await.unwrap(), Some(n) if n < 3));
+}
+
+/// Failures counted at once (as replicas do) all count; a count runs out from its first or
+/// its last failure; a success clears it; idle keys are pruned.
+pub async fn throttle_counts_are_shared_and_run_out(s: S) {
+    let at = now();
+    let secs = |n| at + SignedDuration::from_secs(n);
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                s.throttle_fail("login:10.0.0.1", at, 60_000, CountFrom::First)
+                    .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let c = s.throttle_count("login:10.0.0.1").await.unwrap().unwrap();
+    assert_eq!((c.failures, c.first, c.last), (20, at, at));
+    // A fixed window: counted from the first failure, whatever came since.
+    let c = s
+        .throttle_fail("login:10.0.0.1", secs(59), 60_000, CountFrom::First)
+        .await
+        .unwrap();
+    assert_eq!((c.failures, c.first, c.last), (21, at, secs(59)));
+    let c = s
+        .throttle_fail("login:10.0.0.1", secs(60), 60_000, CountFrom::First)
+        .await
+        .unwrap();
+    assert_eq!((c.failures, c.first), (1, secs(60)), "a new window");
+    // From the last failure: failures that keep coming keep the count.
+    for (t, want) in [(0, 1), (50, 2), (100, 3), (161, 1)] {
+        let c = s
+            .throttle_fail("pair", secs(t), 60_000, CountFrom::Last)
+            .await
+            .unwrap();
+        assert_eq!(c.failures, want, "at {t} s");
+    }
+    s.throttle_clear("pair").await.unwrap();
+    assert_eq!(s.throttle_count("pair").await.unwrap(), None);
+    s.throttle_fail("old", at, 60_000, CountFrom::Last)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.prune_throttles(secs(30)).await.unwrap(),
+        1,
+        "only the idle key"
+    );
+    assert!(s.throttle_count("login:10.0.0.1").await.unwrap().is_some());
 }

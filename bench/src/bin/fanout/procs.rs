@@ -221,54 +221,95 @@ pub struct Slotcastd {
     pub data: PathBuf,
 }
 
-impl Slotcastd {
-    fn env(cmd: &mut Command, data: &Path, http: SocketAddr, rtmp: SocketAddr) {
-        cmd.env("SLOTCAST__DATA_DIR", data)
-            .env("SLOTCAST__HTTP__LISTEN", http.to_string())
-            .env("SLOTCAST__RTMP__LISTEN", rtmp.to_string())
-            .env("SLOTCAST__PUBLIC_URL", format!("http://{http}"))
-            .env("SLOTCAST__SLOTS__MINUTES", "1")
-            .env("SLOTCAST__SLOTS__CONNECT_BEFORE_SECONDS", "10")
-            .env("SLOTCAST__QUOTA__SLOTS_PER_MONTH", "1000")
-            .env("SLOTCAST__MAIL__TRANSPORT", "file")
-            .env("SLOTCAST__LOG__FORMAT", "text");
+/// What every slotcastd of a run shares: one-minute slots, a file outbox, text logs.
+fn env(
+    cmd: &mut Command,
+    data: &Path,
+    http: SocketAddr,
+    rtmp: SocketAddr,
+    extra: &[(&str, String)],
+) {
+    cmd.env("SLOTCAST__DATA_DIR", data)
+        .env("SLOTCAST__HTTP__LISTEN", http.to_string())
+        .env("SLOTCAST__RTMP__LISTEN", rtmp.to_string())
+        .env("SLOTCAST__PUBLIC_URL", format!("http://{http}"))
+        .env("SLOTCAST__SLOTS__MINUTES", "1")
+        .env("SLOTCAST__SLOTS__CONNECT_BEFORE_SECONDS", "10")
+        .env("SLOTCAST__QUOTA__SLOTS_PER_MONTH", "1000")
+        .env("SLOTCAST__MAIL__TRANSPORT", "file")
+        .env("SLOTCAST__LOG__FORMAT", "text");
+    for (k, v) in extra {
+        cmd.env(format!("SLOTCAST__{k}"), v);
     }
+}
 
-    /// Creates the operator (`admin create-operator`), then starts `serve`.
+/// Runs `slotcastd admin <args>` with `stdin` as its input; its standard output.
+pub fn admin(
+    bin: &Path,
+    data: &Path,
+    args: &[&str],
+    extra: &[(&str, String)],
+    stdin: &str,
+) -> Result<String, String> {
+    std::fs::create_dir_all(data).map_err(|e| e.to_string())?;
+    let mut admin = Command::new(bin);
+    admin.arg("admin").args(args);
+    env(&mut admin, data, free_addr()?, free_addr()?, extra);
+    let mut child = admin
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("run {} admin: {e}", bin.display()))?;
+    {
+        use std::io::Write;
+        let mut input = child.stdin.take().expect("stdin");
+        // A command that reads nothing may have exited already.
+        let _ = writeln!(input, "{stdin}");
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "slotcastd admin {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+impl Slotcastd {
+    /// Creates the operator (`admin create-operator`), then starts `serve` (role `all`).
     pub fn start(
         bin: &Path,
         data: &Path,
         op_email: &str,
         op_password: &str,
     ) -> Result<Self, String> {
+        admin(
+            bin,
+            data,
+            &["create-operator", "--email", op_email],
+            &[],
+            op_password,
+        )?;
+        Self::serve(bin, data, "all", &[])
+    }
+
+    /// Starts `serve --role <role>` with `extra` settings (`SECTION__KEY`, value).
+    pub fn serve(
+        bin: &Path,
+        data: &Path,
+        role: &str,
+        extra: &[(&str, String)],
+    ) -> Result<Self, String> {
         std::fs::create_dir_all(data).map_err(|e| e.to_string())?;
         let http = free_addr()?;
         let rtmp = free_addr()?;
-        let mut admin = Command::new(bin);
-        admin.args(["admin", "create-operator", "--email", op_email]);
-        Self::env(&mut admin, data, http, rtmp);
-        let mut child = admin
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("run {} admin create-operator: {e}", bin.display()))?;
-        {
-            use std::io::Write;
-            let mut stdin = child.stdin.take().expect("stdin");
-            writeln!(stdin, "{op_password}").map_err(|e| e.to_string())?;
-        }
-        let out = child.wait_with_output().map_err(|e| e.to_string())?;
-        if !out.status.success() {
-            return Err(format!(
-                "slotcastd admin create-operator: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
         let log = std::fs::File::create(data.join("slotcastd.log")).map_err(|e| e.to_string())?;
         let mut serve = Command::new(bin);
-        serve.arg("serve");
-        Self::env(&mut serve, data, http, rtmp);
+        serve.args(["serve", "--role", role]);
+        env(&mut serve, data, http, rtmp, extra);
         let child = serve
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
@@ -276,7 +317,7 @@ impl Slotcastd {
             .spawn()
             .map_err(|e| format!("start slotcastd: {e}"))?;
         let server = Server { child };
-        wait_listening(http, "slotcastd (HTTP)", Duration::from_secs(20))
+        wait_listening(http, "slotcastd (HTTP)", Duration::from_secs(30))
             .map_err(|e| format!("{e}; its log: {}", tail(&data.join("slotcastd.log"))))?;
         Ok(Self {
             server,

@@ -79,14 +79,14 @@ async fn verify(hash: String, password: String) -> ApiResult<bool> {
 /// address: each costs a password hash, whatever its outcome).
 pub async fn register(c: &Center, r: Registration, client: &str) -> ApiResult<Member> {
     let now = c.clock.now();
-    if let Err(wait) = c.signup_throttle.check(client, now) {
+    if let Some(wait) = c.signup_throttle.wait(client, now).await? {
         return Err(ApiError::too_many(
             ErrorCode::TooManyAttempts,
             format!("too many sign-ups from this address; try again in {wait} s"),
             wait,
         ));
     }
-    c.signup_throttle.fail(client, now);
+    c.signup_throttle.fail(client, now).await?;
     let mut errs = FieldErrors::default();
     let email = EmailAddress::parse(&r.email)
         .map_err(|e| errs.add("email", e.to_string()))
@@ -158,11 +158,11 @@ pub struct SignedIn {
 pub async fn login(c: &Center, email: &str, password: &str, client: &str) -> ApiResult<SignedIn> {
     let now = c.clock.now();
     let pair = format!("{}|{client}", email.trim().to_ascii_lowercase());
-    if let Err(wait) = c
-        .login_backoff
-        .check(&pair, now)
-        .and_then(|()| c.login_throttle.check(client, now))
-    {
+    let wait = match c.login_backoff.wait(&pair, now).await? {
+        Some(w) => Some(w),
+        None => c.login_throttle.wait(client, now).await?,
+    };
+    if let Some(wait) = wait {
         return Err(ApiError::too_many(
             ErrorCode::TooManyAttempts,
             format!("too many failed sign-ins from here; try again in {wait} s"),
@@ -184,14 +184,14 @@ pub async fn login(c: &Center, email: &str, password: &str, client: &str) -> Api
     );
     let ok = verify(stored, password.to_owned()).await? && member.is_some();
     let Some(member) = member.filter(|_| ok) else {
-        c.login_backoff.fail(&pair, now);
-        c.login_throttle.fail(client, now);
+        c.login_backoff.fail(&pair, now).await?;
+        c.login_throttle.fail(client, now).await?;
         return Err(ApiError::new(
             ErrorCode::InvalidCredentials,
             "wrong e-mail address or password",
         ));
     };
-    c.login_backoff.clear(&pair);
+    c.login_backoff.clear(&pair).await?;
     let (token, token_hash) = secrets::new_session_token();
     let expires = now + c.settings.session_ttl;
     c.store
@@ -264,7 +264,7 @@ pub async fn change_password(
         return Err(errs.into());
     }
     let key = format!("password:{}", m.id);
-    if let Err(wait) = c.login_backoff.check(&key, now) {
+    if let Some(wait) = c.login_backoff.wait(&key, now).await? {
         return Err(ApiError::too_many(
             ErrorCode::TooManyAttempts,
             "too many wrong passwords; wait and try again",
@@ -272,13 +272,13 @@ pub async fn change_password(
         ));
     }
     if !verify(m.password_hash.clone(), current.to_owned()).await? {
-        c.login_backoff.fail(&key, now);
+        c.login_backoff.fail(&key, now).await?;
         return Err(ApiError::new(
             ErrorCode::WrongPassword,
             "the current password is not right",
         ));
     }
-    c.login_backoff.clear(&key);
+    c.login_backoff.clear(&key).await?;
     c.store
         .set_password_hash(m.id, &hash(new.to_owned()).await?)
         .await?;

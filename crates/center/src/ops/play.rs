@@ -365,7 +365,7 @@ pub async fn grant(
             Some(token::pass_admits(c.secrets.pass_key(), pass, r.id, now))
         }
         (Credential::Password(given), Some(real)) => {
-            if let Err(wait) = c.password_throttle.check(throttle_key, now) {
+            if let Some(wait) = c.password_throttle.wait(throttle_key, now).await? {
                 return Err(ApiError::too_many(
                     ErrorCode::TooManyAttempts,
                     "too many wrong passwords; wait and try again",
@@ -385,7 +385,7 @@ pub async fn grant(
             ));
         }
         PlayAccess::WrongPassword => {
-            c.password_throttle.fail(throttle_key, now);
+            c.password_throttle.fail(throttle_key, now).await?;
             return Err(ApiError::new(
                 ErrorCode::WrongPassword,
                 "the viewer password is not right",
