@@ -425,8 +425,8 @@ async fn heartbeat(
 
 /// Operator-side outages. A channel that `moved` here from a node whose lease ran out had
 /// its programs stopped from that node's last renewal on: an outage is opened for each
-/// that node held. A program on air again on a channel that has moved before closes its
-/// open outage.
+/// that node held ([`mark_lost`] does the same for channels no node took over). A program
+/// on air on a channel placed here closes its open outage, if it has one.
 async fn outages(
     c: &crate::state::Center,
     moved: &[slotcast_store::Placement],
@@ -434,36 +434,75 @@ async fn outages(
     placed: &[PlacedChannel],
     now: Timestamp,
     lease: SignedDuration,
-) -> ApiResult<()> {
-    let store = &*c.store;
+) -> Result<(), StorageError> {
     if !moved.is_empty() {
-        let nodes = store.nodes().await?;
+        let nodes = c.store.nodes().await?;
         for old in moved {
-            let Some(node) = nodes.iter().find(|n| n.name == old.node) else {
-                continue;
-            };
-            let last_renewal = node.lease_until - lease;
-            let held: Report = serde_json::from_str(&node.report).unwrap_or_default();
-            for (r, _, _) in held.live.iter().filter(|(_, ch, _)| *ch == old.channel) {
-                match store.reservation(*r).await {
-                    Ok(res) if res.status == Status::Live && res.schedule.end > last_renewal => {
-                        tracing::warn!(reservation = %r, node = %old.node, channel = %old.channel,
-                            "the channel's node went away during the program: an operator-side outage");
-                        store.open_outage(*r, &old.node, last_renewal).await?;
-                    }
-                    Ok(_) | Err(StorageError::NotFound { .. }) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
+            open_outages(c, old, &nodes, lease).await?;
         }
     }
-    let moved_before = |ch: ChannelId| placed.iter().any(|p| p.id == ch && p.epoch > 1);
+    let here = |ch: ChannelId| placed.iter().any(|p| p.id == ch);
     for (r, ch, live) in &report.live {
-        if live.on_air && moved_before(*ch) {
-            store.close_outages(*r, now).await?;
+        if live.on_air && here(*ch) {
+            c.store.close_outages(*r, now).await?;
         }
     }
     Ok(())
+}
+
+/// Opens an outage for each live program the node of placement `old` held when it last
+/// reported, from its last renewal (its lease is `lease` long) on.
+async fn open_outages(
+    c: &crate::state::Center,
+    old: &slotcast_store::Placement,
+    nodes: &[slotcast_store::NodeRecord],
+    lease: SignedDuration,
+) -> Result<usize, StorageError> {
+    let Some(node) = nodes.iter().find(|n| n.name == old.node) else {
+        return Ok(0);
+    };
+    let last_renewal = node.lease_until - lease;
+    let held: Report = serde_json::from_str(&node.report).unwrap_or_default();
+    let mut opened = 0;
+    for (r, _, _) in held.live.iter().filter(|(_, ch, _)| *ch == old.channel) {
+        match c.store.reservation(*r).await {
+            Ok(res) if res.status == Status::Live && res.schedule.end > last_renewal => {
+                tracing::warn!(reservation = %r, node = %old.node, channel = %old.channel,
+                    "the channel's node went away during the program: an operator-side outage");
+                c.store.open_outage(*r, &old.node, last_renewal).await?;
+                opened += 1;
+            }
+            Ok(_) | Err(StorageError::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(opened)
+}
+
+/// The scheduler's part of outages: the programs of channels whose node's lease ran out
+/// and that no other node took over get an outage too (nothing plays them). Programs
+/// already marked are left as they are.
+pub async fn mark_lost(
+    c: &crate::state::Center,
+    now: Timestamp,
+    lease: SignedDuration,
+) -> Result<usize, StorageError> {
+    let lapsed: Vec<_> = c
+        .store
+        .placements()
+        .await?
+        .into_iter()
+        .filter(|p| p.lease_until <= now)
+        .collect();
+    if lapsed.is_empty() {
+        return Ok(0);
+    }
+    let nodes = c.store.nodes().await?;
+    let mut opened = 0;
+    for p in &lapsed {
+        opened += open_outages(c, p, &nodes, lease).await?;
+    }
+    Ok(opened)
 }
 
 /// The channels an edge relays, each with the programs its origin (the node with a live

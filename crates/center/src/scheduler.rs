@@ -161,6 +161,12 @@ impl Scheduler {
         n += self.expire(now, &mut failures).await?;
         n += self.notices(now, &mut failures).await?;
         n += self.complete(now, &mut failures).await?;
+        if let Some(lease) = self.center.settings.node_lease {
+            // Before a completion can see the program: the next tick's.
+            if let Err(e) = crate::cluster::mark_lost(&self.center, now, lease).await {
+                failures.absorb(|| "marking the programs of lost nodes".to_owned(), e)?;
+            }
+        }
         failures.finish(n)
     }
 

@@ -40,6 +40,9 @@ pub struct Settings {
     /// with stream nodes elsewhere: the cap holds across every node), instead of asking
     /// the one stream node in the process how many watch.
     pub exact_seats: bool,
+    /// Role `center`: how long a stream node's lease lasts. The scheduler then marks the
+    /// programs of a node whose lease ran out as an operator-side outage.
+    pub node_lease: Option<SignedDuration>,
 }
 
 impl Settings {
@@ -65,6 +68,7 @@ impl Settings {
             play_token_ttl: SignedDuration::from_mins(5),
             trusted_proxies: Vec::new(),
             exact_seats: false,
+            node_lease: None,
         }
     }
 }

@@ -2,14 +2,15 @@
 //! completion whose transaction fails keeps the stream node's totals (they are
 //! acknowledged only once stored) and is done on the next tick with the real figures; a
 //! job that fails for one reservation does not hold up the others; `/readyz` says when
-//! the scheduler is failing.
+//! the scheduler is failing; a program whose stream node was lost (and no node took its
+//! channel over) is an operator-side outage: its charge is waived.
 
 #[macro_use]
 mod common;
 
 use async_trait::async_trait;
 use axum::http::StatusCode;
-use common::{App, Backend, Db, FakeNode, open_on};
+use common::{App, Backend, Db, FakeNode, open_custom, open_on};
 use serde_json::{Value, json};
 use slotcast_center::{Scheduler, TickError};
 use slotcast_domain::{
@@ -23,6 +24,7 @@ use std::sync::{Arc, Mutex};
 on_both!(
     failed_completion_keeps_the_totals_until_stored,
     a_failing_job_does_not_hold_up_the_others,
+    a_program_whose_node_was_lost_is_not_charged,
 );
 
 const NOW: &str = "2026-06-01T08:00:00Z";
@@ -573,4 +575,101 @@ async fn a_failing_job_does_not_hold_up_the_others(b: Backend) {
     assert_eq!(node.acks(), [second, first]);
     assert_eq!(app.store.program_stats(first).await.unwrap(), Some(TOTALS));
     assert_eq!(readyz(&app).await.1["scheduler"], "ok");
+}
+
+/// The channel's only stream node stops renewing its lease during the program and no
+/// other node takes the channel: the scheduler (role `center`) marks the program's outage
+/// from the node's last renewal, and the completion waives the charge and tells the
+/// broadcaster.
+async fn a_program_whose_node_was_lost_is_not_charged(b: Backend) {
+    let Some(db) = Db::fresh(b).await else {
+        return;
+    };
+    let node = Arc::new(FakeNode::default());
+    let app = open_custom(db, NOW, Policy::default(), None, node, |s| {
+        s.node_lease = Some(slotcast_domain::jiff::SignedDuration::from_secs(10));
+    })
+    .await;
+    let (tok, _) = app.member("ann@example.org", true).await;
+    let id = confirmed(&app, &tok, "2026-06-02T12:00:00Z", 3).await;
+    let rid = ReservationId(id);
+    go_live(&app, id, "2026-06-02T11:56:00Z").await;
+    let channel = app.store.reservation(rid).await.unwrap().channel;
+
+    // The node held the program when it last renewed, at 12:01.
+    let renewed = ts("2026-06-02T12:01:00Z");
+    app.store.put_node("origin", "hash", renewed).await.unwrap();
+    let report = slotcast_center::cluster::Report {
+        live: vec![(
+            rid,
+            channel,
+            slotcast_center::LiveView {
+                on_air: true,
+                publishing: true,
+                ..Default::default()
+            },
+        )],
+        ..Default::default()
+    };
+    let report = serde_json::to_string(&report).unwrap();
+    app.store
+        .renew_node(
+            NodeHeartbeat {
+                name: "origin",
+                play_url: "http://origin:8081",
+                ingest_url: "rtmp://origin:1935/live",
+                report: &report,
+            },
+            renewed,
+            10_000,
+        )
+        .await
+        .unwrap();
+    app.store
+        .claim_placement(channel, "origin", renewed, 10_000)
+        .await
+        .unwrap()
+        .unwrap();
+    let scheduler = Scheduler::new(app.center.clone());
+    app.set(ts("2026-06-02T12:01:05Z"));
+    scheduler.tick().await.unwrap();
+    assert!(
+        app.store.outages(rid).await.unwrap().is_empty(),
+        "the lease holds"
+    );
+
+    app.set(ts("2026-06-02T12:01:30Z"));
+    scheduler.tick().await.unwrap();
+    scheduler.tick().await.unwrap();
+    assert_eq!(
+        app.store.outages(rid).await.unwrap(),
+        vec![Outage {
+            node: "origin".into(),
+            from: renewed,
+            to: None
+        }],
+        "one outage, from the last renewal"
+    );
+
+    // The connect window closes: 29 minutes of 30 were lost on the operator's side.
+    app.set(ts("2026-06-02T12:33:00Z"));
+    scheduler.tick().await.unwrap();
+    let r = app.store.reservation(rid).await.unwrap();
+    assert_eq!(r.status, Status::Completed);
+    let charge = app.store.charge(rid).await.unwrap().unwrap();
+    assert_eq!(charge.state, slotcast_domain::ChargeState::Waived);
+    let summary = app
+        .outbox()
+        .await
+        .into_iter()
+        .find(|m| m.message.subject.starts_with("Program summary"))
+        .expect("a summary");
+    assert!(
+        summary
+            .message
+            .text
+            .contains("29 min 00 s of your window were lost on our side"),
+        "{}",
+        summary.message.text
+    );
 }

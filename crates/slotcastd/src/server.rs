@@ -90,6 +90,8 @@ pub fn settings(cfg: &Config, rtmp_port: u16) -> Settings {
     s.mail_from = cfg.mail.from.clone();
     s.trusted_proxies = cfg.http.proxies();
     s.exact_seats = cfg.role == Role::Center;
+    s.node_lease = (cfg.role == Role::Center)
+        .then(|| SignedDuration::from_secs(cfg.cluster.node_lease_seconds.into()));
     s
 }
 

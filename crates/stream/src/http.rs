@@ -6,13 +6,17 @@
 //! - `GET /live/<channel>.mp4?token=` — an fMP4 stream (init segment, then one fragment per
 //!   video frame) for the first-party MSE player;
 //! - `GET /live/<channel>/index.m3u8?token=` — LL-HLS: a multivariant playlist naming
-//!   `media.m3u8?session=…`, whose parts, segments and init segments carry the session,
-//!   with blocking playlist reload and preload hints;
+//!   `media.m3u8?session=…` (blocking playlist reload, preload hints), whose parts,
+//!   segments and init segments carry the program's access key instead of the session
+//!   (`?program=…&access=…`, [`token::media_access`] under this process's secret), the
+//!   same for every viewer of the program, and are answered cacheable: a CDN in front
+//!   fetches each once;
 //! - `GET /vod/<slug>/index.m3u8?token=` and `…/recording.mp4?token=` — a replay: HLS VOD
 //!   by byte ranges of the recording, or the recording itself (`&download=1`: as an
 //!   attachment);
 //! - `GET /preview/<reservation>.flv|.mp4?token=` — the broadcaster's preview, which carries the
-//!   publisher's media before the start too.
+//!   publisher's media before the start too (and what an edge node pulls a program from
+//!   its origin with, [`crate::relay`]).
 //!
 //! A live token admits only for its program: its viewers read the channel's shared filler
 //! and their program's media, never another program's (the feeds and the packager label
