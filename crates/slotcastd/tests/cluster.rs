@@ -334,6 +334,29 @@ impl Cluster {
         b
     }
 
+    /// Books `channel` from `start` on replica 0 and confirms it on replica 1 with the key
+    /// from the e-mail; the reservation and its key.
+    async fn book_and_confirm(
+        &self,
+        token: &str,
+        channel: &str,
+        start: Timestamp,
+    ) -> (Value, String) {
+        let r = self.book(0, token, channel, start).await;
+        let id = r["id"].as_i64().unwrap();
+        let key = self.key(id).await;
+        let (s, b) = self
+            .post(
+                1,
+                &format!("/api/v1/reservations/{id}/confirm"),
+                Some(token),
+                json!({"reservation_key": key}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "confirmed on the other replica: {b}");
+        (r, key)
+    }
+
     /// Every e-mail the SMTP server received, parsed.
     fn mails(&self) -> Vec<smtp::Mail> {
         self.inbox
@@ -540,18 +563,8 @@ async fn a_booking_crosses_replicas_and_plays_from_the_origin_and_an_edge() {
     .unwrap();
     assert_eq!(counted, 6, "both replicas' failures in one count");
     let start = minute_after(Duration::from_secs(45));
-    let r = c.book(0, &token, "small", start).await;
+    let (r, key) = c.book_and_confirm(&token, "small", start).await;
     let id = r["id"].as_i64().unwrap();
-    let key = c.key(id).await;
-    let (s, b) = c
-        .post(
-            1,
-            &format!("/api/v1/reservations/{id}/confirm"),
-            Some(&token),
-            json!({"reservation_key": key}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "confirmed on the other replica: {b}");
 
     sleep_until(start - slotcast_domain::jiff::SignedDuration::from_secs(14)).await;
     let mut ffmpeg = publisher_sized(
@@ -741,18 +754,8 @@ async fn the_origin_killed_during_a_program_fails_over_to_the_standby_and_waives
     let db = c.db().await;
     let token = c.member(0, "caster@example.org").await;
     let start = minute_after(Duration::from_secs(40));
-    let r = c.book(0, &token, "small", start).await;
+    let (r, key) = c.book_and_confirm(&token, "small", start).await;
     let (id, slug) = (r["id"].as_i64().unwrap(), r["slug"].as_str().unwrap());
-    let key = c.key(id).await;
-    let (s, b) = c
-        .post(
-            1,
-            &format!("/api/v1/reservations/{id}/confirm"),
-            Some(&token),
-            json!({"reservation_key": key}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
 
     let publish = |port: u16| {
         publisher_sized(
