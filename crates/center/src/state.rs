@@ -140,6 +140,14 @@ impl Counts {
         Counts::Memory(Mutex::new(HashMap::new()))
     }
 
+    fn shared(store: Arc<dyn Store>, name: &'static str) -> Self {
+        Counts::Shared {
+            store,
+            name,
+            counted: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
     async fn get(&self, key: &str) -> Result<Option<ThrottleCount>, StorageError> {
         match self {
             Counts::Memory(m) => Ok(m.lock().expect("throttle lock").get(key).copied()),
@@ -212,14 +220,6 @@ impl Counts {
             Counts::Shared { store, name, .. } => {
                 store.throttle_clear(&format!("{name}:{key}")).await
             }
-        }
-    }
-
-    fn shared(store: Arc<dyn Store>, name: &'static str) -> Self {
-        Counts::Shared {
-            store,
-            name,
-            counted: std::sync::atomic::AtomicU64::new(0),
         }
     }
 }
