@@ -242,7 +242,7 @@ pub async fn start(cfg: &Config) -> Result<Parts, String> {
         link,
         node.clone(),
         me,
-        Duration::from_millis(first.lease_ms.max(300) as u64 / 3),
+        Duration::from_millis(first.lease_ms.max(300) as u64),
         parts.stopped(),
     ));
     let app = slotcast_stream::http::router(node)
@@ -257,22 +257,28 @@ pub async fn start(cfg: &Config) -> Result<Parts, String> {
     Ok(parts)
 }
 
-/// Renews the lease every `every` until `stop`; a failed renewal is retried at the next
-/// beat (the lease is three beats long).
+/// Renews the `lease` at a third of its length until `stop`; a failed renewal is retried
+/// at the next beat. When the lease ran out without a renewal the node fences itself
+/// ([`StreamNode::fence`]): the center may have given its channels to another node.
 async fn renew(
     link: Arc<CenterLink>,
     node: Arc<StreamNode>,
     me: Identity,
-    every: Duration,
+    lease: Duration,
     stop: impl Future<Output = ()>,
 ) {
+    let every = lease / 3;
     let mut stop = std::pin::pin!(stop);
     let mut failing = false;
+    let mut renewed = tokio::time::Instant::now();
+    let mut fenced = false;
     loop {
         tokio::select! {
             () = &mut stop => return,
             () = tokio::time::sleep(every) => {}
         }
+        // The center's lease runs from its receipt, so from no later than this.
+        let sent = tokio::time::Instant::now();
         match link
             .post::<_, HeartbeatReply>("heartbeat", &me.heartbeat(Some(&node)))
             .await
@@ -282,13 +288,28 @@ async fn renew(
                     tracing::info!("the center answers again");
                     failing = false;
                 }
+                renewed = sent;
+                if fenced {
+                    tracing::info!("lease renewed: serving the placed channels again");
+                    node.unfence();
+                    fenced = false;
+                }
                 apply(&node, &reply);
             }
-            Err(e) if !failing => {
-                tracing::warn!(error = %e, "lease renewal failed");
-                failing = true;
+            Err(e) => {
+                if !failing {
+                    tracing::warn!(error = %e, "lease renewal failed");
+                    failing = true;
+                }
+                if !fenced && renewed.elapsed() >= lease {
+                    tracing::error!(
+                        "the lease ran out without a renewal: the center may have placed this \
+                         node's channels elsewhere; cutting every program and viewer"
+                    );
+                    node.fence();
+                    fenced = true;
+                }
             }
-            Err(_) => {}
         }
     }
 }

@@ -569,7 +569,7 @@ async fn a_booking_crosses_replicas_and_plays_from_the_origin_and_an_edge() {
     sleep_until(start - slotcast_domain::jiff::SignedDuration::from_secs(14)).await;
     let mut ffmpeg = publisher_sized(
         &format!("rtmp://127.0.0.1:{origin_rtmp}/live/{key}"),
-        40,
+        120,
         (320, 240),
     )
     .stderr(Stdio::null())
@@ -728,6 +728,32 @@ async fn a_booking_crosses_replicas_and_plays_from_the_origin_and_an_edge() {
     let forged = flv.replacen("token=", "token=A", 1);
     let r = c.http.get(&forged).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    // Cut off from the center, the nodes cannot renew their lease; once it ran out they
+    // may have lost their channels and their viewers' seats, so they serve no more: the
+    // publisher is cut, every viewer (origin and edge) is closed, and a grant still valid
+    // admits nobody.
+    assert!(
+        viewers.iter().all(|v| !v.seen.lock().unwrap().closed)
+            && matches!(ffmpeg.try_wait(), Ok(None)),
+        "the program is still on before the center goes away"
+    );
+    for (p, _) in &mut c.centers {
+        p.kill9();
+    }
+    let cut = Instant::now();
+    common::until("the nodes fence themselves", || {
+        viewers.iter().all(|v| v.seen.lock().unwrap().closed)
+            && matches!(ffmpeg.try_wait(), Ok(Some(_)))
+    })
+    .await;
+    assert!(
+        cut.elapsed() < Duration::from_secs(3 + 1 + 3),
+        "within the lease and a beat: {:?}",
+        cut.elapsed()
+    );
+    let r = c.http.get(&granted[0]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     let _ = ffmpeg.kill();
     let _ = ffmpeg.wait();
 }

@@ -133,6 +133,10 @@ pub enum PlayError {
     /// The node holds no such channel, resource or recording.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The node lost its lease ([`crate::StreamNode::fence`]): it serves nobody until the
+    /// center renews it.
+    #[error("this stream node is not serving its channels now; ask for a new play grant")]
+    NotServing,
     /// The preview of a reservation that is not publishing.
     #[error("nothing is being published for this reservation")]
     NotPublishing,
@@ -177,6 +181,7 @@ impl PlayError {
             PlayError::RecordingInProgress => (StatusCode::CONFLICT, "recording_in_progress"),
             PlayError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             PlayError::NotPublishing => (StatusCode::NOT_FOUND, "not_publishing"),
+            PlayError::NotServing => (StatusCode::SERVICE_UNAVAILABLE, "not_serving"),
             PlayError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             PlayError::TooFarAhead => (StatusCode::BAD_REQUEST, "too_far_ahead"),
             PlayError::NotReady => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),

@@ -97,6 +97,9 @@ fn admit_live(
     query: Option<&str>,
     name: &str,
 ) -> Result<(PlayClaims, Arc<Channel>), PlayError> {
+    if node.fenced() {
+        return Err(PlayError::NotServing);
+    }
     let claims = admit(node, query, PlayKind::Live)?;
     let ch = channel_for(node, claims.channel, name)?;
     if node.now() >= claims.program_end {
@@ -193,7 +196,7 @@ impl<S> Viewer<S> {
         }
         loop {
             if let Some(u) = &self.until
-                && u.node.now() >= u.at
+                && (u.node.now() >= u.at || u.node.fenced())
             {
                 return None;
             }
@@ -411,6 +414,9 @@ async fn hls_media(
         .and_then(|p| p.parse::<u64>().ok())
         .ok_or(PlayError::MediaAccess)?;
     let access = query_param(query, "access").ok_or(PlayError::MediaAccess)?;
+    if node.fenced() {
+        return Err(PlayError::NotServing);
+    }
     let ch = node
         .all_channels()
         .into_iter()

@@ -206,6 +206,8 @@ pub struct StreamNode {
     relays: Mutex<relay::Relays>,
     /// This process's secret for the LL-HLS media access keys (see [`http`]).
     media_key: [u8; 32],
+    /// Set while the node's lease has run out ([`StreamNode::fence`]).
+    fenced: std::sync::atomic::AtomicBool,
 }
 
 impl StreamNode {
@@ -231,6 +233,7 @@ impl StreamNode {
             sessions: Mutex::new(session::Sessions::default()),
             jobs: Mutex::new(workshop::Jobs::default()),
             relays: Mutex::default(),
+            fenced: Default::default(),
             media_key: {
                 use rand::Rng as _;
                 let mut key = [0u8; 32];
@@ -390,6 +393,32 @@ impl StreamNode {
         for c in self.all_channels() {
             c.revoke(reservation);
         }
+    }
+
+    /// The node's lease ran out without a renewal: the center may have placed its channels
+    /// on another node and freed its viewers' seats, so it must serve them no more. Every
+    /// publisher is cut (a broadcaster's tool then goes on through its backup endpoint),
+    /// every live viewer is closed, every play session ends, and nobody is admitted until
+    /// [`StreamNode::unfence`].
+    pub fn fence(&self) {
+        self.fenced.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.sessions.lock().expect("sessions lock").clear();
+        for c in self.all_channels() {
+            for r in c.programs() {
+                c.revoke(r);
+            }
+            c.live.wake.notify_waiters();
+        }
+    }
+
+    /// The lease is renewed again: the node serves viewers of the channels placed on it.
+    pub fn unfence(&self) {
+        self.fenced
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn fenced(&self) -> bool {
+        self.fenced.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The clock was changed (tests with a manual clock): every channel recomputes its

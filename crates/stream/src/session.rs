@@ -89,6 +89,11 @@ impl Sessions {
         self.map.remove(id);
     }
 
+    /// Ends every session.
+    pub(crate) fn clear(&mut self) {
+        self.map.clear();
+    }
+
     /// Sessions held (idle ones included until they are next looked at).
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
