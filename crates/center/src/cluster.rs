@@ -411,6 +411,9 @@ async fn heartbeat(
             lease_ms,
         )
         .await?;
+    if let Err(e) = store.notify(NODES_TOPIC).await {
+        tracing::debug!(error = %e, "no wake-up hint for the other replicas; they poll");
+    }
 
     Ok(Json(HeartbeatReply {
         public_key: slotcast_domain::token::public_key_text(&c.secrets.play_public_key()),
@@ -614,6 +617,15 @@ async fn publish(
     }))
 }
 
+/// The wake-up topic a heartbeat sends after storing a node's report.
+pub const NODES_TOPIC: &str = "slotcast_nodes";
+
+/// How many `every`s [`ClusterView::run`] waits between polls while hints arrive.
+const HINTED_POLLS: u32 = 5;
+
+/// Hints arriving this close together make one refresh.
+const HINT_COALESCE: Duration = Duration::from_millis(200);
+
 /// What the replicas know of the nodes, refreshed from the database.
 #[derive(Debug, Default)]
 struct Snapshot {
@@ -706,21 +718,48 @@ impl ClusterView {
         Ok(())
     }
 
-    /// Refreshes every `every` until `stop`.
+    /// Refreshes until `stop`: at once when a heartbeat on any replica hints that a node
+    /// reported ([`NODES_TOPIC`], PostgreSQL `NOTIFY`), and every `every` besides — every
+    /// `HINTED_POLLS` × `every` while hints arrive, since they may be lost.
     pub async fn run(
         self: Arc<Self>,
         clock: Arc<dyn slotcast_domain::Clock>,
         every: Duration,
         stop: impl Future<Output = ()>,
     ) {
+        use futures_util::{FutureExt as _, StreamExt as _};
         let mut stop = std::pin::pin!(stop);
+        let mut hints = None;
         loop {
+            if hints.is_none() {
+                hints = self.store.listen(&[NODES_TOPIC]).await.ok().flatten();
+            }
             if let Err(e) = self.refresh(clock.now()).await {
                 tracing::warn!(error = %e, "cannot read the stream nodes' reports");
             }
+            let poll = if hints.is_some() {
+                every * HINTED_POLLS
+            } else {
+                every
+            };
+            let hint = async {
+                match &mut hints {
+                    Some(h) => h.next().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 () = &mut stop => return,
-                () = tokio::time::sleep(every) => {}
+                () = tokio::time::sleep(poll) => {}
+                h = hint => match (h, &mut hints) {
+                    // Hints of many nodes' heartbeats make one refresh.
+                    (Some(_), Some(h)) => {
+                        tokio::time::sleep(HINT_COALESCE).await;
+                        while let Some(Some(_)) = h.next().now_or_never() {}
+                    }
+                    // The connection was lost: poll, and listen again.
+                    _ => hints = None,
+                },
             }
         }
     }

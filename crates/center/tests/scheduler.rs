@@ -3,7 +3,9 @@
 //! acknowledged only once stored) and is done on the next tick with the real figures; a
 //! job that fails for one reservation does not hold up the others; `/readyz` says when
 //! the scheduler is failing; a program whose stream node was lost (and no node took its
-//! channel over) is an operator-side outage: its charge is waived.
+//! channel over) is an operator-side outage: its charge is waived; on PostgreSQL the
+//! replicas' view of the stream nodes is refreshed by a heartbeat's hint, not only by
+//! polling.
 
 #[macro_use]
 mod common;
@@ -382,6 +384,8 @@ impl ClusterStore for FlakyStore {
     }
 }
 
+impl Wakeups for FlakyStore {}
+
 #[async_trait]
 impl Store for FlakyStore {
     fn backend(&self) -> &'static str {
@@ -672,4 +676,61 @@ async fn a_program_whose_node_was_lost_is_not_charged(b: Backend) {
         "{}",
         summary.message.text
     );
+}
+
+/// A replica's view of the nodes polls rarely here (every minute); a node's new report
+/// reaches it within a few seconds only through the hint a heartbeat sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hint_refreshes_the_view_of_the_nodes_on_postgres() {
+    use slotcast_center::StreamStats as _;
+    use slotcast_center::cluster::{ClusterView, NODES_TOPIC, Report};
+    let Some(db) = Db::fresh(Backend::Postgres).await else {
+        return;
+    };
+    let store = db.store.clone();
+    let channel = slotcast_testkit::fixtures::channel(&*store, "hinted", 10, 100).await;
+    let clock = Arc::new(slotcast_testkit::ManualClock::new(ts(NOW)));
+    let view = ClusterView::new(store.clone());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(view.clone().run(
+        clock.clone(),
+        std::time::Duration::from_secs(60),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    // The first refresh (and the LISTEN) happen at once; a moment for them.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(view.viewers(channel.id), 0);
+
+    store.put_node("origin", "hash", ts(NOW)).await.unwrap();
+    let report = Report {
+        viewers: vec![(channel.id, 7)],
+        ..Default::default()
+    };
+    let report = serde_json::to_string(&report).unwrap();
+    store
+        .renew_node(
+            NodeHeartbeat {
+                name: "origin",
+                play_url: "http://origin:8081",
+                ingest_url: "rtmp://origin:1935/live",
+                report: &report,
+            },
+            ts(NOW),
+            60_000,
+        )
+        .await
+        .unwrap();
+    store.notify(NODES_TOPIC).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while view.viewers(channel.id) != 7 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the hint did not refresh the view"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let _ = stop.send(());
+    run.await.unwrap();
 }

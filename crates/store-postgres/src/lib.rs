@@ -99,3 +99,39 @@ slotcast_store::impl_sql_store!(
     skip_locked = " FOR UPDATE SKIP LOCKED",
     migration_lock = "SELECT pg_advisory_xact_lock(7140512301)"
 );
+
+/// Hints go through PostgreSQL's `NOTIFY`: delivered to every session `LISTEN`ing on the
+/// topic, whichever replica it belongs to.
+#[async_trait::async_trait]
+impl slotcast_store::Wakeups for PgStore {
+    async fn notify(&self, topic: &str) -> Result<(), StorageError> {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(topic)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| StorageError::Unavailable(e.into()))?;
+        Ok(())
+    }
+
+    async fn listen(
+        &self,
+        topics: &[&str],
+    ) -> Result<Option<slotcast_store::BoxStream<'static, String>>, StorageError> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool)
+            .await
+            .map_err(|e| StorageError::Unavailable(e.into()))?;
+        listener
+            .listen_all(topics.iter().copied())
+            .await
+            .map_err(|e| StorageError::Unavailable(e.into()))?;
+        // `try_recv` answers `None` when the connection was lost (hints may have been
+        // missed meanwhile): the stream ends there and the caller listens again.
+        let hints = futures_util::stream::unfold(listener, |mut l| async move {
+            match l.try_recv().await {
+                Ok(Some(n)) => Some((n.channel().to_owned(), l)),
+                Ok(None) | Err(_) => None,
+            }
+        });
+        Ok(Some(Box::pin(hints)))
+    }
+}

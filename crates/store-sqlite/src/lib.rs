@@ -110,3 +110,6 @@ slotcast_store::impl_sql_store!(
     skip_locked = "",
     migration_lock = ""
 );
+
+/// One process has a SQLite database to itself: there is nobody to wake.
+impl slotcast_store::Wakeups for SqliteStore {}

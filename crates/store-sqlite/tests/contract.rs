@@ -13,3 +13,11 @@ async fn open() -> Option<(Arc<dyn Store>, TempDir)> {
 }
 
 store_contract!(open());
+
+/// One process has a SQLite database to itself: no hints, its users poll.
+#[tokio::test]
+async fn there_are_no_hints_to_listen_to() {
+    let (store, _dir) = open().await.expect("SQLite opens");
+    assert!(store.listen(&["slotcast_nodes"]).await.unwrap().is_none());
+    store.notify("slotcast_nodes").await.unwrap();
+}

@@ -317,6 +317,27 @@ pub trait ClusterStore {
     async fn prune_throttles(&self, before: Timestamp) -> Result<u64>;
 }
 
+/// Wake-up hints between the processes that share a database (center replicas). A hint
+/// only says "look again": it carries no data and may be lost, so whoever listens polls
+/// too, less often.
+#[async_trait]
+pub trait Wakeups {
+    /// Wakes the processes listening for `topic` (PostgreSQL `NOTIFY`); nothing where one
+    /// process has the database to itself.
+    async fn notify(&self, _topic: &str) -> Result<()> {
+        Ok(())
+    }
+    /// The topics other processes [`Wakeups::notify`], as they come; `None` where there
+    /// are no hints (poll instead). The stream ends when its connection is lost: listen
+    /// again.
+    async fn listen(&self, _topics: &[&str]) -> Result<Option<BoxStream<'static, String>>> {
+        Ok(None)
+    }
+}
+
+/// A stream of wake-up hints ([`Wakeups::listen`]).
+pub type BoxStream<'a, T> = futures_util::stream::BoxStream<'a, T>;
+
 /// Everything slotcast stores, behind one object.
 #[async_trait]
 pub trait Store:
@@ -326,6 +347,7 @@ pub trait Store:
     + ReservationStore
     + OutboxStore
     + ClusterStore
+    + Wakeups
     + Send
     + Sync
     + std::fmt::Debug
