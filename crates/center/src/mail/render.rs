@@ -457,9 +457,8 @@ pub fn broadcaster_message(ctx: &MailContext<'_>, kind: BroadcasterMail) -> NewM
             ]);
             if seconds_lost > 0 {
                 d.para(&format!(
-                    "The stream node serving your channel failed during the program and the \
-                     channel moved to a standby node: {} of your window were lost on our side. \
-                     This program is not charged.",
+                    "The stream node serving your channel failed during the program: {} of your \
+                     window were lost on our side. This program is not charged.",
                     duration_text(seconds_lost)
                 ));
             }
@@ -638,6 +637,21 @@ pub fn invitee_messages(
 
 #[cfg(test)]
 pub(crate) mod tests {
+
+    /// The summary of a program that went normally.
+    fn summary() -> BroadcasterMail {
+        BroadcasterMail::Summary {
+            stats: ProgramStats {
+                peak_viewers: 37,
+                unique_viewers: 52,
+                viewer_minutes: 2140,
+                bytes_out: 1_500_000_000,
+                seconds_on_air: 5400,
+                curve: Default::default(),
+            },
+            seconds_lost: 0,
+        }
+    }
     use super::*;
     use slotcast_domain::request::ProgramInfo;
     use slotcast_domain::{
@@ -846,21 +860,7 @@ pub(crate) mod tests {
                 "r42/extension-offer/1781098200000",
                 "Extend",
             ),
-            (
-                BroadcasterMail::Summary {
-                    stats: ProgramStats {
-                        peak_viewers: 37,
-                        unique_viewers: 52,
-                        viewer_minutes: 2140,
-                        bytes_out: 1_500_000_000,
-                        seconds_on_air: 5400,
-                        curve: Default::default(),
-                    },
-                    seconds_lost: 0,
-                },
-                "r42/summary",
-                "Program summary",
-            ),
+            (summary(), "r42/summary", "Program summary"),
         ];
         for (kind, key, subject) in cases {
             let m = broadcaster_message(&ctx, kind.clone());
@@ -889,20 +889,7 @@ pub(crate) mod tests {
             m.text
         );
         assert!(m.text.contains("until 2026-06-10 15:50 CEST"), "{}", m.text);
-        let m = broadcaster_message(
-            &ctx,
-            BroadcasterMail::Summary {
-                stats: ProgramStats {
-                    peak_viewers: 37,
-                    unique_viewers: 52,
-                    viewer_minutes: 2140,
-                    bytes_out: 1_500_000_000,
-                    seconds_on_air: 5400,
-                    curve: Default::default(),
-                },
-                seconds_lost: 0,
-            },
-        );
+        let m = broadcaster_message(&ctx, summary());
         for s in [
             "37 (capacity 100)",
             "52",
