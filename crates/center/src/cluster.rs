@@ -29,6 +29,7 @@
 //! serving the channel with the fewest viewers.
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::hints::Hints;
 use crate::mail::ProgramStats;
 use crate::ops::jobs::{PublishRefused, go_live};
 use crate::port::{LiveView, RecordingInfo, StreamStats};
@@ -620,12 +621,6 @@ async fn publish(
 /// The wake-up topic a heartbeat sends after storing a node's report.
 pub const NODES_TOPIC: &str = "slotcast_nodes";
 
-/// How many `every`s [`ClusterView::run`] waits between polls while hints arrive.
-const HINTED_POLLS: u32 = 5;
-
-/// Hints arriving this close together make one refresh.
-const HINT_COALESCE: Duration = Duration::from_millis(200);
-
 /// What the replicas know of the nodes, refreshed from the database.
 #[derive(Debug, Default)]
 struct Snapshot {
@@ -719,47 +714,23 @@ impl ClusterView {
     }
 
     /// Refreshes until `stop`: at once when a heartbeat on any replica hints that a node
-    /// reported ([`NODES_TOPIC`], PostgreSQL `NOTIFY`), and every `every` besides — every
-    /// `HINTED_POLLS` × `every` while hints arrive, since they may be lost.
+    /// reported ([`NODES_TOPIC`], PostgreSQL `NOTIFY`), and every `every` besides (less
+    /// often while hints arrive, see [`Hints`]).
     pub async fn run(
         self: Arc<Self>,
         clock: Arc<dyn slotcast_domain::Clock>,
         every: Duration,
         stop: impl Future<Output = ()>,
     ) {
-        use futures_util::{FutureExt as _, StreamExt as _};
         let mut stop = std::pin::pin!(stop);
-        let mut hints = None;
+        let mut hints = Hints::new(self.store.clone(), &[NODES_TOPIC]);
         loop {
-            if hints.is_none() {
-                hints = self.store.listen(&[NODES_TOPIC]).await.ok().flatten();
-            }
             if let Err(e) = self.refresh(clock.now()).await {
                 tracing::warn!(error = %e, "cannot read the stream nodes' reports");
             }
-            let poll = if hints.is_some() {
-                every * HINTED_POLLS
-            } else {
-                every
-            };
-            let hint = async {
-                match &mut hints {
-                    Some(h) => h.next().await,
-                    None => std::future::pending().await,
-                }
-            };
             tokio::select! {
                 () = &mut stop => return,
-                () = tokio::time::sleep(poll) => {}
-                h = hint => match (h, &mut hints) {
-                    // Hints of many nodes' heartbeats make one refresh.
-                    (Some(_), Some(h)) => {
-                        tokio::time::sleep(HINT_COALESCE).await;
-                        while let Some(Some(_)) = h.next().now_or_never() {}
-                    }
-                    // The connection was lost: poll, and listen again.
-                    _ => hints = None,
-                },
+                () = hints.wait(every) => {}
             }
         }
     }

@@ -18,6 +18,7 @@ pub mod api;
 pub mod auth;
 pub mod cluster;
 pub mod error;
+pub mod hints;
 pub mod mail;
 pub mod metrics;
 pub mod net;

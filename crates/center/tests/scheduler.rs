@@ -734,3 +734,50 @@ async fn a_hint_refreshes_the_view_of_the_nodes_on_postgres() {
     let _ = stop.send(());
     run.await.unwrap();
 }
+
+/// With hints to listen to, the mail sender polls only every few seconds; a message
+/// queued between two polls goes out at once, woken by the hint its transaction sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_mail_wakes_the_sender_on_postgres() {
+    use slotcast_center::mail::{Sender, Transport};
+    let Some(db) = Db::fresh(Backend::Postgres).await else {
+        return;
+    };
+    let dir = slotcast_testkit::TempDir::new("woken");
+    let clock = Arc::new(slotcast_testkit::ManualClock::new(ts(NOW)));
+    let sender = Sender::new(
+        db.store.clone(),
+        clock.clone(),
+        Transport::File {
+            dir: dir.path().to_owned(),
+        },
+        "slotcast <noreply@example.org>",
+    )
+    .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(sender.run(async {
+        let _ = stopped.await;
+    }));
+    // The first round and the LISTEN happen at once; the next poll is seconds away.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let message = NewMessage {
+        dedupe_key: "woken".into(),
+        to: slotcast_domain::EmailAddress::parse("a@example.org").unwrap(),
+        subject: "woken".into(),
+        text: "text".into(),
+        html: None,
+        ics: None,
+        reservation: None,
+    };
+    db.store.enqueue(vec![message], ts(NOW)).await.unwrap();
+    let queued = std::time::Instant::now();
+    while std::fs::read_dir(dir.path()).unwrap().next().is_none() {
+        assert!(
+            queued.elapsed() < std::time::Duration::from_secs(2),
+            "the message waited for the poll"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let _ = stop.send(());
+    run.await.unwrap();
+}

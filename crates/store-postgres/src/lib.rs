@@ -97,7 +97,8 @@ slotcast_store::impl_sql_store!(
     backend = "postgres",
     begin = "BEGIN",
     skip_locked = " FOR UPDATE SKIP LOCKED",
-    migration_lock = "SELECT pg_advisory_xact_lock(7140512301)"
+    migration_lock = "SELECT pg_advisory_xact_lock(7140512301)",
+    mail_hint = "SELECT pg_notify($1, '')"
 );
 
 /// Hints go through PostgreSQL's `NOTIFY`: delivered to every session `LISTEN`ing on the

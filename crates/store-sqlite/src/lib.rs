@@ -108,7 +108,8 @@ slotcast_store::impl_sql_store!(
     backend = "sqlite",
     begin = "BEGIN IMMEDIATE",
     skip_locked = "",
-    migration_lock = ""
+    migration_lock = "",
+    mail_hint = ""
 );
 
 /// One process has a SQLite database to itself: there is nobody to wake.

@@ -335,6 +335,11 @@ pub trait Wakeups {
     }
 }
 
+/// The topic hinted whenever messages are queued in the outbox: the transaction that
+/// queues them sends it as it commits (PostgreSQL), so a sender on any replica delivers
+/// them at once.
+pub const MAIL_TOPIC: &str = "slotcast_mail";
+
 /// A stream of wake-up hints ([`Wakeups::listen`]).
 pub type BoxStream<'a, T> = futures_util::stream::BoxStream<'a, T>;
 

@@ -19,7 +19,7 @@
 /// migrations not yet recorded in `slotcast_migrations`, in one transaction.
 #[macro_export]
 macro_rules! impl_sql_store {
-    ($store:ty, $db:ty, backend = $backend:literal, begin = $begin:literal, skip_locked = $skip:literal, migration_lock = $lock:literal) => {
+    ($store:ty, $db:ty, backend = $backend:literal, begin = $begin:literal, skip_locked = $skip:literal, migration_lock = $lock:literal, mail_hint = $mail_hint:literal) => {
         mod sql_impl {
             use super::*;
             use async_trait::async_trait;
@@ -322,6 +322,14 @@ macro_rules! impl_sql_store {
                     .await
                     .map_err(db_err)?;
                     n += r.rows_affected() as usize;
+                }
+                // Sent when the transaction commits, so never for messages rolled back.
+                if n > 0 && !$mail_hint.is_empty() {
+                    sqlx::query($mail_hint)
+                        .bind($crate::MAIL_TOPIC)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(db_err)?;
                 }
                 Ok(n)
             }

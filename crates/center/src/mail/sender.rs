@@ -1,6 +1,7 @@
 //! Delivery of the durable outbox: lease due messages, build MIME, hand them to SMTP or
 //! write them as `.eml` files, record the outcome, retry failures with backoff.
 
+use crate::hints::Hints;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -283,13 +284,16 @@ impl Sender {
         Ok(delivered)
     }
 
-    /// Runs rounds about every second until `shutdown` completes. A round in progress
+    /// Runs rounds until `shutdown` completes: at once when a message is queued on any
+    /// replica ([`slotcast_store::MAIL_TOPIC`]), and about every second besides (every
+    /// few seconds while such hints arrive) for retries that come due. A round in progress
     /// when shutdown comes gets a few seconds to finish; whatever it leaves undone is
     /// delivered after the lease runs out (delivery is at-least-once). Errors are logged,
     /// never raised.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let mut shutdown = std::pin::pin!(shutdown);
         tracing::info!(sender = ?self, "mail sender started");
+        let mut hints = Hints::new(self.store.clone(), &[slotcast_store::MAIL_TOPIC]);
         loop {
             let mut round = std::pin::pin!(self.run_once());
             let result = tokio::select! {
@@ -306,7 +310,7 @@ impl Sender {
                 }
             }
             tokio::select! {
-                () = tokio::time::sleep(POLL) => {}
+                () = hints.wait(POLL) => {}
                 () = &mut shutdown => break,
             }
         }
