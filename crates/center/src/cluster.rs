@@ -32,7 +32,7 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::hints::Hints;
 use crate::mail::ProgramStats;
 use crate::ops::jobs::{PublishRefused, go_live};
-use crate::port::{LiveView, RecordingInfo, StreamStats};
+use crate::port::{LiveView, RecordingInfo, StreamStats, origin_of};
 use crate::state::{AppState, Throttle};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -631,6 +631,8 @@ struct Snapshot {
     channel_node: HashMap<ChannelId, String>,
     /// Per channel, the nodes serving it (origin and edges).
     serving: HashMap<ChannelId, Vec<Serving>>,
+    /// The origins of the live nodes' play addresses, sorted.
+    origins: Vec<String>,
 }
 
 /// A node serving a channel, as live grants are spread over them.
@@ -701,6 +703,9 @@ impl ClusterView {
                 s.recordings.insert(r, (bytes, n.play_url.clone()));
             }
         }
+        s.origins = urls.values().map(|u| origin_of(u).to_owned()).collect();
+        s.origins.sort();
+        s.origins.dedup();
         for p in placements.into_iter().filter(|p| p.lease_until > now) {
             if let Some(url) = urls.get(&p.node) {
                 for n in s.serving.entry(p.channel).or_default() {
@@ -799,5 +804,9 @@ impl StreamStats for ClusterView {
                 .map(|(_, url)| url.clone())
                 .or_else(|| s.channel_node.get(&channel).cloned())
         })
+    }
+
+    fn media_origins(&self) -> Vec<String> {
+        self.read(|s| s.origins.clone())
     }
 }

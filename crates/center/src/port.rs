@@ -39,6 +39,20 @@ pub trait StreamStats: Send + Sync + std::fmt::Debug {
     fn live_base(&self, _channel: slotcast_domain::ChannelId) -> Option<String> {
         None
     }
+    /// The origins (`scheme://host:port`) of the nodes players may be sent to, other than
+    /// the center's own address: the pages' CSP lets their players fetch from them.
+    fn media_origins(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// The origin of `url` (`scheme://host:port`, without path or query), as CSP sources
+/// name it.
+pub fn origin_of(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    url[after_scheme..]
+        .find(['/', '?', '#'])
+        .map_or(url, |end| &url[..after_scheme + end])
 }
 
 /// An upload handed to the stream node: its bytes as they arrive (over a network, a
@@ -170,5 +184,20 @@ impl FillerPort for NoStreamNode {
 
     fn remove(&self, _: slotcast_domain::ChannelId, _: &str) -> Result<(), String> {
         Err("no stream node is attached".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_origin_is_scheme_host_and_port() {
+        for (url, origin) in [
+            ("http://127.0.0.1:8081", "http://127.0.0.1:8081"),
+            ("https://cdn.example.org/node-1/", "https://cdn.example.org"),
+            ("https://tv.example.org?x=1", "https://tv.example.org"),
+            ("http://[::1]:8080/a#b", "http://[::1]:8080"),
+        ] {
+            assert_eq!(super::origin_of(url), origin);
+        }
     }
 }

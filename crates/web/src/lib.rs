@@ -49,7 +49,10 @@ pub use pages::error_page;
 /// The page routes and the static assets. Serve it merged with the center's router, with
 /// [`html_errors`] around both so that a browser meets a page, not JSON, on a wrong address.
 pub fn router(state: AppState) -> Router {
-    let headers = Arc::new(SecurityHeaders::new(&state.settings.public_url));
+    let headers = Arc::new(SecurityHeaders::new(
+        &state.settings.public_url,
+        state.stats.clone(),
+    ));
     Router::new()
         .route("/", get(pages::today))
         .route("/guide", get(pages::guide_today))
@@ -133,30 +136,61 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The security headers of the pages, made once: a CSP without inline script (media and
-/// requests only to this service and its public address), for the embed page with framing
-/// allowed.
+/// The security headers of the pages: a CSP without inline script (media and requests
+/// only to this service, its public address and the stream nodes players are sent to),
+/// for the embed page with framing allowed. Made again only when the nodes change.
 #[derive(Debug)]
 pub struct SecurityHeaders {
-    csp: HeaderValue,
-    csp_embed: HeaderValue,
+    public: String,
+    stats: Arc<dyn slotcast_center::StreamStats>,
+    /// The node origins the CSPs were made for, and the CSPs (page, embed page).
+    made: std::sync::RwLock<(Vec<String>, HeaderValue, HeaderValue)>,
 }
 
 impl SecurityHeaders {
-    fn new(public: &str) -> Self {
+    fn new(public: &str, stats: Arc<dyn slotcast_center::StreamStats>) -> Self {
+        let public = slotcast_center::port::origin_of(public).to_owned();
+        let made = Self::make(&public, Vec::new());
+        SecurityHeaders {
+            public,
+            stats,
+            made: std::sync::RwLock::new(made),
+        }
+    }
+
+    fn make(public: &str, nodes: Vec<String>) -> (Vec<String>, HeaderValue, HeaderValue) {
+        let media = std::iter::once(public)
+            .chain(nodes.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ");
         let csp = |frame: &str| {
             let v = format!(
                 "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-                 media-src 'self' blob: {public}; connect-src 'self' {public}; font-src 'self'; \
+                 media-src 'self' blob: {media}; connect-src 'self' {media}; font-src 'self'; \
                  object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors {frame}"
             );
             HeaderValue::from_str(&v)
                 .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"))
         };
-        SecurityHeaders {
-            csp: csp("'none'"),
-            csp_embed: csp("*"),
+        (nodes, csp("'none'"), csp("*"))
+    }
+
+    /// The CSP of a page (`embed`: of the embed page), for the nodes as they are now.
+    fn csp(&self, embed: bool) -> HeaderValue {
+        let nodes = self.stats.media_origins();
+        let pick = |m: &(Vec<String>, HeaderValue, HeaderValue)| {
+            if embed { m.2.clone() } else { m.1.clone() }
+        };
+        {
+            let made = self.made.read().expect("csp lock");
+            if made.0 == nodes {
+                return pick(&made);
+            }
         }
+        let made = Self::make(&self.public, nodes);
+        let csp = pick(&made);
+        *self.made.write().expect("csp lock") = made;
+        csp
     }
 }
 
@@ -175,8 +209,7 @@ pub async fn security_headers(
         .and_then(i18n::Lang::parse);
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    let csp = if embed { &sh.csp_embed } else { &sh.csp };
-    h.insert(header::CONTENT_SECURITY_POLICY, csp.clone());
+    h.insert(header::CONTENT_SECURITY_POLICY, sh.csp(embed));
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

@@ -173,7 +173,9 @@ pub async fn preview(
         Err(e) => return e.into_response(),
     };
     match play::preview_mse(&st, &rec.reservation) {
-        Ok(url) => Json(serde_json::json!({ "url": url })).into_response(),
+        Ok(url) => {
+            Json(serde_json::json!({ "url": crate::pages::for_page(&st, url) })).into_response()
+        }
         Err(e) => e.into_response(),
     }
 }

@@ -695,6 +695,17 @@ pub async fn password(
     }
 }
 
+/// `url` as this site's pages' scripts should fetch it: a path when the site serves it
+/// itself (role all: the stream node shares the center's listener), so that it stays on
+/// whatever host name the page was opened with; the node's own address otherwise.
+pub(crate) fn for_page(st: &AppState, url: String) -> String {
+    let site = st.settings.public_url.trim_end_matches('/');
+    match url.strip_prefix(site) {
+        Some(path) if path.starts_with('/') => path.to_owned(),
+        _ => url,
+    }
+}
+
 /// `POST /programs/{slug}/grant` (the player, with the CSRF header): a play grant for this
 /// browser — for a protected program only with its viewer pass.
 pub async fn grant(
@@ -726,7 +737,11 @@ pub async fn grant(
         Ok(g) => Json(serde_json::json!({
             "kind": g.kind.to_string(),
             "expires_at": format!("{:.3}", g.expires),
-            "urls": {"mse": g.urls.mse, "hls": g.urls.hls, "flv": g.urls.flv},
+            "urls": {
+                "mse": for_page(&st, g.urls.mse),
+                "hls": for_page(&st, g.urls.hls),
+                "flv": g.urls.flv,
+            },
         }))
         .into_response(),
         Err(e) => e.into_response(),

@@ -64,23 +64,17 @@ function start(box) {
 
   function showUrls(g) {
     if (g.kind !== "live") return;
-    document.getElementById("url-hls").textContent = g.urls.hls;
+    document.getElementById("url-hls").textContent = new URL(g.urls.hls, location.href).href;
     document.getElementById("url-flv").textContent = g.urls.flv;
     others.hidden = false;
   }
-
-  // The stream comes from the server that served this page (the center and the stream
-  // node share its listener), whatever host name the viewer used to reach it: a
-  // configured public_url of localhost when the page was opened at 127.0.0.1 would
-  // otherwise be another origin.
-  const here = (u) => { const x = new URL(u, location.href); return x.pathname + x.search; };
 
   function play(g) {
     showUrls(g);
     setTimeout(refresh, 1000);
     say("");
     if (g.kind === "replay") {
-      video.src = here(g.urls.mse);
+      video.src = g.urls.mse;
       video.currentTime = 0;
       video.play().catch(() => {});
       playing = true;
@@ -88,13 +82,13 @@ function start(box) {
     }
     const mse = window.MediaSource || window.ManagedMediaSource;
     if (!mse && video.canPlayType("application/vnd.apple.mpegurl")) {
-      video.src = here(g.urls.hls);
+      video.src = g.urls.hls;
       video.addEventListener("ended", () => { playing = false; grant(); }, { once: true });
       video.play().catch(() => {});
       playing = true;
       return;
     }
-    live(mse, here(g.urls.mse));
+    live(mse, g.urls.mse);
   }
 
   // The live fMP4 stream into a SourceBuffer, chunk by chunk as it arrives.
