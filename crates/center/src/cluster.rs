@@ -740,6 +740,15 @@ impl ClusterView {
         }
     }
 
+    /// The play addresses of the live nodes holding `channel`, its origin first.
+    pub fn nodes_of(&self, channel: ChannelId) -> Vec<String> {
+        self.read(|s| {
+            let mut nodes: Vec<_> = s.serving.get(&channel).into_iter().flatten().collect();
+            nodes.sort_by_key(|n| !n.origin);
+            nodes.into_iter().map(|n| n.url.clone()).collect()
+        })
+    }
+
     fn read<T>(&self, f: impl FnOnce(&Snapshot) -> T) -> T {
         f(&self.snapshot.read().expect("snapshot lock"))
     }

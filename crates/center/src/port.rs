@@ -74,12 +74,13 @@ pub trait FillerPort: Send + Sync + std::fmt::Debug {
         max_bytes: u64,
         body: UploadBody<'_>,
     ) -> Result<u64, String>;
-    /// The channel's recent jobs, newest first.
-    fn jobs(&self, channel: slotcast_domain::ChannelId) -> Vec<FillerJobView>;
-    /// The channel's filler files in playing order.
-    fn files(&self, channel: slotcast_domain::ChannelId) -> Result<Vec<FillerFile>, String>;
+    /// The channel's filler files in playing order, and its recent jobs, newest first.
+    async fn filler(
+        &self,
+        channel: slotcast_domain::ChannelId,
+    ) -> Result<(Vec<FillerFile>, Vec<FillerJobView>), String>;
     /// Takes `file` out of the channel's playlist.
-    fn remove(&self, channel: slotcast_domain::ChannelId, file: &str) -> Result<(), String>;
+    async fn remove(&self, channel: slotcast_domain::ChannelId, file: &str) -> Result<(), String>;
 }
 
 /// A filler upload being re-encoded, or done.
@@ -174,15 +175,14 @@ impl FillerPort for NoStreamNode {
         Err("no stream node is attached".into())
     }
 
-    fn jobs(&self, _: slotcast_domain::ChannelId) -> Vec<FillerJobView> {
-        Vec::new()
-    }
-
-    fn files(&self, _: slotcast_domain::ChannelId) -> Result<Vec<FillerFile>, String> {
+    async fn filler(
+        &self,
+        _: slotcast_domain::ChannelId,
+    ) -> Result<(Vec<FillerFile>, Vec<FillerJobView>), String> {
         Err("no stream node is attached".into())
     }
 
-    fn remove(&self, _: slotcast_domain::ChannelId, _: &str) -> Result<(), String> {
+    async fn remove(&self, _: slotcast_domain::ChannelId, _: &str) -> Result<(), String> {
         Err("no stream node is attached".into())
     }
 }

@@ -10,6 +10,7 @@
 //! | replay HLS VOD | `/vod/<slug>/index.m3u8?token=` → `…/media.m3u8?session=` |
 //! | replay file (byte ranges) | `/vod/<slug>/recording.mp4?token=` (`&download=1`: as an attachment) |
 //! | preview (HTTP-FLV) | `/preview/<reservation>.flv?token=` |
+//! | a channel's filler (operator) | `/filler/<channel id>?token=`: `GET` files and jobs, `POST …&name=` an upload, `DELETE …&file=` a file |
 //!
 //! A token admits (see [`crate::token`]); an HLS player is then handed a session id in its
 //! media playlist's URL, so it keeps playing after the token's short lifetime.
@@ -24,6 +25,12 @@ pub const LIVE_HLS_ROUTE: &str = "/live/{channel}/{file}";
 pub const VOD_ROUTE: &str = "/vod/{program}/{file}";
 /// Route of the broadcaster's preview (`<reservation>.flv` or `.mp4`).
 pub const PREVIEW_ROUTE: &str = "/preview/{file}";
+
+/// Route of a channel's filler on a node: list (`GET`), upload (`POST`), remove a file
+/// (`DELETE`).
+pub const FILLER_ROUTE: &str = "/filler/{channel}";
+/// Largest filler upload, checked by the center and by the node.
+pub const FILLER_MAX_BYTES: u64 = 1 << 30;
 
 /// The entry playlist of HLS (live and replay): answers a multivariant playlist naming
 /// [`MEDIA_PLAYLIST`] with a session.
@@ -67,6 +74,12 @@ pub fn replay(base: &str, slug: &str, token: &str) -> PlayUrls {
 /// The broadcaster's download of the recording of `slug` (a replay token).
 pub fn download(base: &str, slug: &str, token: &str) -> String {
     format!("{base}/vod/{slug}/{RECORDING_FILE}?token={token}&download=1")
+}
+
+/// A channel's filler on the node at `base` (the query — `token`, and `name` or `file` —
+/// is added by the caller, encoded).
+pub fn filler(base: &str, channel: crate::ChannelId) -> String {
+    format!("{base}/filler/{}", channel.0)
 }
 
 /// The broadcaster's preview of `reservation` with a preview token.

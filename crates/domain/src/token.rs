@@ -18,7 +18,7 @@
 //! | offset | bytes | field |
 //! |---|---|---|
 //! | 0 | 1 | version, [`VERSION`] |
-//! | 1 | 1 | kind: 1 live, 2 replay, 3 preview ([`PlayKind`]) |
+//! | 1 | 1 | kind: 1 live, 2 replay, 3 preview, 4 filler ([`PlayKind`]) |
 //! | 2 | 8 | channel id, big-endian `i64` |
 //! | 10 | 8 | reservation id, big-endian `i64` |
 //! | 18 | 8 | grant, big-endian `u64`: random per grant; one grant is one viewer seat |
@@ -70,6 +70,10 @@ pub enum PlayKind {
     Replay,
     /// The broadcaster's preview of what the publisher sends, before the start too.
     Preview,
+    /// Not playing: the operator's management of the channel's filler on a node (list,
+    /// upload, remove), ordered by the center. Its reservation is 0 and its program end
+    /// its expiry.
+    Filler,
 }
 
 impl PlayKind {
@@ -78,6 +82,7 @@ impl PlayKind {
             PlayKind::Live => 1,
             PlayKind::Replay => 2,
             PlayKind::Preview => 3,
+            PlayKind::Filler => 4,
         }
     }
 
@@ -86,6 +91,7 @@ impl PlayKind {
             1 => Some(PlayKind::Live),
             2 => Some(PlayKind::Replay),
             3 => Some(PlayKind::Preview),
+            4 => Some(PlayKind::Filler),
             _ => None,
         }
     }
@@ -97,6 +103,7 @@ impl std::fmt::Display for PlayKind {
             PlayKind::Live => "live",
             PlayKind::Replay => "replay",
             PlayKind::Preview => "preview",
+            PlayKind::Filler => "filler",
         })
     }
 }

@@ -10,5 +10,6 @@
 pub mod config;
 pub mod link;
 pub mod node;
+pub mod remote_filler;
 pub mod server;
 pub mod storage;

@@ -12,7 +12,7 @@ use slotcast_center::port::{FillerFile, FillerJobView};
 use slotcast_center::{LiveView, RecordingInfo};
 use slotcast_domain::{ChannelId, Clock, ProgramStats, ReservationId};
 use slotcast_store::Store;
-use slotcast_stream::workshop::JobState;
+use slotcast_stream::workshop::{FillerListing, JobState};
 use slotcast_stream::{Grant, PublishAuthority, RecordingState, Refusal, StreamNode};
 
 /// The center as the stream node's publish authority.
@@ -93,6 +93,34 @@ impl slotcast_center::StreamStats for NodeStats {
     }
 }
 
+/// A node's filler listing as the operator's console shows it.
+pub(crate) fn listing_view(l: FillerListing) -> (Vec<FillerFile>, Vec<FillerJobView>) {
+    let files = l
+        .files
+        .into_iter()
+        .map(|(name, bytes)| FillerFile { name, bytes })
+        .collect();
+    let jobs = l
+        .jobs
+        .into_iter()
+        .map(|j| {
+            let (state, percent, error) = match j.state {
+                JobState::Encoding(p) => ("encoding", p, None),
+                JobState::Done => ("done", 100, None),
+                JobState::Failed(why) => ("failed", 0, Some(why)),
+            };
+            FillerJobView {
+                id: j.id,
+                file: j.file,
+                state,
+                percent,
+                error,
+            }
+        })
+        .collect();
+    (files, jobs)
+}
+
 #[async_trait]
 impl slotcast_center::FillerPort for NodeStats {
     async fn upload(
@@ -108,39 +136,18 @@ impl slotcast_center::FillerPort for NodeStats {
             .map_err(|e| e.to_string())
     }
 
-    fn jobs(&self, channel: ChannelId) -> Vec<FillerJobView> {
-        self.0
-            .filler_jobs(channel)
-            .into_iter()
-            .map(|j| {
-                let (state, percent, error) = match j.state {
-                    JobState::Encoding(p) => ("encoding", p, None),
-                    JobState::Done => ("done", 100, None),
-                    JobState::Failed(why) => ("failed", 0, Some(why)),
-                };
-                FillerJobView {
-                    id: j.id,
-                    file: j.file,
-                    state,
-                    percent,
-                    error,
-                }
-            })
-            .collect()
+    async fn filler(
+        &self,
+        channel: ChannelId,
+    ) -> Result<(Vec<FillerFile>, Vec<FillerJobView>), String> {
+        let files = self.0.filler_files(channel).map_err(|e| e.to_string())?;
+        Ok(listing_view(FillerListing {
+            files,
+            jobs: self.0.filler_jobs(channel),
+        }))
     }
 
-    fn files(&self, channel: ChannelId) -> Result<Vec<FillerFile>, String> {
-        self.0
-            .filler_files(channel)
-            .map(|v| {
-                v.into_iter()
-                    .map(|(name, bytes)| FillerFile { name, bytes })
-                    .collect()
-            })
-            .map_err(|e| e.to_string())
-    }
-
-    fn remove(&self, channel: ChannelId, file: &str) -> Result<(), String> {
+    async fn remove(&self, channel: ChannelId, file: &str) -> Result<(), String> {
         self.0
             .remove_filler(channel, file)
             .map_err(|e| e.to_string())

@@ -245,7 +245,8 @@ pub async fn start(cfg: &Config) -> Result<Parts, String> {
         Duration::from_millis(first.lease_ms.max(300) as u64),
         parts.stopped(),
     ));
-    let app = slotcast_stream::http::router(node)
+    let app = slotcast_stream::http::router(node.clone())
+        .merge(slotcast_stream::workshop::router(node))
         .route("/healthz", axum::routing::get(|| async { "ok" }));
     parts.serve_http(listener, app);
     tracing::info!(

@@ -390,7 +390,12 @@ pub async fn start_center(cfg: &Config) -> Result<Parts, String> {
     let view = slotcast_center::cluster::ClusterView::new(store.clone());
     let stream = StreamPart {
         stats: view.clone(),
-        filler: Arc::new(slotcast_center::NoStreamNode),
+        filler: Arc::new(crate::remote_filler::RemoteFiller::new(
+            view.clone(),
+            secrets.play_key().clone(),
+            clock.clone(),
+            cfg.data_dir.join("filler-uploads"),
+        )),
     };
     let center = start_center_part(
         cfg,

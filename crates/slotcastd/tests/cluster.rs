@@ -260,6 +260,99 @@ impl Cluster {
             .await;
     }
 
+    /// Signs in to replica `n`'s console (the one at the site's address: forms are
+    /// checked against it) as a new operator, uploads a clip for channel
+    /// "small" and checks every node holding it made it into its filler and took it out
+    /// again when removed.
+    async fn filler_round_trip(&self, br: &Browser, n: usize) {
+        let mut add = Command::new(env!("CARGO_BIN_EXE_slotcastd"))
+            .args(["admin", "create-operator", "--email", "op@example.org"])
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env("SLOTCAST__DATA_DIR", self.dir.path().join("admin"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        add.stdin
+            .take()
+            .unwrap()
+            .write_all(b"operator password\n")
+            .unwrap();
+        assert!(add.wait().unwrap().success());
+        let clip = self.dir.path().join("Spring sale.mp4");
+        let made = Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y"])
+            .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=660:sample_rate=44100"])
+            .args([
+                "-t", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac",
+            ])
+            .arg(&clip)
+            .status()
+            .unwrap();
+        assert!(made.success());
+
+        br.goto(&self.center_url(n, "/login")).await;
+        br.exec(
+            "const f = document.querySelector('form.form'); \
+             f.querySelector('[name=email]').value = 'op@example.org'; \
+             f.querySelector('[name=password]').value = 'operator password'; \
+             f.querySelector('button').click()",
+            json!([]),
+        )
+        .await;
+        br.until(
+            "signed in",
+            "return document.readyState === 'complete' && location.pathname.startsWith('/my')",
+            Duration::from_secs(20),
+        )
+        .await;
+        let channel: i64 = sqlx::query_scalar("SELECT id FROM channels WHERE name = 'small'")
+            .fetch_one(&self.db().await)
+            .await
+            .unwrap();
+        br.goto(&self.center_url(n, &format!("/operator/channels/{channel}/filler")))
+            .await;
+        br.choose_file("#file", &clip).await;
+        br.exec(
+            "document.querySelector('#filler-upload button').click()",
+            json!([]),
+        )
+        .await;
+        let listed = "return [...document.querySelectorAll('ol.playlist code')].some((c) => c.textContent === 'Springsale.flv')";
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while br.exec(listed, json!([])).await != json!(true) {
+            assert!(
+                Instant::now() < deadline,
+                "the upload is not in the origin's playlist: {} {}\n{}",
+                br.exec("return location.href", json!([])).await,
+                br.text().await,
+                self.centers[n].0.log()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let on = |node: &str| {
+            self.dir
+                .path()
+                .join(node)
+                .join("filler/small/Springsale.flv")
+        };
+        common::until("the edge made it too", || on("edge").exists()).await;
+        assert!(on("origin").exists());
+        br.screenshot(&screenshot_dir(), "cluster-operator-filler")
+            .await;
+        br.exec(
+            "document.querySelector('ol.playlist form:has(input[value=\"Springsale.flv\"]) button').click()",
+            json!([]),
+        )
+        .await;
+        common::until("taken out on every node", || {
+            !on("origin").exists() && !on("edge").exists()
+        })
+        .await;
+    }
+
     fn center_url(&self, n: usize, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.centers[n].1)
     }
@@ -539,6 +632,11 @@ async fn a_booking_crosses_replicas_and_plays_from_the_origin_and_an_edge() {
         .unwrap();
     assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
 
+    // The operator's console on a replica uploads filler to every node holding the
+    // channel (origin and edge), lists it, and takes it out of both.
+    let browser = Browser::start(1024, 768).await.expect("a browser");
+    c.filler_round_trip(&browser, 0).await;
+
     let token = c.member(0, "caster@example.org").await;
     // Throttles count on every replica: five wrong passwords are free, the sixth makes the
     // next attempt wait, whichever replica each reaches.
@@ -649,7 +747,6 @@ async fn a_booking_crosses_replicas_and_plays_from_the_origin_and_an_edge() {
 
     // The program's page, served by a replica, plays in a browser from a node: another
     // origin, which the page's CSP allows (the node answers any origin: access is by token).
-    let browser = Browser::start(1024, 768).await.expect("a browser");
     browser
         .goto(&c.center_url(0, &format!("/programs/{slug}")))
         .await;

@@ -2,6 +2,10 @@
 //! stores the upload beside the filler, re-encodes it with ffmpeg to the channel's format
 //! ([`filler::transcode`]) and adds it to the channel's playlist. Each upload is a job
 //! whose progress the operator's page shows; the last jobs are kept in memory.
+//!
+//! In one process the center calls these methods directly; on N machines it sends the
+//! same requests to [`FILLER_ROUTE`] of each node holding the channel ([`router`]), each
+//! with a filler token it signed (a node cannot make one), and reads a [`FillerListing`].
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -11,6 +15,14 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use slotcast_domain::ChannelId;
 use tokio::io::AsyncWriteExt;
+
+use axum::Json;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use slotcast_domain::playback::{FILLER_MAX_BYTES, FILLER_ROUTE};
+use slotcast_domain::token::{self, PlayKind};
 
 use crate::StreamNode;
 use crate::error::StreamError;
@@ -22,7 +34,7 @@ const KEPT: usize = 20;
 pub const MAX_FILLER_SECONDS: u32 = 1800;
 
 /// Where a job is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JobState {
     /// ffmpeg is at this percent.
     Encoding(u8),
@@ -33,7 +45,7 @@ pub enum JobState {
 }
 
 /// One upload.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FillerJob {
     /// Its number.
     pub id: u64,
@@ -223,6 +235,125 @@ impl StreamNode {
         tracing::info!(%channel, %file, "filler removed");
         Ok(())
     }
+}
+
+/// A channel's filler on a node, as [`FILLER_ROUTE`] answers `GET`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FillerListing {
+    /// The files in playing order, with their sizes.
+    pub files: Vec<(String, u64)>,
+    /// The recent jobs, newest first.
+    pub jobs: Vec<FillerJob>,
+}
+
+/// The answer to an upload ([`FILLER_ROUTE`], `POST`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Uploaded {
+    /// The job's number on this node.
+    pub job: u64,
+}
+
+/// The query of [`FILLER_ROUTE`]: the center's filler token, and the upload's `name`
+/// (`POST`) or the `file` to remove (`DELETE`).
+#[derive(Debug, Deserialize)]
+pub struct FillerQuery {
+    token: String,
+    name: Option<String>,
+    file: Option<String>,
+}
+
+/// The filler routes, ordered by the center (see the module page).
+pub fn router(node: Arc<StreamNode>) -> axum::Router {
+    axum::Router::new()
+        .route(
+            FILLER_ROUTE,
+            axum::routing::get(listing).post(upload).delete(remove),
+        )
+        .with_state(node)
+}
+
+/// Why a filler request was refused, answered as JSON the center passes on to the
+/// operator.
+#[derive(Debug)]
+struct Refused(StatusCode, String);
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({"error": {"message": self.1}});
+        (self.0, Json(body)).into_response()
+    }
+}
+
+impl From<StreamError> for Refused {
+    fn from(e: StreamError) -> Refused {
+        let status = match e {
+            StreamError::NoChannel(_) | StreamError::NoFile(_) => StatusCode::NOT_FOUND,
+            StreamError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            StreamError::UploadBroken(_) => StatusCode::BAD_REQUEST,
+            _ => {
+                tracing::error!(error = %e, "filler request failed");
+                return Refused(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the stream node could not do it; its log says why".into(),
+                );
+            }
+        };
+        Refused(status, e.to_string())
+    }
+}
+
+/// The channel of the path, if the query's filler token orders work on it.
+fn ordered(node: &StreamNode, channel: i64, q: &FillerQuery) -> Result<ChannelId, Refused> {
+    let claims = token::verify(&node.token_key, &q.token, node.now())
+        .map_err(|e| Refused(StatusCode::UNAUTHORIZED, e.to_string()))?;
+    if claims.kind != PlayKind::Filler || claims.channel != ChannelId(channel) {
+        return Err(Refused(
+            StatusCode::FORBIDDEN,
+            "the token orders no work on this channel's filler".into(),
+        ));
+    }
+    Ok(claims.channel)
+}
+
+async fn listing(
+    State(node): State<Arc<StreamNode>>,
+    Path(channel): Path<i64>,
+    Query(q): Query<FillerQuery>,
+) -> Result<Json<FillerListing>, Refused> {
+    let channel = ordered(&node, channel, &q)?;
+    Ok(Json(FillerListing {
+        files: node.filler_files(channel)?,
+        jobs: node.filler_jobs(channel),
+    }))
+}
+
+async fn upload(
+    State(node): State<Arc<StreamNode>>,
+    Path(channel): Path<i64>,
+    Query(q): Query<FillerQuery>,
+    req: Request,
+) -> Result<Json<Uploaded>, Refused> {
+    let channel = ordered(&node, channel, &q)?;
+    let name = q.name.as_deref().unwrap_or("upload");
+    let body = req.into_body().into_data_stream();
+    let job = node
+        .upload_filler(channel, name, FILLER_MAX_BYTES, body)
+        .await?;
+    Ok(Json(Uploaded { job }))
+}
+
+async fn remove(
+    State(node): State<Arc<StreamNode>>,
+    Path(channel): Path<i64>,
+    Query(q): Query<FillerQuery>,
+) -> Result<StatusCode, Refused> {
+    let channel = ordered(&node, channel, &q)?;
+    let file = q
+        .file
+        .as_deref()
+        .ok_or_else(|| Refused(StatusCode::BAD_REQUEST, "which file? (file=)".into()))?;
+    node.remove_filler(channel, file)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[cfg(test)]

@@ -187,8 +187,7 @@ pub async fn health(c: &Center) -> Health {
     }
 }
 
-/// Largest filler upload.
-pub const FILLER_MAX_BYTES: u64 = 1 << 30;
+pub use slotcast_domain::playback::FILLER_MAX_BYTES;
 
 /// A channel's filler: its files in playing order and the recent uploads.
 #[derive(Debug, Clone)]
@@ -204,12 +203,13 @@ pub struct Filler {
 /// The filler of channel `id`.
 pub async fn filler(c: &Center, id: ChannelId) -> ApiResult<Filler> {
     let channel = c.store.channel(id).await?;
-    let files = c
+    let (files, jobs) = c
         .filler
-        .files(id)
+        .filler(id)
+        .await
         .map_err(|e| ApiError::new(ErrorCode::Unavailable, e))?;
     Ok(Filler {
-        jobs: c.filler.jobs(id),
+        jobs,
         files,
         channel,
     })
@@ -235,5 +235,6 @@ pub async fn remove_filler(c: &Center, id: ChannelId, file: &str) -> ApiResult<(
     c.store.channel(id).await?;
     c.filler
         .remove(id, file)
+        .await
         .map_err(|e| ApiError::field("file", e))
 }
