@@ -93,6 +93,7 @@ fn run(input: Input<'_>) {
         1 => Some(PlayKind::Live),
         2 => Some(PlayKind::Replay),
         3 => Some(PlayKind::Preview),
+        4 => Some(PlayKind::Filler),
         _ => None,
     };
     let end = Timestamp::from_millisecond(field(26)).ok();
@@ -120,7 +121,12 @@ fn run(input: Input<'_>) {
     let ns = i64::from(input.expires_sub_ms_ns % 1_000_000);
     let base = timestamp_ms(input.expires_ms);
     let fine = Timestamp::from_nanosecond(base.as_nanosecond() + i128::from(ns)).unwrap_or(base);
-    let kind = [PlayKind::Live, PlayKind::Replay, PlayKind::Preview][usize::from(input.kind % 3)];
+    let kind = [
+        PlayKind::Live,
+        PlayKind::Replay,
+        PlayKind::Preview,
+        PlayKind::Filler,
+    ][usize::from(input.kind % 4)];
     let end = timestamp_ms(input.end_ms);
     let claims = PlayClaims {
         kind,

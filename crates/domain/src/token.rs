@@ -486,13 +486,13 @@ mod tests {
         v1[0] = 1;
         let mut kind0 = good;
         kind0[1] = 0;
-        let mut kind4 = good;
-        kind4[1] = 4;
+        let mut kind5 = good;
+        kind5[1] = 5;
         let mut far_end = good;
         far_end[26..34].copy_from_slice(&i64::MAX.to_be_bytes());
         let mut far_expiry = good;
         far_expiry[34..42].copy_from_slice(&i64::MAX.to_be_bytes());
-        for p in [v1, kind0, kind4, far_end, far_expiry] {
+        for p in [v1, kind0, kind5, far_end, far_expiry] {
             assert_eq!(
                 verify(&public(), &resign(p), now),
                 Err(TokenError::Malformed)
@@ -572,7 +572,8 @@ mod tests {
         prop_oneof![
             Just(PlayKind::Live),
             Just(PlayKind::Replay),
-            Just(PlayKind::Preview)
+            Just(PlayKind::Preview),
+            Just(PlayKind::Filler)
         ]
     }
 

@@ -640,3 +640,79 @@ async fn a_reconnecting_flood_from_one_or_fifty_addresses_keeps_no_publisher_out
         }
     }
 }
+
+/// The center's filler orders: only a filler token the center signed for this channel
+/// lists, adds or removes its filler, and a filler token plays nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filler_orders_need_the_centers_filler_token_for_the_channel() {
+    if !tool("ffmpeg") {
+        return;
+    }
+    let n = node(5, 16).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = listener.local_addr().unwrap();
+    let app = slotcast_stream::workshop::router(n.node.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let order = |kind, channel| {
+        token::sign(
+            &token_key(),
+            &PlayClaims {
+                kind,
+                channel,
+                reservation: ReservationId(0),
+                grant: 0,
+                program_end: t0() + SignedDuration::from_mins(5),
+                expires: t0() + SignedDuration::from_mins(5),
+            },
+        )
+    };
+    let http = reqwest::Client::new();
+    let list = |token: String| {
+        let http = http.clone();
+        async move {
+            http.get(format!("http://{at}/filler/{}?token={token}", CH.0))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let ok = list(order(PlayKind::Filler, CH)).await;
+    assert_eq!(ok.status(), reqwest::StatusCode::OK);
+    let listing: slotcast_stream::workshop::FillerListing =
+        serde_json::from_slice(&ok.bytes().await.unwrap()).unwrap();
+    assert_eq!(listing.files.len(), 1, "{listing:?}");
+    for (token, status) in [
+        (order(PlayKind::Live, CH), reqwest::StatusCode::FORBIDDEN),
+        (
+            order(PlayKind::Filler, ChannelId(CH.0 + 1)),
+            reqwest::StatusCode::FORBIDDEN,
+        ),
+        (
+            order(PlayKind::Filler, CH).replacen('.', ".A", 1),
+            reqwest::StatusCode::UNAUTHORIZED,
+        ),
+    ] {
+        assert_eq!(list(token).await.status(), status);
+    }
+    let removed = http
+        .delete(format!(
+            "http://{at}/filler/{}?token={}&file=nothing.flv",
+            CH.0,
+            order(PlayKind::Filler, CH)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), reqwest::StatusCode::NOT_FOUND);
+    // A filler token admits no viewer.
+    let play = http
+        .get(format!(
+            "http://{}/live/small.flv?token={}",
+            n.http,
+            order(PlayKind::Filler, CH)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(play.status().is_client_error(), "{}", play.status());
+}
