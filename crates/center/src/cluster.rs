@@ -638,6 +638,7 @@ struct Snapshot {
 /// A node serving a channel, as live grants are spread over them.
 #[derive(Debug)]
 struct Serving {
+    name: String,
     url: String,
     /// Its viewers of the channel at its last report …
     viewers: u32,
@@ -690,6 +691,7 @@ impl ClusterView {
             for (ch, v) in report.viewers {
                 *s.viewers.entry(ch).or_default() += v;
                 s.serving.entry(ch).or_default().push(Serving {
+                    name: n.name.clone(),
                     url: n.play_url.clone(),
                     viewers: v,
                     sent: 0,
@@ -740,12 +742,16 @@ impl ClusterView {
         }
     }
 
-    /// The play addresses of the live nodes holding `channel`, its origin first.
-    pub fn nodes_of(&self, channel: ChannelId) -> Vec<String> {
+    /// The names and play addresses of the live nodes holding `channel`, its origin
+    /// first.
+    pub fn nodes_of(&self, channel: ChannelId) -> Vec<(String, String)> {
         self.read(|s| {
             let mut nodes: Vec<_> = s.serving.get(&channel).into_iter().flatten().collect();
             nodes.sort_by_key(|n| !n.origin);
-            nodes.into_iter().map(|n| n.url.clone()).collect()
+            nodes
+                .into_iter()
+                .map(|n| (n.name.clone(), n.url.clone()))
+                .collect()
         })
     }
 

@@ -53,7 +53,7 @@ impl RemoteFiller {
         &self,
         channel: ChannelId,
         method: reqwest::Method,
-    ) -> Result<Vec<(String, reqwest::RequestBuilder)>, String> {
+    ) -> Result<Vec<(Node, reqwest::RequestBuilder)>, String> {
         let nodes = self.view.nodes_of(channel);
         if nodes.is_empty() {
             return Err("no stream node holds this channel now".into());
@@ -72,24 +72,25 @@ impl RemoteFiller {
         );
         Ok(nodes
             .into_iter()
-            .map(|base| {
+            .map(|(name, base)| {
                 let req = self
                     .http
                     .request(method.clone(), playback::filler(&base, channel))
                     .query(&[("token", &token)]);
-                (base, req)
+                (Node { name, base }, req)
             })
             .collect())
     }
 
-    /// Sends `req` to node `base`; its JSON answer, or what it said went wrong.
+    /// Sends `req` to `node`; its JSON answer, or what it said went wrong.
     async fn send<T: serde::de::DeserializeOwned>(
-        base: &str,
+        node: &Node,
         req: reqwest::RequestBuilder,
     ) -> Result<Option<T>, String> {
+        let Node { name, base } = node;
         let res = req.send().await.map_err(|e| {
-            tracing::warn!(node = base, error = %e.without_url(), "filler request failed");
-            format!("the stream node at {base} does not answer")
+            tracing::warn!(node = name, error = %e.without_url(), "filler request failed");
+            format!("the stream node {name} ({base}) does not answer")
         })?;
         let status = res.status();
         if status == reqwest::StatusCode::NO_CONTENT {
@@ -98,14 +99,14 @@ impl RemoteFiller {
         let body: serde_json::Value = res
             .json()
             .await
-            .map_err(|_| format!("the stream node at {base} answered {status}"))?;
+            .map_err(|_| format!("the stream node {name} answered {status}"))?;
         if !status.is_success() {
             let why = body["error"]["message"].as_str().unwrap_or("refused");
-            return Err(format!("{base}: {why}"));
+            return Err(format!("stream node {name}: {why}"));
         }
         serde_json::from_value(body)
             .map(Some)
-            .map_err(|_| format!("the stream node at {base} answered something else"))
+            .map_err(|_| format!("the stream node {name} answered something else"))
     }
 
     /// Receives `body` into a spool file (at most `max_bytes`).
@@ -130,6 +131,12 @@ impl RemoteFiller {
         f.flush().await.map_err(io)?;
         Ok(spooled)
     }
+}
+
+/// A node holding a channel.
+struct Node {
+    name: String,
+    base: String,
 }
 
 /// A spooled upload, removed when dropped.
@@ -166,19 +173,20 @@ impl slotcast_center::FillerPort for RemoteFiller {
         let requests = self.requests(channel, reqwest::Method::POST)?;
         let spooled = self.spool(body, max_bytes).await?;
         let mut first = None;
-        for (base, req) in requests {
+        for (node, req) in requests {
             let body = file_body(&spooled.0).await.map_err(|e| {
                 tracing::error!(error = %e, "spooled filler upload unreadable");
                 "the upload could not be read back".to_string()
             })?;
             let up: Option<Uploaded> =
-                Self::send(&base, req.query(&[("name", name)]).body(body)).await?;
+                Self::send(&node, req.query(&[("name", name)]).body(body)).await?;
             first = first.or(up.map(|u| u.job));
         }
         first.ok_or_else(|| "the stream node started no job".into())
     }
 
-    /// The origin's files; every node's jobs, named after their node when there are more.
+    /// The origin's files; every node's jobs, named after their node when there are more
+    /// (the `i`-th node's job numbers get `i` in their top bits, so they stay distinct).
     async fn filler(
         &self,
         channel: ChannelId,
@@ -187,15 +195,16 @@ impl slotcast_center::FillerPort for RemoteFiller {
         let several = requests.len() > 1;
         let mut files = None;
         let mut jobs = Vec::new();
-        for (base, req) in requests {
-            let listing: FillerListing = Self::send(&base, req)
+        for (i, (node, req)) in (0u64..).zip(requests) {
+            let listing: FillerListing = Self::send(&node, req)
                 .await?
-                .ok_or_else(|| format!("the stream node at {base} listed nothing"))?;
+                .ok_or_else(|| format!("the stream node {} listed nothing", node.name))?;
             let (f, j) = crate::link::listing_view(listing);
             files.get_or_insert(f);
             jobs.extend(j.into_iter().map(|mut j| {
                 if several {
-                    j.file = format!("{} ({base})", j.file);
+                    j.id |= i << 40;
+                    j.file = format!("{} ({})", j.file, node.name);
                 }
                 j
             }));
@@ -205,8 +214,8 @@ impl slotcast_center::FillerPort for RemoteFiller {
 
     /// Taken out on every node holding the channel.
     async fn remove(&self, channel: ChannelId, file: &str) -> Result<(), String> {
-        for (base, req) in self.requests(channel, reqwest::Method::DELETE)? {
-            Self::send::<serde_json::Value>(&base, req.query(&[("file", file)])).await?;
+        for (node, req) in self.requests(channel, reqwest::Method::DELETE)? {
+            Self::send::<serde_json::Value>(&node, req.query(&[("file", file)])).await?;
         }
         Ok(())
     }

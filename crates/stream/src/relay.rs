@@ -26,6 +26,8 @@ use crate::{Grant, StreamNode};
 /// The origin sends nothing for this long (its publisher may be away, but its preview's
 /// connection would then still be open): reconnect, the origin may be gone.
 const STALL: Duration = Duration::from_secs(10);
+/// Wait before pulling again after the first failure.
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// Longest wait between two pulls that failed.
 const MOST_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -87,7 +89,7 @@ async fn relay(
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(3))
         .build();
-    let mut backoff = Duration::from_millis(250);
+    let mut backoff = FIRST_BACKOFF;
     while let Ok(client) = &client
         && node.now() < grant.cut_at
     {
@@ -97,6 +99,7 @@ async fn relay(
             break;
         }
         let from = url.borrow().clone();
+        let pulled = std::time::Instant::now();
         let ended = pull(client, &from, &ch, session, &mut cut_rx).await;
         ch.detach_publisher(session);
         match ended {
@@ -105,6 +108,10 @@ async fn relay(
                 tracing::info!(%reservation, why, "relay lost its origin; pulling again");
                 metrics::counter!("slotcast_relay_reconnects_total").increment(1);
             }
+        }
+        // A pull that went on for a while was a success: start the backoff over.
+        if pulled.elapsed() > STALL {
+            backoff = FIRST_BACKOFF;
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MOST_BACKOFF);
