@@ -490,23 +490,37 @@ impl Cluster {
     }
 }
 
-/// nginx as a CDN's caching proxy in front of `upstream` (a node's HTTP address); each
-/// answer carries `X-Cache-Status`. `None` (or a failure in CI) without nginx.
+/// nginx as a CDN's caching proxy: a port in front of each of `upstreams` (nodes' HTTP
+/// addresses), all sharing one cache keyed by the request's path and query alone, as a
+/// CDN with one host name in front of every node; each answer carries `X-Cache-Status`.
+/// `None` (or a failure in CI) without nginx.
 struct CachingProxy {
     child: Child,
-    port: u16,
+    ports: Vec<u16>,
 }
 
 impl CachingProxy {
-    fn start(dir: &std::path::Path, upstream: u16) -> Option<CachingProxy> {
+    fn start(dir: &std::path::Path, upstreams: &[u16]) -> Option<CachingProxy> {
         const NGINX: &str = "/usr/sbin/nginx";
         if !std::path::Path::new(NGINX).exists() {
             slotcast_testkit::real_part_missing("nginx", "apt-get install nginx");
             return None;
         }
         std::fs::create_dir_all(dir).unwrap();
-        let port = free_port();
+        let ports: Vec<u16> = upstreams.iter().map(|_| free_port()).collect();
         let d = dir.display();
+        let servers: String = upstreams
+            .iter()
+            .zip(&ports)
+            .map(|(upstream, port)| {
+                format!(
+                    "  server {{\n    listen 127.0.0.1:{port};\n    location / {{\n\
+                       proxy_pass http://127.0.0.1:{upstream};\n      proxy_http_version 1.1;\n\
+                       proxy_cache media;\n      proxy_cache_key $request_uri;\n      proxy_cache_lock on;\n\
+                       add_header X-Cache-Status $upstream_cache_status always;\n    }}\n  }}\n"
+                )
+            })
+            .collect();
         // As root, nginx's worker would drop to `nobody` and could not use `dir`.
         let root = Command::new("id")
             .arg("-u")
@@ -518,11 +532,7 @@ impl CachingProxy {
              http {{\n  access_log {d}/access.log;\n\
                client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
                fastcgi_temp_path {d}/fastcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
-               proxy_cache_path {d}/cache keys_zone=media:1m;\n\
-               server {{\n    listen 127.0.0.1:{port};\n    location / {{\n\
-                 proxy_pass http://127.0.0.1:{upstream};\n      proxy_http_version 1.1;\n\
-                 proxy_cache media;\n      proxy_cache_lock on;\n\
-                 add_header X-Cache-Status $upstream_cache_status always;\n    }}\n  }}\n}}\n",
+               proxy_cache_path {d}/cache keys_zone=media:1m;\n{servers}}}\n",
             user = if root { "user root;\n" } else { "" },
         );
         std::fs::write(dir.join("nginx.conf"), conf).unwrap();
@@ -540,11 +550,13 @@ impl CachingProxy {
             .spawn()
             .expect("nginx runs");
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "nginx did not listen");
-            std::thread::sleep(Duration::from_millis(50));
+        for &port in &ports {
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(Instant::now() < deadline, "nginx did not listen");
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
-        Some(CachingProxy { child, port })
+        Some(CachingProxy { child, ports })
     }
 }
 
@@ -845,6 +857,56 @@ async fn a_booking_crosses_replicas_and_plays_from_the_origin_and_an_edge() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 
+    // LL-HLS through a CDN (nginx, one cache keyed by path and query) in front of both
+    // nodes: the edge answers the origin's playlist of the program — the same segment
+    // numbers and media URLs — and the origin's bytes, so a part fetched through the edge
+    // is then a cache hit through the origin.
+    let cdn =
+        CachingProxy::start(&c.dir.path().join("cdn"), &[origin_http, edge_http]).expect("nginx");
+    let token = &granted[0][granted[0].find("token=").unwrap() + 6..];
+    let entry = |port: u16| format!("http://127.0.0.1:{port}/live/small/index.m3u8?token={token}");
+    let (_, at_origin) = hls_listing(&c.http, &entry(cdn.ports[0])).await;
+    let (_, at_edge) = hls_listing(&c.http, &entry(cdn.ports[1])).await;
+    let path = |u: &String| u[u.find("/live/").unwrap()..].to_owned();
+    let origin_paths: Vec<String> = at_origin.iter().map(path).collect();
+    let shared: Vec<String> = at_edge
+        .iter()
+        .map(path)
+        .filter(|p| origin_paths.contains(p) && p.contains("/part-"))
+        .collect();
+    assert!(
+        !shared.is_empty(),
+        "the edge lists the origin's parts\norigin: {at_origin:?}\nedge: {at_edge:?}"
+    );
+    let get = |port: u16, p: &str| {
+        let (http, url) = (c.http.clone(), format!("http://127.0.0.1:{port}{p}"));
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            let cache = r
+                .headers()
+                .get("x-cache-status")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (cache, r.bytes().await.unwrap())
+        }
+    };
+    let part = shared.last().unwrap();
+    let (edge_cache, edge_bytes) = get(cdn.ports[1], part).await;
+    let (origin_cache, origin_bytes) = get(cdn.ports[0], part).await;
+    assert_eq!(
+        (edge_cache.as_deref(), origin_cache.as_deref()),
+        (Some("MISS"), Some("HIT")),
+        "{part}: one fetch for both nodes"
+    );
+    assert_eq!(edge_bytes, origin_bytes);
+    let (_, direct) = get(edge_http, part).await;
+    let (_, at_origin_direct) = get(origin_http, part).await;
+    assert_eq!(
+        direct, at_origin_direct,
+        "the edge serves the origin's bytes"
+    );
+    drop(cdn);
+
     // A token the node did not get from the center is refused.
     let forged = flv.replacen("token=", "token=A", 1);
     let r = c.http.get(&forged).send().await.unwrap();
@@ -972,11 +1034,11 @@ async fn the_origin_killed_during_a_program_fails_over_to_the_standby_and_waives
 
     // A CDN (nginx caching) in front of the standby: two LL-HLS viewers of the program get
     // the same media URLs, without their sessions; the second is served from the cache.
-    if let Some(cdn) = CachingProxy::start(&c.dir.path().join("cdn"), standby_http) {
+    if let Some(cdn) = CachingProxy::start(&c.dir.path().join("cdn"), &[standby_http]) {
         let hls = |n: usize| {
             let http = c.http.clone();
             let url = urls[n].clone();
-            let cdn = format!("http://127.0.0.1:{}/", cdn.port);
+            let cdn = format!("http://127.0.0.1:{}/", cdn.ports[0]);
             async move {
                 let r = http.post(url).json(&json!({})).send().await.unwrap();
                 let b = r.json::<Value>().await.unwrap();

@@ -137,6 +137,9 @@ pub enum PlayError {
     /// center renews it.
     #[error("this stream node is not serving its channels now; ask for a new play grant")]
     NotServing,
+    /// An edge cannot reach the origin of the program it relays.
+    #[error("the program's origin node does not answer; try again")]
+    OriginUnavailable,
     /// The preview of a reservation that is not publishing.
     #[error("nothing is being published for this reservation")]
     NotPublishing,
@@ -182,6 +185,7 @@ impl PlayError {
             PlayError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             PlayError::NotPublishing => (StatusCode::NOT_FOUND, "not_publishing"),
             PlayError::NotServing => (StatusCode::SERVICE_UNAVAILABLE, "not_serving"),
+            PlayError::OriginUnavailable => (StatusCode::BAD_GATEWAY, "origin_unavailable"),
             PlayError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             PlayError::TooFarAhead => (StatusCode::BAD_REQUEST, "too_far_ahead"),
             PlayError::NotReady => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),

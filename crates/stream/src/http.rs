@@ -67,7 +67,7 @@ pub fn router(node: Arc<StreamNode>) -> Router {
         .with_state(node)
 }
 
-type Answer = Result<Response, PlayError>;
+pub(crate) type Answer = Result<Response, PlayError>;
 
 /// The claims of the query's token, if it verifies and grants `want`.
 fn admit(node: &StreamNode, query: Option<&str>, want: PlayKind) -> Result<PlayClaims, PlayError> {
@@ -339,8 +339,21 @@ async fn hls(
     let resource = parse_resource(&file).ok_or(PlayError::NotFound("HLS resource"))?;
     let query = query.as_deref();
     if resource == Resource::Entry {
-        let (claims, ch) = admit_live(&node, query, &name)?;
-        ch.admit(claims.grant)?;
+        let (claims, ch) = match admit_live(&node, query, &name) {
+            // An edge mirroring the program (see `mirror`): no seat, it has no viewer.
+            Err(PlayError::WrongKind {
+                got: PlayKind::Preview,
+                ..
+            }) => {
+                let claims = admit(&node, query, PlayKind::Preview)?;
+                (claims, channel_for(&node, claims.channel, &name)?)
+            }
+            live => {
+                let (claims, ch) = live?;
+                ch.admit(claims.grant)?;
+                (claims, ch)
+            }
+        };
         let id = node.mint_session(claims, node.config.hls_idle())?;
         let (bandwidth, codecs) = ch.hls_variant();
         let media = format!("{}?session={id}", playback::MEDIA_PLAYLIST);
@@ -351,16 +364,29 @@ async fn hls(
         )));
     }
     if resource != Resource::Playlist {
-        return hls_media(&node, &name, resource, query).await;
+        return hls_media(&node, (&name, &file), resource, query).await;
     }
-    let (id, session) = session_of(&node, query, PlayKind::Live)?;
+    let (id, session) = match session_of(&node, query, PlayKind::Live) {
+        Err(PlayError::WrongKind {
+            got: PlayKind::Preview,
+            ..
+        }) => session_of(&node, query, PlayKind::Preview)?,
+        live => live?,
+    };
     let claims = session.claims;
     let ch = channel_for(&node, claims.channel, &name)?;
     if node.now() >= claims.program_end + node.config.linger() {
         node.end_session(&id);
         return Err(PlayError::ProgramEnded);
     }
-    ch.admit(claims.grant)?;
+    if claims.kind == PlayKind::Live {
+        ch.admit(claims.grant)?;
+    } else if node.fenced() {
+        return Err(PlayError::NotServing);
+    }
+    if let Some(mirror) = node.mirror(claims.reservation) {
+        return mirror.playlist(&name, query).await;
+    }
     let program = program_label(&claims);
     if let Some(req) = parse_blocking_request(query.unwrap_or_default())
         .map_err(|e| PlayError::BadRequest(e.to_string()))?
@@ -406,7 +432,7 @@ async fn hls(
 /// cacheable; refused without a valid key.
 async fn hls_media(
     node: &StreamNode,
-    name: &str,
+    (name, file): (&str, &str),
     resource: Resource,
     query: Option<&str>,
 ) -> Answer {
@@ -416,6 +442,13 @@ async fn hls_media(
     let access = query_param(query, "access").ok_or(PlayError::MediaAccess)?;
     if node.fenced() {
         return Err(PlayError::NotServing);
+    }
+    // A program this edge mirrors: its origin's media, by the origin's key.
+    if let Some(mirror) = i64::try_from(program)
+        .ok()
+        .and_then(|p| node.mirror(slotcast_domain::ReservationId(p)))
+    {
+        return mirror.media(name, file, query.unwrap_or_default()).await;
     }
     let ch = node
         .all_channels()

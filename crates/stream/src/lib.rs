@@ -17,7 +17,8 @@
 //! its [`StreamNode::report`] with plain values only, so that a network can sit between
 //! the two (role `stream` sends the report with every heartbeat). It owns its files
 //! (recordings, filler) and serves the replays itself ([`vod`]). As an edge node it
-//! relays programs placed on another node ([`relay`]). Wall-clock decisions
+//! relays programs placed on another node ([`relay`]), their LL-HLS mirrored from it
+//! ([`mirror`]). Wall-clock decisions
 //! (the booked window, a program's end) use the injected [`Clock`]; media timing uses
 //! monotonic time. Refusals to viewers are [`PlayError`]s.
 
@@ -36,6 +37,7 @@ mod director;
 pub mod error;
 pub mod filler;
 pub mod http;
+pub mod mirror;
 pub mod record;
 pub mod relay;
 pub mod rtmp;

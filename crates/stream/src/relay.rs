@@ -1,10 +1,11 @@
 //! Edge relays: a node that serves a channel placed on another node (its origin) pulls
 //! each program the origin holds from the origin's preview route — the publisher's media
 //! as it arrives, before and during the window — and feeds it to its own channel as if a
-//! publisher had connected here. From there everything is the node's own: the director
-//! cuts the window, plays the filler and the slate, the packagers number the segments, the
-//! admission and the play sessions count the viewers; only the recording is left to the
-//! origin.
+//! publisher had connected here. From there the HTTP-FLV and fMP4 streams are the node's
+//! own: the director cuts the window, plays the filler and the slate, the admission and
+//! the play sessions count the viewers. The program's LL-HLS is the origin's, mirrored
+//! ([`crate::mirror`]) so that every node lists the same segments; the recording is left
+//! to the origin too.
 //!
 //! The center hands out the pulls ([`RelaySource`]: the program's grant and the URL with a
 //! preview token it signed) with every heartbeat. A pull that fails or stalls is retried
@@ -21,6 +22,7 @@ use slotcast_media::flv::FlvReader;
 use tokio::sync::watch;
 
 use crate::channel::Channel;
+use crate::mirror::Mirror;
 use crate::{Grant, StreamNode};
 
 /// The origin sends nothing for this long (its publisher may be away, but its preview's
@@ -40,9 +42,10 @@ pub struct RelaySource {
     pub url: String,
 }
 
-/// The relays running on a node: the latest URL of each, by program.
+/// The relays running on a node: the latest URL of each, and the mirror of its LL-HLS,
+/// by program.
 #[derive(Debug, Default)]
-pub(crate) struct Relays(HashMap<ReservationId, watch::Sender<String>>);
+pub(crate) struct Relays(HashMap<ReservationId, (watch::Sender<String>, Arc<Mirror>)>);
 
 impl StreamNode {
     /// The programs the center asks this node to relay now: starts pulling those it does
@@ -52,7 +55,7 @@ impl StreamNode {
     pub fn set_relays(self: &Arc<Self>, list: Vec<RelaySource>) {
         let mut relays = self.relays.lock().expect("relays lock");
         for source in list {
-            if let Some(url) = relays.0.get(&source.grant.reservation) {
+            if let Some((url, _)) = relays.0.get(&source.grant.reservation) {
                 url.send_replace(source.url);
                 continue;
             }
@@ -63,9 +66,16 @@ impl StreamNode {
                 continue;
             };
             let (tx, rx) = watch::channel(source.url);
-            relays.0.insert(source.grant.reservation, tx);
+            let mirror = Arc::new(Mirror::new(tx.subscribe()));
+            relays.0.insert(source.grant.reservation, (tx, mirror));
             tokio::spawn(relay(self.clone(), ch, source.grant, rx));
         }
+    }
+
+    /// The mirror of relayed program `reservation`'s LL-HLS, while it is relayed here.
+    pub(crate) fn mirror(&self, reservation: ReservationId) -> Option<Arc<Mirror>> {
+        let relays = self.relays.lock().expect("relays lock");
+        relays.0.get(&reservation).map(|(_, m)| m.clone())
     }
 }
 
