@@ -32,11 +32,6 @@ impl Hints {
         }
     }
 
-    /// Whether hints are being listened to now.
-    pub fn listening(&self) -> bool {
-        self.stream.is_some()
-    }
-
     /// Waits for a hint (with whatever follows it within `HINT_COALESCE`) or for the
     /// poll: `every`, or `HINTED_POLLS` × `every` while listening.
     pub async fn wait(&mut self, every: Duration) {

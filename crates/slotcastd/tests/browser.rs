@@ -765,17 +765,7 @@ async fn the_operator_runs_the_service_from_the_console() {
     // A video uploaded for the channel's filler is re-encoded to the channel's format and
     // joins its playlist; removed, it leaves it.
     let clip = w.dir.path().join("Spring sale.mp4");
-    let made = std::process::Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=660:sample_rate=44100"])
-        .args([
-            "-t", "3", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac",
-        ])
-        .arg(&clip)
-        .status()
-        .expect("ffmpeg runs");
-    assert!(made.success());
+    slotcast_testkit::media::clip(&clip, 3, (1280, 720));
     let channel = w
         .run
         .center

@@ -281,17 +281,7 @@ impl Cluster {
             .unwrap();
         assert!(add.wait().unwrap().success());
         let clip = self.dir.path().join("Spring sale.mp4");
-        let made = Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-y"])
-            .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25"])
-            .args(["-f", "lavfi", "-i", "sine=frequency=660:sample_rate=44100"])
-            .args([
-                "-t", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac",
-            ])
-            .arg(&clip)
-            .status()
-            .unwrap();
-        assert!(made.success());
+        slotcast_testkit::media::clip(&clip, 2, (640, 360));
 
         br.goto(&self.center_url(n, "/login")).await;
         br.exec(

@@ -385,7 +385,7 @@ async fn hls(
         return Err(PlayError::NotServing);
     }
     if let Some(mirror) = node.mirror(claims.reservation) {
-        return mirror.playlist(&name, query).await;
+        return mirror.playlist(&ch, query).await;
     }
     let program = program_label(&claims);
     if let Some(req) = parse_blocking_request(query.unwrap_or_default())
@@ -443,18 +443,18 @@ async fn hls_media(
     if node.fenced() {
         return Err(PlayError::NotServing);
     }
-    // A program this edge mirrors: its origin's media, by the origin's key.
-    if let Some(mirror) = i64::try_from(program)
-        .ok()
-        .and_then(|p| node.mirror(slotcast_domain::ReservationId(p)))
-    {
-        return mirror.media(name, file, query.unwrap_or_default()).await;
-    }
     let ch = node
         .all_channels()
         .into_iter()
         .find(|c| c.name() == name)
         .ok_or(PlayError::NotFound("channel"))?;
+    // A program this edge mirrors: its origin's media, by the origin's key.
+    if let Some(mirror) = i64::try_from(program)
+        .ok()
+        .and_then(|p| node.mirror(slotcast_domain::ReservationId(p)))
+    {
+        return mirror.media(&ch, file, query.unwrap_or_default()).await;
+    }
     if !token::media_access_ok(&node.media_key, ch.id(), program, access) {
         return Err(PlayError::MediaAccess);
     }

@@ -22,6 +22,7 @@ use futures_util::future::{BoxFuture, Shared};
 use slotcast_domain::playback::{self, query_param};
 use tokio::sync::watch;
 
+use crate::channel::Channel;
 use crate::error::PlayError;
 
 /// Media kept for the edge's viewers, at most.
@@ -147,9 +148,10 @@ impl Mirror {
         Ok(id)
     }
 
-    /// The origin's media playlist of the program for the viewer's `query` (its delivery
-    /// directives); the viewer's session stays here.
-    pub(crate) async fn playlist(&self, channel: &str, query: Option<&str>) -> crate::http::Answer {
+    /// The origin's media playlist of the program on `ch` for the viewer's `query` (its
+    /// delivery directives); the viewer's session stays here.
+    pub(crate) async fn playlist(&self, ch: &Channel, query: Option<&str>) -> crate::http::Answer {
+        let channel = &ch.name();
         let directives: String = query
             .unwrap_or_default()
             .split('&')
@@ -172,23 +174,18 @@ impl Mirror {
                 }
                 continue;
             }
-            return Ok(answer(got, false));
+            return Ok(answer(ch, got, false));
         }
         Err(PlayError::OriginUnavailable)
     }
 
-    /// The origin's init section, part or segment `file` of `channel` with `query` (the
+    /// The origin's init section, part or segment `file` of `ch` with `query` (the
     /// program and the origin's access key), from the cache when it is there.
-    pub(crate) async fn media(
-        &self,
-        channel: &str,
-        file: &str,
-        query: &str,
-    ) -> crate::http::Answer {
-        let key = format!("{channel}/{file}?{query}");
+    pub(crate) async fn media(&self, ch: &Channel, file: &str, query: &str) -> crate::http::Answer {
+        let key = format!("{}/{file}?{query}", ch.name());
         let hit = self.cache.lock().expect("cache lock").get(&key);
         if let Some(hit) = hit {
-            return Ok(answer(hit, true));
+            return Ok(answer(ch, hit, true));
         }
         let (base, _) = self.origin()?;
         let got = self
@@ -200,7 +197,7 @@ impl Mirror {
                 .expect("cache lock")
                 .put(key, got.clone(), Instant::now());
         }
-        Ok(answer(got, true))
+        Ok(answer(ch, got, true))
     }
 
     /// Fetches `url`, sharing the request with whoever asks for the same `key` meanwhile.
@@ -258,8 +255,12 @@ async fn fetch(http: &reqwest::Client, url: &str) -> Fetched {
     }
 }
 
-/// The origin's answer as ours: media cacheable as the origin made it, playlists never.
-fn answer(f: Fetched, media: bool) -> Response {
+/// The origin's answer as ours (what `ch` sent): media cacheable as the origin made it,
+/// playlists never.
+fn answer(ch: &Channel, f: Fetched, media: bool) -> Response {
+    if f.status == StatusCode::OK {
+        ch.sent(f.body.len());
+    }
     let mut r = Response::new(Body::from(f.body));
     *r.status_mut() = f.status;
     let h = r.headers_mut();

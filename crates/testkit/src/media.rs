@@ -50,6 +50,22 @@ pub fn publisher_sized(rtmp_url: &str, secs: u32, (width, height): (u32, u32)) -
     c
 }
 
+/// Makes `path`: an MP4 of `secs` seconds of a `width`×`height` test pattern and a tone,
+/// as an operator might upload for filler.
+pub fn clip(path: &std::path::Path, secs: u32, (width, height): (u32, u32)) {
+    let made = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(["-f", "lavfi", "-i"])
+        .arg(format!("testsrc2=size={width}x{height}:rate=30"))
+        .args(["-f", "lavfi", "-i", "sine=frequency=660:sample_rate=44100"])
+        .args(["-t", &secs.to_string()])
+        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac"])
+        .arg(path)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(made.success(), "ffmpeg made no clip");
+}
+
 /// ffprobe's `width,height,nb_read_frames` of the first video stream of `url` over its
 /// first three seconds, followed by anything ffprobe complained about.
 pub fn probe(url: &str, extra: &[&str]) -> String {

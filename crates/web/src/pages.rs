@@ -699,7 +699,7 @@ pub async fn password(
 /// itself (role all: the stream node shares the center's listener), so that it stays on
 /// whatever host name the page was opened with; the node's own address otherwise.
 pub(crate) fn for_page(st: &AppState, url: String) -> String {
-    let site = st.settings.public_url.trim_end_matches('/');
+    let site = slotcast_center::port::origin_of(&st.settings.public_url);
     match url.strip_prefix(site) {
         Some(path) if path.starts_with('/') => path.to_owned(),
         _ => url,
