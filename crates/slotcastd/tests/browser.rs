@@ -518,7 +518,7 @@ async fn a_broadcaster_registers_books_confirms_and_goes_live_from_the_page_sett
         .until(
             "on air",
             "const a = document.getElementById('dash-air');              return a.dataset.onAir === 'true' && {viewers: document.getElementById('dash-viewers').innerText,                elapsed: document.getElementById('dash-elapsed').innerText,                remaining: document.getElementById('dash-remaining').innerText,                picture: document.getElementById('dash-picture').innerText}",
-            Duration::from_secs(60),
+            Duration::from_secs(90),
         )
         .await;
     assert_eq!(state["viewers"], "0", "{state}");
