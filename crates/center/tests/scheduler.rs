@@ -615,20 +615,7 @@ async fn a_program_whose_node_was_lost_is_not_charged(b: Backend) {
         )],
         ..Default::default()
     };
-    let report = serde_json::to_string(&report).unwrap();
-    app.store
-        .renew_node(
-            NodeHeartbeat {
-                name: "origin",
-                play_url: "http://origin:8081",
-                ingest_url: "rtmp://origin:1935/live",
-                report: &report,
-            },
-            renewed,
-            10_000,
-        )
-        .await
-        .unwrap();
+    renew_origin(&*app.store, &report, renewed, 10_000).await;
     app.store
         .claim_placement(channel, "origin", renewed, 10_000)
         .await
@@ -708,20 +695,7 @@ async fn a_hint_refreshes_the_view_of_the_nodes_on_postgres() {
         viewers: vec![(channel.id, 7)],
         ..Default::default()
     };
-    let report = serde_json::to_string(&report).unwrap();
-    store
-        .renew_node(
-            NodeHeartbeat {
-                name: "origin",
-                play_url: "http://origin:8081",
-                ingest_url: "rtmp://origin:1935/live",
-                report: &report,
-            },
-            ts(NOW),
-            60_000,
-        )
-        .await
-        .unwrap();
+    renew_origin(&*store, &report, ts(NOW), 60_000).await;
     store.notify(NODES_TOPIC).await.unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while view.viewers(channel.id) != 7 {
@@ -780,4 +754,21 @@ async fn queued_mail_wakes_the_sender_on_postgres() {
     }
     let _ = stop.send(());
     run.await.unwrap();
+}
+
+/// Node "origin" renews its lease at `at` for `lease_ms` with `report`.
+async fn renew_origin(
+    store: &dyn Store,
+    report: &slotcast_center::cluster::Report,
+    at: slotcast_domain::Timestamp,
+    lease_ms: i64,
+) {
+    let report = serde_json::to_string(report).unwrap();
+    let node = NodeHeartbeat {
+        name: "origin",
+        play_url: "http://origin:8081",
+        ingest_url: "rtmp://origin:1935/live",
+        report: &report,
+    };
+    store.renew_node(node, at, lease_ms).await.unwrap();
 }
