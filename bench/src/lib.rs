@@ -8,15 +8,24 @@ use std::time::{Duration, Instant};
 /// Result with a message for the terminal.
 pub type Res<T> = Result<T, String>;
 
+/// What [`run_lanes`] measured.
+#[derive(Debug)]
+pub struct Lanes {
+    /// Wall time of the whole run.
+    pub elapsed: Duration,
+    /// How long each item took, every lane's items together, in no particular order.
+    pub latencies: Vec<Duration>,
+}
+
 /// Runs each lane of `work` as its own task — items of a lane one after the other,
-/// lanes in parallel — through `step`, and returns the wall time of the whole run. Fails
-/// when a step fails or fewer than `expected` items were done.
+/// lanes in parallel — through `step`, timing the run and each item. Fails when a step
+/// fails or fewer than `expected` items were done.
 pub async fn run_lanes<T, F, Fut>(
     work: Vec<Vec<T>>,
     expected: u32,
     label: &str,
     step: F,
-) -> Res<Duration>
+) -> Res<Lanes>
 where
     T: Send + 'static,
     F: Fn(T) -> Fut + Clone + Send + Sync + 'static,
@@ -28,26 +37,37 @@ where
         .map(|lane| {
             let step = step.clone();
             tokio::spawn(async move {
-                let mut done = 0u32;
+                let mut took = Vec::with_capacity(lane.len());
                 for item in lane {
+                    let t = Instant::now();
                     step(item).await?;
-                    done += 1;
+                    took.push(t.elapsed());
                 }
-                Ok::<u32, String>(done)
+                Ok::<_, String>(took)
             })
         })
         .collect();
-    let mut done = 0;
+    let mut latencies = Vec::new();
     for t in tasks {
-        done += t.await.map_err(|e| format!("{label} task failed: {e}"))??;
+        latencies.extend(t.await.map_err(|e| format!("{label} task failed: {e}"))??);
     }
     let elapsed = started.elapsed();
-    if done != expected {
+    let done = latencies.len();
+    if done != expected as usize {
         return Err(format!(
             "{label} run committed {done} of {expected} bookings"
         ));
     }
-    Ok(elapsed)
+    Ok(Lanes { elapsed, latencies })
+}
+
+/// The `q`-quantile (0 ≤ q ≤ 1, nearest rank) of `v` (sorts `v`); zero when `v` is empty.
+pub fn quantile(v: &mut [Duration], q: f64) -> Duration {
+    v.sort_unstable();
+    let Some(last) = v.len().checked_sub(1) else {
+        return Duration::ZERO;
+    };
+    v[((last as f64 * q).round() as usize).min(last)]
 }
 
 /// The median (sorts `v`).
@@ -63,11 +83,21 @@ pub fn median(v: &mut [f64]) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::median;
+    use super::{median, quantile};
+    use std::time::Duration;
 
     #[test]
     fn medians() {
         assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
+    }
+
+    #[test]
+    fn quantiles() {
+        let mut v: Vec<Duration> = (1..=100).rev().map(Duration::from_millis).collect();
+        assert_eq!(quantile(&mut v, 0.5), Duration::from_millis(51));
+        assert_eq!(quantile(&mut v, 0.99), Duration::from_millis(99));
+        assert_eq!(quantile(&mut v, 1.0), Duration::from_millis(100));
+        assert_eq!(quantile(&mut [], 0.5), Duration::ZERO);
     }
 }

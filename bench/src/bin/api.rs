@@ -744,6 +744,7 @@ async fn store_run(
         }
     })
     .await
+    .map(|l| l.elapsed)
 }
 
 /// Confirms, over HTTP with the key from its e-mail, every booking starting in

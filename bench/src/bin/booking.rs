@@ -19,6 +19,9 @@
 //! both kinds, baseline and store runs alternate for `--rounds R` rounds, each on fresh
 //! slots, and the median of each is reported with the ratio store / raw. A "row" of the
 //! baseline is one reservation row with its slot rows, so both figures count bookings.
+//! Each booking of the timed rounds is timed too: p50, p99 and the slowest are reported
+//! for both kinds, and p99 / p50 of the store's is the fairness figure (how much longer
+//! the unluckiest bookings wait than the typical one).
 //!
 //! PostgreSQL is reached through `SLOTCAST_TEST_PG` (see `slotcast_testkit::pg`); when it
 //! is unreachable the benchmark fails unless `--sqlite-only` is given.
@@ -26,7 +29,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use clap::Parser;
-use slotcast_bench::{Res, median, run_lanes};
+use slotcast_bench::{Lanes, Res, median, quantile, run_lanes};
 use slotcast_domain::jiff::SignedDuration;
 use slotcast_domain::{MemberId, Policy, Status};
 use slotcast_store::{Channel, NewReservation, Store, Tier, to_ms};
@@ -129,16 +132,66 @@ async fn run(args: &Args) -> Res<()> {
         );
     }
     for r in &results {
+        println!(
+            "{:<8} latency of a booking at concurrency {}: store {}; raw insert {}",
+            r.backend, args.concurrency, r.store_latency, r.raw_latency
+        );
+    }
+    for r in &results {
         println!("RESULT booking.{}.ratio={:.2}", r.backend, r.store / r.raw);
+        println!(
+            "RESULT booking.{}.store.p99_over_p50={:.2}",
+            r.backend,
+            r.store_latency.tail()
+        );
     }
     Ok(())
 }
 
-/// Median throughputs of one backend, in bookings per second.
+/// Median throughputs of one backend, in bookings per second, and the latency of each
+/// timed booking.
 struct Outcome {
     backend: &'static str,
     store: f64,
     raw: f64,
+    store_latency: Spread,
+    raw_latency: Spread,
+}
+
+/// p50, p99 and the slowest of a set of latencies.
+struct Spread {
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+}
+
+impl Spread {
+    fn of(v: &mut [Duration]) -> Self {
+        Spread {
+            p50: quantile(v, 0.5),
+            p99: quantile(v, 0.99),
+            max: quantile(v, 1.0),
+        }
+    }
+
+    /// p99 over p50: how much longer the unluckiest bookings wait than the typical one.
+    fn tail(&self) -> f64 {
+        self.p99.as_secs_f64() / self.p50.as_secs_f64().max(1e-9)
+    }
+}
+
+impl std::fmt::Display for Spread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        write!(
+            f,
+            "p50 {:.1} ms, p99 {:.1} ms (p99/p50 {:.2}), max {:.1} ms",
+            ms(self.p50),
+            ms(self.p99),
+            self.tail(),
+            ms(self.max)
+        )
+    }
 }
 
 /// What a timed run commits bookings through.
@@ -315,7 +368,7 @@ fn plan(kind: Kind, policy: &Policy, channels: &[Channel], members: &[MemberId],
 }
 
 /// Commits a plan's bookings with one task per work list; returns the wall time.
-async fn execute(store: &Arc<dyn Store>, raw: &Raw, plan: Plan, expected: u32) -> Res<Duration> {
+async fn execute(store: &Arc<dyn Store>, raw: &Raw, plan: Plan, expected: u32) -> Res<Lanes> {
     let kind = plan.kind;
     let (store, raw) = (Arc::clone(store), raw.clone());
     run_lanes(
@@ -383,6 +436,7 @@ async fn bench_backend(
 
     raw.prewarm(args.concurrency).await?;
     let (mut raw_rates, mut store_rates) = (Vec::new(), Vec::new());
+    let (mut raw_took, mut store_took) = (Vec::new(), Vec::new());
     let mut round_line = String::new();
     let total: u32 = runs.iter().map(|r| r.2).sum();
     let store_total: u32 = runs
@@ -392,7 +446,7 @@ async fn bench_backend(
         .sum();
     for (round, p, n) in runs {
         let kind = p.kind;
-        let elapsed = execute(&store, &raw, p, n).await?;
+        let Lanes { elapsed, latencies } = execute(&store, &raw, p, n).await?;
         let rate = f64::from(n) / elapsed.as_secs_f64();
         if round == 0 {
             continue;
@@ -400,6 +454,7 @@ async fn bench_backend(
         match kind {
             Kind::Raw => {
                 raw_rates.push(rate);
+                raw_took.extend(latencies);
                 round_line = format!(
                     "{backend:<8} round {round}  raw insert {rate:>8.1} rows/s ({:.2} s)",
                     elapsed.as_secs_f64()
@@ -407,6 +462,7 @@ async fn bench_backend(
             }
             Kind::Store => {
                 store_rates.push(rate);
+                store_took.extend(latencies);
                 println!(
                     "{round_line}   store {rate:>8.1} bookings/s ({:.2} s)",
                     elapsed.as_secs_f64()
@@ -436,6 +492,8 @@ async fn bench_backend(
         backend,
         store: median(&mut store_rates),
         raw: median(&mut raw_rates),
+        store_latency: Spread::of(&mut store_took),
+        raw_latency: Spread::of(&mut raw_took),
     })
 }
 

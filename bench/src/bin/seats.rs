@@ -113,7 +113,7 @@ async fn run(args: &Args) -> Res<()> {
         if taken != args.requests {
             return Err(format!("{taken} seats held after {} grants", args.requests));
         }
-        let store_rate = f64::from(args.requests) / took.as_secs_f64();
+        let store_rate = f64::from(args.requests) / took.elapsed.as_secs_f64();
         let raw_rate = f64::from(args.requests) / raw.as_secs_f64();
         if round == 0 {
             println!("warm-up: take_seat {store_rate:.0}/s, raw {raw_rate:.0}/s");
@@ -200,4 +200,5 @@ async fn raw_run(
         },
     )
     .await
+    .map(|l| l.elapsed)
 }

@@ -57,6 +57,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: sqlx::PgPool,
+    turns: slotcast_store::sql::WriteTurns,
 }
 
 impl PgStore {
@@ -82,7 +83,10 @@ impl PgStore {
                 )
             })?;
         sql_impl::migrate(&pool, MIGRATIONS).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            turns: slotcast_store::sql::WriteTurns::together(),
+        })
     }
 
     /// The connection pool (for benchmarks comparing against raw statements).

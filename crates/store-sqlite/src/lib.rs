@@ -4,7 +4,9 @@
 //! the default that needs no server. It owns the connection settings that make SQLite safe
 //! for slotcast — WAL journal, `synchronous = FULL` (an acknowledged booking survives a
 //! power cut), foreign keys on, a busy timeout, write transactions opened with
-//! `BEGIN IMMEDIATE` so concurrent writers queue instead of failing — and its embedded
+//! `BEGIN IMMEDIATE` so concurrent writers queue instead of failing, and opened one at a
+//! time in the order asked (`WriteTurns`), so no booking waits on SQLite's unfair busy
+//! loop while later ones go through — and its embedded
 //! migrations (`migrations/`). The SQL itself is shared with PostgreSQL through
 //! `slotcast_store::impl_sql_store!`.
 
@@ -56,6 +58,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
+    turns: slotcast_store::sql::WriteTurns,
 }
 
 impl SqliteStore {
@@ -93,7 +96,10 @@ impl SqliteStore {
                 )
             })?;
         sql_impl::migrate(&pool, MIGRATIONS).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            turns: slotcast_store::sql::WriteTurns::one_at_a_time(),
+        })
     }
 
     /// The connection pool (for benchmarks comparing against raw statements).
