@@ -70,6 +70,54 @@ pub fn quantile(v: &mut [Duration], q: f64) -> Duration {
     v[((last as f64 * q).round() as usize).min(last)]
 }
 
+/// `GET url`, expecting 200; the body.
+pub async fn get(client: &reqwest::Client, url: &str) -> Res<String> {
+    let res = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| format!("GET {url}: {e}"))?;
+    if res.status() != reqwest::StatusCode::OK {
+        return Err(format!("GET {url}: {}", res.status()));
+    }
+    res.text().await.map_err(|e| format!("GET {url}: {e}"))
+}
+
+/// (p50, p99, max) in milliseconds of `GET url` at `rate` requests per second for
+/// `seconds`, open loop: each request is sent at its scheduled instant whatever the
+/// earlier ones are doing, and its latency counts from that instant (a late send is the
+/// server's delay too). The client's connection pool is warmed first.
+pub async fn open_loop(
+    client: &reqwest::Client,
+    url: &str,
+    rate: u64,
+    seconds: u64,
+) -> Res<(f64, f64, f64)> {
+    for _ in 0..8 {
+        get(client, url).await?;
+    }
+    let total = rate * seconds;
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let start = tokio::time::Instant::now() + Duration::from_millis(50);
+    let mut tasks = Vec::with_capacity(total as usize);
+    for i in 0..total {
+        let at = start + interval * u32::try_from(i).unwrap_or(u32::MAX);
+        tokio::time::sleep_until(at).await;
+        let (client, url) = (client.clone(), url.to_owned());
+        tasks.push(tokio::spawn(async move {
+            get(&client, &url).await?;
+            Ok::<f64, String>(at.elapsed().as_secs_f64() * 1000.0)
+        }));
+    }
+    let mut ms = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        ms.push(t.await.map_err(|e| e.to_string())??);
+    }
+    ms.sort_by(f64::total_cmp);
+    let pick = |q: f64| ms[((ms.len() as f64 * q) as usize).min(ms.len() - 1)];
+    Ok((pick(0.5), pick(0.99), ms[ms.len() - 1]))
+}
+
 /// The median (sorts `v`).
 pub fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);

@@ -1,6 +1,6 @@
 //! `api` — the center over real HTTP on 127.0.0.1: bookings committed per second through
 //! `POST /api/v1/reservations` against the store alone in the same invocation, and the
-//! latency of the two public read endpoints under many keep-alive connections.
+//! latency of the two public read endpoints at a fixed offered rate.
 //!
 //! One process starts the center the way `slotcastd serve` does — `slotcast_center::router`
 //! served by `axum::serve` on `127.0.0.1:0` with peer addresses — on a SQLite file in a
@@ -31,10 +31,12 @@
 //! 2. **Read latency.** Every booking of the first day of round 1's HTTP run is confirmed
 //!    with its key (read from the outbox), so that day's programs are listed. Then for
 //!    `GET /api/v1/programs?date=D` and `GET /api/v1/availability?date=D`: a serial run on
-//!    one connection (the service time without queueing), and `--requests` requests over
-//!    `--connections` keep-alive connections opened beforehand, each connection sending its
-//!    next request when its answer is read (a closed loop), stopping after `--max-seconds`
-//!    at the latest. Latency is from sending to the whole body read; p50, p99 and max.
+//!    one connection (the service time without queueing; `--requests` requests, at most
+//!    1000, stopping after `--max-seconds` at the latest), and `--rate` requests per second
+//!    for `--open-seconds`, each sent at its scheduled instant whatever the earlier ones
+//!    are doing (an open loop, as viewers arrive). Latency is from the scheduled send to
+//!    the whole body read; p50, p99 and max. The baseline of the open loop is the serial
+//!    run: how much the offered load adds to the service time.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -42,7 +44,7 @@ use clap::Parser;
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde_json::{Value, json};
-use slotcast_bench::{Res, median, run_lanes};
+use slotcast_bench::{Res, median, open_loop, run_lanes};
 use slotcast_center::secrets::Secrets;
 use slotcast_center::{Center, NoStreamNode, Settings, Throttle};
 use slotcast_domain::jiff::SignedDuration;
@@ -83,13 +85,16 @@ struct Args {
     /// Rounds of (HTTP, store) booking runs; the median of each is reported.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     rounds: u32,
-    /// Requests per read endpoint in the concurrent latency run.
-    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Requests per read endpoint in the serial latency run (at most 1000 are sent).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     requests: u32,
-    /// Keep-alive connections of the concurrent latency run.
-    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    connections: u32,
-    /// Time cap of each latency run, in seconds.
+    /// Requests per second offered in the open-loop latency run.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=20_000))]
+    rate: u64,
+    /// Seconds of each open-loop latency run.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    open_seconds: u64,
+    /// Time cap of each serial latency run, in seconds.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=600))]
     max_seconds: u64,
     /// Use a temporary PostgreSQL database instead of a SQLite file.
@@ -442,9 +447,13 @@ async fn measure(
         let serial = latency(api, path, 1, serial_n, cap).await?;
         println!("GET {path}");
         println!("  serial      {}", serial.line());
-        let loaded = latency(api, path, args.connections, args.requests, cap).await?;
-        println!("  {:<4} conns {}", args.connections, loaded.line());
-        lat.push((name, serial, loaded));
+        let url = format!("{}{path}", api.base);
+        let (p50, p99, max) = open_loop(&api.client, &url, args.rate, args.open_seconds).await?;
+        println!(
+            "  {} req/s    p50 {p50:>7.2} ms  p99 {p99:>7.2} ms  max {max:>7.2} ms  (open loop, {} s)",
+            args.rate, args.open_seconds
+        );
+        lat.push((name, serial, (p50, p99)));
     }
 
     println!();
@@ -452,12 +461,13 @@ async fn measure(
     println!("RESULT api.{backend}.store_bookings_per_s={store_rate:.1}");
     println!("RESULT api.{backend}.ratio={ratio:.2}");
     println!("RESULT api.{backend}.booking_failures={}", failures.count);
-    for (name, serial, loaded) in &lat {
-        println!("RESULT api.{backend}.{name}.p50_ms={:.2}", loaded.p50);
-        println!("RESULT api.{backend}.{name}.p99_ms={:.2}", loaded.p99);
+    for (name, serial, (p50, p99)) in &lat {
         println!(
-            "RESULT api.{backend}.{name}.serial_p50_ms={:.2}",
-            serial.p50
+            "RESULT api.{backend}.{name}.rate{}.p99_ms={p99:.2}   (p50 {p50:.2}; serial p50 {:.2}, p99 {:.2}; goal p99 < 10 ms {})",
+            args.rate,
+            serial.p50,
+            serial.p99,
+            if *p99 < 10.0 { "✔" } else { "✘" }
         );
     }
     if failures.count > 0 {

@@ -23,7 +23,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use clap::Parser;
-use slotcast_bench::Res;
+use slotcast_bench::{Res, get, open_loop};
 use slotcast_center::secrets::Secrets;
 use slotcast_center::{Center, NoStreamNode, Settings, Throttle};
 use slotcast_domain::jiff::SignedDuration;
@@ -184,8 +184,8 @@ async fn run(args: &Args) -> Res<()> {
             "RESULT pages.{name}.throughput_rps={ours:.0}   (nginx {theirs:.0}; ratio {ratio:.2}; goal >= 0.5 {})",
             if ratio >= 0.5 { "✔" } else { "✘" }
         );
-        let ours = open_loop(&client, &format!("{base}{path}"), args).await?;
-        let theirs = open_loop(&client, &format!("{ngx}{path}"), args).await?;
+        let ours = open_loop(&client, &format!("{base}{path}"), args.rate, args.open_seconds).await?;
+        let theirs = open_loop(&client, &format!("{ngx}{path}"), args.rate, args.open_seconds).await?;
         println!(
             "RESULT pages.{name}.rate{}.p99_ms={:.2}   (p50 {:.2}, max {:.2}; nginx p50 {:.2}, p99 {:.2}, max {:.2}; goal p99 < 10 ms {})",
             args.rate,
@@ -246,18 +246,6 @@ async fn seed(store: &dyn Store, n: u32) -> Res<()> {
     Ok(())
 }
 
-async fn get(client: &reqwest::Client, url: &str) -> Res<String> {
-    let res = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| format!("GET {url}: {e}"))?;
-    if res.status() != reqwest::StatusCode::OK {
-        return Err(format!("GET {url}: {}", res.status()));
-    }
-    res.text().await.map_err(|e| format!("GET {url}: {e}"))
-}
-
 /// Answers per second over `args.connections` closed-loop connections.
 async fn closed_loop(client: &reqwest::Client, url: &str, args: &Args) -> Res<f64> {
     let done = Arc::new(AtomicU64::new(0));
@@ -279,34 +267,6 @@ async fn closed_loop(client: &reqwest::Client, url: &str, args: &Args) -> Res<f6
         t.await.map_err(|e| e.to_string())??;
     }
     Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
-}
-
-/// (p50, p99, max) in milliseconds at `args.rate` requests per second, open loop.
-async fn open_loop(client: &reqwest::Client, url: &str, args: &Args) -> Res<(f64, f64, f64)> {
-    // Warm the pool first, so connection set-up is not measured.
-    for _ in 0..8 {
-        get(client, url).await?;
-    }
-    let total = args.rate * args.open_seconds;
-    let interval = Duration::from_secs_f64(1.0 / args.rate as f64);
-    let start = tokio::time::Instant::now() + Duration::from_millis(50);
-    let mut tasks = Vec::with_capacity(total as usize);
-    for i in 0..total {
-        let at = start + interval * u32::try_from(i).unwrap_or(u32::MAX);
-        tokio::time::sleep_until(at).await;
-        let (client, url) = (client.clone(), url.to_owned());
-        tasks.push(tokio::spawn(async move {
-            get(&client, &url).await?;
-            Ok::<f64, String>(at.elapsed().as_secs_f64() * 1000.0)
-        }));
-    }
-    let mut ms = Vec::with_capacity(tasks.len());
-    for t in tasks {
-        ms.push(t.await.map_err(|e| e.to_string())??);
-    }
-    ms.sort_by(f64::total_cmp);
-    let pick = |q: f64| ms[((ms.len() as f64 * q) as usize).min(ms.len() - 1)];
-    Ok((pick(0.5), pick(0.99), ms[ms.len() - 1]))
 }
 
 fn free_port() -> Res<u16> {

@@ -30,6 +30,7 @@ on_both!(
     profiles_in_clear_only_over_loopback_or_tls,
     time_reports_ntp_and_its_offset,
     quote_previews_fee_deadline_and_availability,
+    shared_answers_follow_bookings_time_and_names,
 );
 
 const NOW: &str = "2026-06-01T08:00:00Z";
@@ -1339,4 +1340,84 @@ async fn quote_previews_fee_deadline_and_availability(b: Backend) {
     assert_eq!(q.body["available"], false);
     let bad = app.post("/api/v1/reservations/quote", Some(&tok), json!({"channel": "medium", "start": "2026-06-02T12:03:00Z", "slots": 1, "visibility": "public", "title": "x"})).await;
     assert!(bad.field("start").contains("boundary"), "{}", bad.text);
+}
+
+/// `/programs` and `/availability` are rendered once for every viewer and kept: what a
+/// booking, a confirmation, the passing of time and a broadcaster's new name change shows
+/// at the next request.
+async fn shared_answers_follow_bookings_time_and_names(b: Backend) {
+    let Some(app) = app(b).await else { return };
+    let (tok, _) = app.member("kept@example.org", true).await;
+    let slot = |v: &Value, start: &str| {
+        v["channels"][0]["slots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["start"] == start)
+            .unwrap_or_else(|| panic!("no slot {start} in {v}"))
+            .clone()
+    };
+    let day = "/api/v1/availability?date=2026-06-01";
+    let programs = "/api/v1/programs?date=2026-06-01";
+    let a = app.get(day, None).await.body;
+    assert_eq!(slot(&a, "2026-06-01T12:00:00Z")["state"], "free");
+    assert_eq!(slot(&a, "2026-06-01T09:00:00Z")["bookable"], true);
+    assert_eq!(app.get(programs, None).await.body, json!([]));
+
+    let id = app.book_id(&tok, booking("2026-06-01T12:00:00Z", 2)).await;
+    let a = app.get(day, None).await.body;
+    assert_eq!(slot(&a, "2026-06-01T12:00:00Z")["state"], "taken");
+    assert_eq!(
+        app.get(programs, None).await.body,
+        json!([]),
+        "unconfirmed programs are not listed"
+    );
+    let key = app.key_of(id).await;
+    let c = app
+        .post(
+            &format!("/api/v1/reservations/{id}/confirm"),
+            Some(&tok),
+            json!({"reservation_key": key}),
+        )
+        .await;
+    assert_eq!(c.status, StatusCode::OK, "{}", c.text);
+    let p = app.get(programs, None).await.body;
+    assert_eq!(
+        (p[0]["title"].as_str(), p[0]["state"].as_str()),
+        (Some("Morning show"), Some("scheduled"))
+    );
+    assert_eq!(
+        slot(&app.get(day, None).await.body, "2026-06-01T12:00:00Z")["program"]["title"],
+        "Morning show"
+    );
+
+    // Time passes: 09:00 is no longer bookable once the connect window before it opened…
+    app.set(ts("2026-06-01T08:55:00Z"));
+    assert_eq!(
+        slot(&app.get(day, None).await.body, "2026-06-01T09:00:00Z")["bookable"],
+        false
+    );
+    assert_eq!(
+        slot(&app.get(day, None).await.body, "2026-06-01T09:10:00Z")["bookable"],
+        true
+    );
+    // … and the program goes on air at its start, and ends.
+    app.set(ts("2026-06-01T12:00:00Z"));
+    assert_eq!(app.get(programs, None).await.body[0]["state"], "on_air");
+    app.set(ts("2026-06-01T12:20:00Z"));
+    assert_eq!(app.get(programs, None).await.body[0]["state"], "ended");
+
+    // A broadcaster's new name shows at once.
+    let m = app
+        .store
+        .member_by_email(&slotcast_domain::EmailAddress::parse("kept@example.org").unwrap())
+        .await
+        .unwrap();
+    slotcast_center::ops::accounts::update(&app.center, &m, "Kept Renamed", false)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.get(programs, None).await.body[0]["broadcaster"],
+        "Kept Renamed"
+    );
 }

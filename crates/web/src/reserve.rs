@@ -236,7 +236,7 @@ async fn reserve_page(
     m: &Member,
     v: ReserveView<'_>,
 ) -> Response {
-    let a: Availability =
+    let a: std::sync::Arc<Availability> =
         match op::availability(st, Some(v.form.date.as_str()).filter(|d| !d.is_empty())).await {
             Ok(a) => a,
             Err(e) if e.fields.contains_key("date") => {

@@ -5,10 +5,12 @@ use super::views::{ChannelView, ErrorBody, ts};
 use crate::auth::Operator;
 use crate::error::ApiResult;
 use crate::ops::operator::save_channel;
-use crate::state::AppState;
+use crate::ops::reservations::Availability;
+use crate::state::{AppState, Center};
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use slotcast_domain::{ChannelDraft, ChannelId};
 use utoipa::{IntoParams, ToSchema};
@@ -154,9 +156,20 @@ pub struct SlotProgram {
 pub async fn availability(
     State(st): State<AppState>,
     Query(q): Query<DateQuery>,
-) -> ApiResult<Json<AvailabilityView>> {
+) -> ApiResult<impl IntoResponse> {
     let a = crate::ops::reservations::availability(&st, q.date.as_deref()).await?;
-    let out = a
+    let (from, to) = a.span;
+    // The same for every viewer: rendered once per change of the day's availability.
+    let body = st
+        .listings
+        .answer(("availability", from, to), &a, Vec::new(), || {
+            super::json_bytes(&availability_view(&st, &a))
+        });
+    Ok(([(header::CONTENT_TYPE, "application/json")], body))
+}
+
+fn availability_view(st: &Center, a: &Availability) -> AvailabilityView {
+    let channels = a
         .channels
         .iter()
         .map(|(c, slots)| ChannelSlots {
@@ -177,10 +190,10 @@ pub async fn availability(
                 .collect(),
         })
         .collect();
-    Ok(Json(AvailabilityView {
+    AvailabilityView {
         date: a.date.to_string(),
         time_zone: st.settings.time_zone.clone(),
         slot_minutes: st.settings.policy.slot.minutes(),
-        channels: out,
-    }))
+        channels,
+    }
 }

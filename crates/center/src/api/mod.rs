@@ -166,6 +166,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// `v` as a JSON body (for answers kept in the listings).
+fn json_bytes<T: serde::Serialize>(v: &T) -> Bytes {
+    serde_json::to_vec(v)
+        .expect("views serialize: string keys only")
+        .into()
+}
+
 /// Parses JSON, naming the field of a type error.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);

@@ -81,10 +81,23 @@ fn view(st: &Center, p: &play::Program) -> ProgramView {
 pub async fn by_date(
     State(st): State<AppState>,
     Query(q): Query<DateQuery>,
-) -> ApiResult<Json<Vec<ProgramView>>> {
+) -> ApiResult<impl IntoResponse> {
     let (_, from, to) = play::day_bounds(&st, q.date.as_deref())?;
-    let programs = play::programs(&st, from, to).await?;
-    Ok(Json(programs.iter().map(|p| view(&st, p)).collect()))
+    let facts = play::facts(&st, from, to).await?;
+    // The same for every viewer: rendered once per change of the facts or of what moves.
+    let body = st.listings.answer(
+        ("programs", from, to),
+        &facts,
+        play::moving(&st, &facts),
+        || {
+            let views: Vec<ProgramView> = facts
+                .iter()
+                .map(|f| view(&st, &play::Program::of(&st, f)))
+                .collect();
+            super::json_bytes(&views)
+        },
+    );
+    Ok(([(header::CONTENT_TYPE, "application/json")], body))
 }
 
 /// One program, by its slug (the only way to reach a secret program).

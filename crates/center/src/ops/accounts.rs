@@ -306,7 +306,10 @@ pub async fn update(
     let Some(name) = name.filter(|_| errs.is_empty()) else {
         return Err(errs.into());
     };
-    Ok(c.store.update_member(m.id, &name, show_email).await?)
+    let m = c.store.update_member(m.id, &name, show_email).await?;
+    // The listings show the broadcaster's name.
+    c.listings.changed();
+    Ok(m)
 }
 
 /// Puts a new card on file for `m`; a general member becomes premium.

@@ -10,14 +10,23 @@
 //! worked out for each request from these facts, not cached. The publisher's `live`
 //! transition changes nothing a listing shows (a confirmed and a live program list alike)
 //! and does not invalidate.
+//!
+//! A day's availability is kept the same way, for as long as the first slot still
+//! bookable stays the same. The answers rendered from these (the API's JSON) are kept
+//! too ([`Listings::answer`]), for as long as they are rendered from the same facts with
+//! the same state of what moves.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use slotcast_domain::Timestamp;
 use slotcast_store::{Channel, Member, Reservation};
+
+use super::reservations::Availability;
 
 /// A listed program's facts: its reservation, channel and broadcaster.
 pub type Fact = (Reservation, Channel, Member);
@@ -26,16 +35,38 @@ pub type Fact = (Reservation, Channel, Member);
 /// many different days or slugs can make us hold).
 const MAX_ENTRIES: usize = 4096;
 
-type Entries<K> = Mutex<HashMap<K, (u64, Arc<Vec<Fact>>)>>;
+type Entries<K, V = Vec<Fact>> = Mutex<HashMap<K, (u64, Arc<V>)>>;
+
+/// What an answer says it answers: its kind and the span it covers.
+pub type AnswerKey = (&'static str, Timestamp, Timestamp);
+
+/// An answer rendered from `source` (kept, so that it is never freed and its address
+/// reused while the answer is kept) when what moves was `moving`.
+struct Answer {
+    source: Arc<dyn Any + Send + Sync>,
+    moving: Vec<u8>,
+    body: Bytes,
+}
 
 /// The cache (one per center).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Listings {
     generation: AtomicU64,
     days: Entries<(Timestamp, Timestamp)>,
     slugs: Entries<String>,
     featured: Entries<()>,
     channels: Mutex<Option<(u64, Arc<Vec<Channel>>)>>,
+    /// By (start of the day, end of the day, first slot still bookable).
+    availability: Entries<(Timestamp, Timestamp, Timestamp), Availability>,
+    answers: Mutex<HashMap<AnswerKey, Answer>>,
+}
+
+impl std::fmt::Debug for Listings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listings")
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Listings {
@@ -49,15 +80,15 @@ impl Listings {
     }
 
     /// The facts of `key`, from the cache or from `load` (run outside any lock).
-    async fn get<K, F>(
+    async fn get<K, V, F>(
         &self,
-        entries: &Entries<K>,
+        entries: &Entries<K, V>,
         key: K,
         load: F,
-    ) -> crate::error::ApiResult<Arc<Vec<Fact>>>
+    ) -> crate::error::ApiResult<Arc<V>>
     where
         K: Hash + Eq,
-        F: Future<Output = crate::error::ApiResult<Vec<Fact>>>,
+        F: Future<Output = crate::error::ApiResult<V>>,
     {
         let generation = self.now();
         if let Some((g, facts)) = entries.lock().expect("listings lock").get(&key)
@@ -121,5 +152,52 @@ impl Listings {
         F: Future<Output = crate::error::ApiResult<Vec<Fact>>>,
     {
         self.get(&self.featured, (), load).await
+    }
+
+    /// A day's availability, by (start, end, first slot still bookable).
+    pub(crate) async fn availability<F>(
+        &self,
+        key: (Timestamp, Timestamp, Timestamp),
+        load: F,
+    ) -> crate::error::ApiResult<Arc<Availability>>
+    where
+        F: Future<Output = crate::error::ApiResult<Availability>>,
+    {
+        self.get(&self.availability, key, load).await
+    }
+
+    /// The answer `key` rendered from `source` while what moves (on air, full, …) is
+    /// `moving`: the kept one if it was rendered from this very `source` with the same
+    /// `moving`, else `render`'s (kept for the next request).
+    pub fn answer<S: Any + Send + Sync>(
+        &self,
+        key: AnswerKey,
+        source: &Arc<S>,
+        moving: Vec<u8>,
+        render: impl FnOnce() -> Bytes,
+    ) -> Bytes {
+        let same_source =
+            |a: &Answer| std::ptr::addr_eq(Arc::as_ptr(&a.source), Arc::as_ptr(source));
+        if let Some(a) = self.answers.lock().expect("listings lock").get(&key)
+            && same_source(a)
+            && a.moving == moving
+        {
+            return a.body.clone();
+        }
+        let body = render();
+        let mut map = self.answers.lock().expect("listings lock");
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+        let source: Arc<dyn Any + Send + Sync> = source.clone();
+        map.insert(
+            key,
+            Answer {
+                source,
+                moving,
+                body: body.clone(),
+            },
+        );
+        body
     }
 }

@@ -72,6 +72,18 @@ pub fn state(c: &Center, r: &Reservation) -> ProgramState {
     }
 }
 
+/// What moves in a listing of `facts` at the center's now: each program's state and
+/// whether its channel is full, a byte each. Answers rendered from the same facts with
+/// the same bytes are the same.
+pub fn moving(c: &Center, facts: &[Fact]) -> Vec<u8> {
+    facts
+        .iter()
+        .map(|(r, ch, _)| {
+            (state(c, r) as u8) << 1 | u8::from(c.stats.viewers(ch.id) >= ch.capacity)
+        })
+        .collect()
+}
+
 /// Parses `?date=` (default: today in the service's zone) and gives the day's bounds.
 pub fn day_bounds(st: &Center, date: Option<&str>) -> ApiResult<(Date, Timestamp, Timestamp)> {
     let tz = &st.settings.policy.time_zone;

@@ -19,6 +19,7 @@ use slotcast_store::{
     Actor, ChangeCommand, Channel, ExtendCommand, Member, NewMessage, NewReservation, Reservation,
     StorageError, Tier, TransitionCommand,
 };
+use std::sync::Arc;
 
 /// A channel by id or by name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -702,17 +703,38 @@ pub struct SlotState {
 pub struct Availability {
     /// The day.
     pub date: slotcast_domain::jiff::civil::Date,
+    /// Its start and end.
+    pub span: (Timestamp, Timestamp),
     /// Each channel with its slots.
     pub channels: Vec<(Channel, Vec<SlotState>)>,
 }
 
 /// Free and taken slots per channel for a day (titles of listed programs only: a secret
-/// or unconfirmed program shows as "taken" and nothing more).
-pub async fn availability(c: &Center, date: Option<&str>) -> ApiResult<Availability> {
-    use std::collections::HashMap;
+/// or unconfirmed program shows as "taken" and nothing more). The same for every viewer
+/// until a booking changes it or the first slot still bookable moves on: kept in the
+/// listings.
+pub async fn availability(c: &Center, date: Option<&str>) -> ApiResult<Arc<Availability>> {
     let (date, from, to) = super::play::day_bounds(c, date)?;
     let policy = &c.settings.policy;
-    let now = c.clock.now();
+    // A slot `t` is bookable when `now + connect_before < t`, i.e. after this slot start.
+    let horizon = policy.slot.floor(c.clock.now() + policy.connect_before);
+    c.listings
+        .availability(
+            (from, to, horizon),
+            load_availability(c, date, from, to, horizon),
+        )
+        .await
+}
+
+async fn load_availability(
+    c: &Center,
+    date: slotcast_domain::jiff::civil::Date,
+    from: Timestamp,
+    to: Timestamp,
+    horizon: Timestamp,
+) -> ApiResult<Availability> {
+    use std::collections::HashMap;
+    let policy = &c.settings.policy;
     let claims: HashMap<(ChannelId, Timestamp), ReservationId> = c
         .store
         .claims_between(from, to)
@@ -749,7 +771,7 @@ pub async fn availability(c: &Center, date: Option<&str>) -> ApiResult<Availabil
                     start: t,
                     end: t + len,
                     taken: holder.is_some(),
-                    bookable: holder.is_none() && now + policy.connect_before < t,
+                    bookable: holder.is_none() && horizon < t,
                     program: program.map(|r| (r.program.title.clone(), r.visibility)),
                 });
                 t += len;
@@ -757,7 +779,11 @@ pub async fn availability(c: &Center, date: Option<&str>) -> ApiResult<Availabil
             (ch, slots)
         })
         .collect();
-    Ok(Availability { date, channels })
+    Ok(Availability {
+        date,
+        span: (from, to),
+        channels,
+    })
 }
 
 /// Every reservation of `m`, newest start first.
