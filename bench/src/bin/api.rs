@@ -55,7 +55,6 @@ use slotcast_store_sqlite::SqliteStore;
 use slotcast_testkit::{TempDir, fixtures, pg};
 use sqlx::Connection as _;
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -246,9 +245,11 @@ async fn bench(backend: &'static str, store: Arc<dyn Store>, args: &Args) -> Res
         scheduler: slotcast_center::SchedulerHealth::default(),
         listings: Default::default(),
     });
-    let app = slotcast_center::router(center).into_make_service_with_connect_info::<SocketAddr>();
+    let app = slotcast_center::router(center)
+        .into_make_service_with_connect_info::<slotcast_center::net::Peer>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
+        let listener = slotcast_center::net::StallGuard::new(listener, Duration::from_secs(30));
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 let _ = stop_rx.await;

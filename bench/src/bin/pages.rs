@@ -32,7 +32,6 @@ use slotcast_domain::{Clock, Policy, Timestamp};
 use slotcast_store::{Actor, Store, Tier, TransitionCommand};
 use slotcast_store_sqlite::SqliteStore;
 use slotcast_testkit::{TempDir, fixtures};
-use std::net::SocketAddr;
 use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -136,7 +135,8 @@ async fn run(args: &Args) -> Res<()> {
             center,
             slotcast_web::html_errors,
         ))
-        .into_make_service_with_connect_info::<SocketAddr>();
+        .into_make_service_with_connect_info::<slotcast_center::net::Peer>();
+    let listener = slotcast_center::net::StallGuard::new(listener, Duration::from_secs(30));
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let client = reqwest::Client::builder()
@@ -184,8 +184,20 @@ async fn run(args: &Args) -> Res<()> {
             "RESULT pages.{name}.throughput_rps={ours:.0}   (nginx {theirs:.0}; ratio {ratio:.2}; goal >= 0.5 {})",
             if ratio >= 0.5 { "✔" } else { "✘" }
         );
-        let ours = open_loop(&client, &format!("{base}{path}"), args.rate, args.open_seconds).await?;
-        let theirs = open_loop(&client, &format!("{ngx}{path}"), args.rate, args.open_seconds).await?;
+        let ours = open_loop(
+            &client,
+            &format!("{base}{path}"),
+            args.rate,
+            args.open_seconds,
+        )
+        .await?;
+        let theirs = open_loop(
+            &client,
+            &format!("{ngx}{path}"),
+            args.rate,
+            args.open_seconds,
+        )
+        .await?;
         println!(
             "RESULT pages.{name}.rate{}.p99_ms={:.2}   (p50 {:.2}, max {:.2}; nginx p50 {:.2}, p99 {:.2}, max {:.2}; goal p99 < 10 ms {})",
             args.rate,
