@@ -305,6 +305,15 @@ fn start_center_part(
     });
     parts.spawn(Scheduler::new(center.clone()).run(Duration::from_secs(1), parts.stopped()));
     parts.spawn(mailer.run(parts.stopped()));
+    if cfg.role == Role::Center {
+        // Another replica's booking changes what this one's listings show.
+        let (c, stopped) = (center.clone(), parts.stopped());
+        parts.spawn(async move {
+            c.listings
+                .follow(c.store.clone(), Duration::from_secs(5), stopped)
+                .await;
+        });
+    }
     Ok(center)
 }
 

@@ -10,6 +10,7 @@ use common::smtp;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use slotcast_domain::Timestamp;
+use slotcast_domain::jiff::tz::TimeZone;
 use slotcast_testkit::TempDir;
 use slotcast_testkit::browser::{Browser, screenshot_dir};
 use slotcast_testkit::media::{publisher_sized, tool};
@@ -427,18 +428,50 @@ impl Cluster {
         start: Timestamp,
     ) -> (Value, String) {
         let r = self.book(0, token, channel, start).await;
-        let id = r["id"].as_i64().unwrap();
+        let key = self.confirm(1, token, r["id"].as_i64().unwrap()).await;
+        (r, key)
+    }
+
+    /// Confirms reservation `id` on replica `n` with the key from the e-mail; the key.
+    async fn confirm(&self, n: usize, token: &str, id: i64) -> String {
         let key = self.key(id).await;
         let (s, b) = self
             .post(
-                1,
+                n,
                 &format!("/api/v1/reservations/{id}/confirm"),
                 Some(token),
                 json!({"reservation_key": key}),
             )
             .await;
-        assert_eq!(s, StatusCode::OK, "confirmed on the other replica: {b}");
-        (r, key)
+        assert_eq!(s, StatusCode::OK, "confirmed on replica {n}: {b}");
+        key
+    }
+
+    /// The availability and programs paths of the day of `t` in the service's zone.
+    async fn listing_paths(&self, t: Timestamp) -> (String, String) {
+        let (_, today) = self.get(0, "/api/v1/availability", None).await;
+        let tz = TimeZone::get(today["time_zone"].as_str().unwrap()).unwrap();
+        let date = t.to_zoned(tz).date();
+        (
+            format!("/api/v1/availability?date={date}"),
+            format!("/api/v1/programs?date={date}"),
+        )
+    }
+
+    /// Waits (at most 3 s) until `path` on replica `n` shows `what`.
+    async fn until_listed(&self, n: usize, path: &str, what: &str, shows: impl Fn(&Value) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            let (s, b) = self.get(n, path, None).await;
+            if s == StatusCode::OK && shows(&b) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "replica {n}'s {path} does not show {what}: {b}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Every e-mail the SMTP server received, parsed.
@@ -664,8 +697,29 @@ async fn a_booking_crosses_replicas_and_plays_from_the_origin_and_an_edge() {
     .unwrap();
     assert_eq!(counted, 6, "both replicas' failures in one count");
     let start = minute_after(Duration::from_secs(45));
-    let (r, key) = c.book_and_confirm(&token, "small", start).await;
+    // What the listings show follows a booking and a confirmation on the other replica,
+    // though each replica keeps them (warmed here) until a change.
+    let (day, programs) = c.listing_paths(start).await;
+    let taken_on = |v: &Value| {
+        v["channels"][0]["slots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["start"] == start.to_string() && s["state"] == "taken")
+    };
+    assert!(!taken_on(&c.get(1, &day, None).await.1));
+    let r = c.book(0, &token, "small", start).await;
     let id = r["id"].as_i64().unwrap();
+    c.until_listed(1, &day, "the booking on replica 0", taken_on)
+        .await;
+    let listed = |v: &Value| v.as_array().unwrap().iter().any(|p| p["slug"] == r["slug"]);
+    assert!(
+        !listed(&c.get(0, &programs, None).await.1),
+        "not confirmed yet"
+    );
+    let key = c.confirm(1, &token, id).await;
+    c.until_listed(0, &programs, "the confirmation on replica 1", listed)
+        .await;
 
     sleep_until(start - slotcast_domain::jiff::SignedDuration::from_secs(14)).await;
     let mut ffmpeg = publisher_sized(

@@ -340,6 +340,10 @@ pub trait Wakeups {
 /// them at once.
 pub const MAIL_TOPIC: &str = "slotcast_mail";
 
+/// The topic hinted after a write that changes what the viewer listings show, so that
+/// every replica forgets the listings it keeps.
+pub const LISTINGS_TOPIC: &str = "slotcast_listings";
+
 /// A stream of wake-up hints ([`Wakeups::listen`]).
 pub type BoxStream<'a, T> = futures_util::stream::BoxStream<'a, T>;
 

@@ -2,9 +2,12 @@
 //! a write that could change them. Today's live, the guide and the program page are the
 //! hottest reads of the service; with this cache they cost no query between two writes.
 //!
-//! Every use case that writes a reservation, a pickup or a channel calls
-//! [`Listings::changed`] after its write (booking, confirmation, program change,
-//! cancellation, extension, the scheduler's state changes, pickups, channel edits). A
+//! Every use case that writes a reservation, a pickup, a channel or a broadcaster's name
+//! calls [`Center::listings_changed`] after its write (booking, confirmation, program
+//! change, cancellation, extension, the scheduler's state changes, pickups, channel
+//! edits, names), which hints the other center replicas ([`LISTINGS_TOPIC`]); each follows
+//! the hints ([`Listings::follow`]) and, since a hint can be lost, forgets everything
+//! at each of its polls too. A
 //! query that raced a write is stored under the generation it started in, so it is never
 //! served after that write. What moves with time (on air, ended) and the seats taken are
 //! worked out for each request from these facts, not cached. The publisher's `live`
@@ -24,7 +27,10 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use slotcast_domain::Timestamp;
-use slotcast_store::{Channel, Member, Reservation};
+use slotcast_store::{Channel, LISTINGS_TOPIC, Member, Reservation, Store};
+
+use crate::hints::Hints;
+use crate::state::Center;
 
 use super::reservations::Availability;
 
@@ -73,6 +79,25 @@ impl Listings {
     /// Something a listing shows may have changed: forget everything.
     pub fn changed(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Forgets the listings whenever another replica hints that it changed them, and at
+    /// each poll (every `every` without hints, less often with them), until `stop`.
+    /// Only where replicas share the database (role `center`).
+    pub async fn follow(
+        &self,
+        store: Arc<dyn Store>,
+        every: std::time::Duration,
+        stop: impl Future<Output = ()>,
+    ) {
+        let mut stop = std::pin::pin!(stop);
+        let mut hints = Hints::new(store, &[LISTINGS_TOPIC]);
+        loop {
+            tokio::select! {
+                () = &mut stop => return,
+                () = hints.wait(every) => self.changed(),
+            }
+        }
     }
 
     fn now(&self) -> u64 {
@@ -199,5 +224,16 @@ impl Listings {
             },
         );
         body
+    }
+}
+
+impl Center {
+    /// A write changed what the listings show: this replica forgets them at once, the
+    /// others when the hint reaches them.
+    pub async fn listings_changed(&self) {
+        self.listings.changed();
+        if let Err(e) = self.store.notify(LISTINGS_TOPIC).await {
+            tracing::warn!(error = %e, "cannot hint the other replicas that the listings changed");
+        }
     }
 }

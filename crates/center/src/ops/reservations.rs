@@ -188,7 +188,7 @@ pub async fn book(c: &Center, m: &Member, req: BookingRequest) -> ApiResult<Rese
     }
     let queued = new.outbox.len() as u64;
     let r = c.store.create_reservation(new).await?;
-    c.listings.changed();
+    c.listings_changed().await;
     crate::metrics::event("bookings");
     crate::metrics::emails("queued", queued);
     tracing::info!(reservation = %r.id, member = %m.id, channel = %channel.name, start = %r.schedule.start, slots = r.slots, "booked");
@@ -352,7 +352,7 @@ pub async fn confirm(
     }
     let queued = cmd.outbox.len() as u64;
     let done = c.store.transition(cmd).await?;
-    c.listings.changed();
+    c.listings_changed().await;
     crate::metrics::event("confirms");
     crate::metrics::emails("queued", queued);
     tracing::info!(reservation = %r.id, "confirmed");
@@ -503,7 +503,7 @@ pub async fn change(
             outbox,
         })
         .await?;
-    c.listings.changed();
+    c.listings_changed().await;
     crate::metrics::emails("queued", queued);
     Ok(done)
 }
@@ -560,7 +560,7 @@ pub async fn cancel(
     .await?;
     let queued = cmd.outbox.len() as u64;
     let done = c.store.transition(cmd).await?;
-    c.listings.changed();
+    c.listings_changed().await;
     c.stats.revoke(done.id);
     crate::metrics::event("cancellations");
     crate::metrics::emails("queued", queued);
@@ -678,7 +678,7 @@ pub async fn extend(c: &Center, m: &Member, r: Reservation, slots: u32) -> ApiRe
             outbox: Vec::new(),
         })
         .await?;
-    c.listings.changed();
+    c.listings_changed().await;
     Ok(done)
 }
 
