@@ -103,6 +103,9 @@ struct Args {
     /// Publish the source to rtmp://HOST:PORT/APP/KEY for 60 s, then exit.
     #[arg(long)]
     publish: Option<String>,
+    /// Measure the idle channel (one publisher, no viewer) only, then exit.
+    #[arg(long)]
+    idle_only: bool,
     /// Instead of the comparison with nginx: fan-out through an edge node against the
     /// origin alone, with a center on this (empty) PostgreSQL database.
     #[arg(long)]
@@ -278,6 +281,12 @@ async fn run(args: Args, ingest_rt: tokio::runtime::Handle) -> Res<()> {
             }
         }
     }
+    if let (Some(s), Some(_)) = (&slot, &slot_log) {
+        idle(&nginx, s, &args, tck).await;
+        if args.idle_only {
+            return Ok(());
+        }
+    }
     if let (Some(s), Some(log)) = (&slot, &slot_log) {
         let urls = product::play_urls(&s.base, &s.program.slug, args.probes * 3).await?;
         let (flv, rest) = urls.split_at(args.probes);
@@ -393,6 +402,26 @@ async fn run(args: Args, ingest_rt: tokio::runtime::Handle) -> Res<()> {
     drop(nginx);
     drop(slot);
     Ok(())
+}
+
+/// The cost of a channel nobody watches: CPU seconds per second of each server over
+/// `args.seconds`, both receiving the same ingest, nobody playing (slotcast records the
+/// program meanwhile; nginx writes its HLS).
+async fn idle(nginx: &Nginx, s: &Slot, args: &Args, tck: f64) {
+    let (ngx, ours) = (nginx.pids(), s.d.pids());
+    let before = (procs::cpu_ticks(&ngx), procs::cpu_ticks(&ours));
+    let t = Instant::now();
+    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+    let secs = t.elapsed().as_secs_f64();
+    let per_s = |ticks: u64| ticks as f64 / tck / secs * 1000.0;
+    let ngx_ms = per_s(procs::cpu_ticks(&ngx) - before.0);
+    let ours_ms = per_s(procs::cpu_ticks(&ours) - before.1);
+    println!(
+        "idle channel (one publisher, no viewer, {secs:.0} s): nginx-rtmp {ngx_ms:.1} ms CPU per s, \
+         slotcast {ours_ms:.1} ms CPU per s ({:.2}× nginx's)",
+        ours_ms / ngx_ms.max(1e-9)
+    );
+    println!("RESULT fanout.idle.slotcast.cpu_ms_per_s={ours_ms:.1}   (nginx rtmp {ngx_ms:.1})");
 }
 
 /// Memory is counted from each server's RSS before its first fan-out run (with the ingest
