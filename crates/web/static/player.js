@@ -22,6 +22,10 @@ function start(box) {
   let playing = false;
   let retryTimer = 0;
   let edgeTimer = 0;
+  // How far behind the newest media the live stream plays (seconds), and whether it has
+  // yet to jump there since joining.
+  let target = 0.25;
+  let joined = false;
   let abort = null;
 
   const say = (text) => { overlay.textContent = text || ""; };
@@ -106,8 +110,9 @@ function start(box) {
     }
     let buffer = null;
     playing = true;
+    joined = true;
     clearInterval(edgeTimer);
-    edgeTimer = setInterval(() => keepEdge(buffer), 1000);
+    edgeTimer = setInterval(() => keepEdge(buffer), 250);
     await pipe(MS, video, res, (b) => { buffer = b; });
     // The play session ended (the program's end, a cut, a lost connection): ask again.
     playing = false;
@@ -116,18 +121,22 @@ function start(box) {
     later(grant, 1000);
   }
 
-  // Stay near the newest media without skipping what is being watched: a little behind,
-  // play 10 % faster until close again; far behind (a stall, a tab in the background),
-  // jump. Drop what is long played.
+  // Stay `target` seconds behind the newest media: on joining (the stream starts at the
+  // last keyframe, up to a GOP back), jump there; 0.1 s behind that, play 10 % faster
+  // until back; far behind (a stall, a tab in the background), jump. Each stall moves
+  // the target back a little (a slow network), up to 2 s. Drop what is long played.
   function keepEdge(buffer) {
     if (!buffer || video.buffered.length === 0) return;
+    const start = video.buffered.start(video.buffered.length - 1);
     const end = video.buffered.end(video.buffered.length - 1);
     const behind = end - video.currentTime;
-    if (behind > 10) {
-      video.currentTime = Math.max(video.buffered.start(video.buffered.length - 1), end - 2);
-    } else if (behind > 3.5) {
+    if (joined || behind > target + 3 || video.currentTime < start) {
+      video.currentTime = Math.max(start, end - target);
+      video.playbackRate = 1;
+      joined = false;
+    } else if (behind > target + 0.1) {
       video.playbackRate = 1.1;
-    } else if (behind < 2) {
+    } else if (behind <= target) {
       video.playbackRate = 1;
     }
     latency.textContent = `${Math.max(0, behind).toFixed(1)} s`;
@@ -135,7 +144,11 @@ function start(box) {
     trim(video, buffer, 30);
   }
 
-  video.addEventListener("waiting", () => { if (playing) say(t.tBuffering); });
+  video.addEventListener("waiting", () => {
+    if (!playing) return;
+    say(t.tBuffering);
+    if (!joined && !video.seeking) target = Math.min(2, target + 0.2);
+  });
   video.addEventListener("playing", () => say(""));
   document.getElementById("retry").addEventListener("click", grant);
 
