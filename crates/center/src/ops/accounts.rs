@@ -308,7 +308,7 @@ pub async fn update(
     };
     let m = c.store.update_member(m.id, &name, show_email).await?;
     // The listings show the broadcaster's name.
-    c.listings_changed().await;
+    c.listings_changed();
     Ok(m)
 }
 

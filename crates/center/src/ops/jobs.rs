@@ -32,7 +32,7 @@ async fn apply(
     let (id, to, queued) = (cmd.reservation, cmd.to, cmd.outbox.len() as u64);
     match c.store.transition(cmd).await {
         Ok(_) => {
-            c.listings_changed().await;
+            c.listings_changed();
             crate::metrics::event(event);
             crate::metrics::emails("queued", queued);
             tracing::info!(reservation = %id, status = %to, "scheduled transition");

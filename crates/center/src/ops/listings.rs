@@ -229,11 +229,14 @@ impl Listings {
 
 impl Center {
     /// A write changed what the listings show: this replica forgets them at once, the
-    /// others when the hint reaches them.
-    pub async fn listings_changed(&self) {
+    /// others when the hint reaches them (sent beside the answer, not before it).
+    pub fn listings_changed(&self) {
         self.listings.changed();
-        if let Err(e) = self.store.notify(LISTINGS_TOPIC).await {
-            tracing::warn!(error = %e, "cannot hint the other replicas that the listings changed");
-        }
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.notify(LISTINGS_TOPIC).await {
+                tracing::warn!(error = %e, "cannot hint the other replicas that the listings changed");
+            }
+        });
     }
 }

@@ -37,7 +37,7 @@ pub async fn save_channel(
         None => c.store.create_channel(record).await?,
         Some(id) => c.store.update_channel(id, record).await?,
     };
-    c.listings_changed().await;
+    c.listings_changed();
     tracing::info!(channel = %saved.name, created = id.is_none(), "channel saved");
     Ok(saved)
 }

@@ -257,7 +257,7 @@ pub async fn feature(c: &Center, slug: &str, picked: bool) -> ApiResult<()> {
         ));
     }
     c.store.set_pickup(r.id, picked, c.clock.now()).await?;
-    c.listings_changed().await;
+    c.listings_changed();
     Ok(())
 }
 

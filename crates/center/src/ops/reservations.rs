@@ -48,11 +48,15 @@ struct Planned {
 }
 
 async fn resolve_channel(c: &Center, r: &ChannelRef) -> ApiResult<Option<Channel>> {
-    let all = c.store.channels().await?;
-    Ok(all.into_iter().find(|ch| match r {
-        ChannelRef::Id(id) => ch.id == *id,
-        ChannelRef::Name(n) => ch.name == *n,
-    }))
+    // Kept in the listings: a channel edit changes them.
+    let all = c.listings.channels(&*c.store).await?;
+    Ok(all
+        .iter()
+        .find(|ch| match r {
+            ChannelRef::Id(id) => ch.id == *id,
+            ChannelRef::Name(n) => ch.name == *n,
+        })
+        .cloned())
 }
 
 async fn plan(c: &Center, m: &Member, req: BookingRequest) -> ApiResult<Planned> {
@@ -188,7 +192,7 @@ pub async fn book(c: &Center, m: &Member, req: BookingRequest) -> ApiResult<Rese
     }
     let queued = new.outbox.len() as u64;
     let r = c.store.create_reservation(new).await?;
-    c.listings_changed().await;
+    c.listings_changed();
     crate::metrics::event("bookings");
     crate::metrics::emails("queued", queued);
     tracing::info!(reservation = %r.id, member = %m.id, channel = %channel.name, start = %r.schedule.start, slots = r.slots, "booked");
@@ -352,7 +356,7 @@ pub async fn confirm(
     }
     let queued = cmd.outbox.len() as u64;
     let done = c.store.transition(cmd).await?;
-    c.listings_changed().await;
+    c.listings_changed();
     crate::metrics::event("confirms");
     crate::metrics::emails("queued", queued);
     tracing::info!(reservation = %r.id, "confirmed");
@@ -503,7 +507,7 @@ pub async fn change(
             outbox,
         })
         .await?;
-    c.listings_changed().await;
+    c.listings_changed();
     crate::metrics::emails("queued", queued);
     Ok(done)
 }
@@ -560,7 +564,7 @@ pub async fn cancel(
     .await?;
     let queued = cmd.outbox.len() as u64;
     let done = c.store.transition(cmd).await?;
-    c.listings_changed().await;
+    c.listings_changed();
     c.stats.revoke(done.id);
     crate::metrics::event("cancellations");
     crate::metrics::emails("queued", queued);
@@ -678,7 +682,7 @@ pub async fn extend(c: &Center, m: &Member, r: Reservation, slots: u32) -> ApiRe
             outbox: Vec::new(),
         })
         .await?;
-    c.listings_changed().await;
+    c.listings_changed();
     Ok(done)
 }
 
