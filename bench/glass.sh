@@ -7,7 +7,7 @@
 # nginx and libnginx-mod-rtmp (apt-get install ffmpeg chromium chromium-driver nginx
 # libnginx-mod-rtmp). The marker clip is encoded once into $HOME/.cache/slotcast/bench.
 #
-#   bench/glass.sh [--seconds 25] [--warm 5] [--edge-seconds 8] [--shots /tmp] [--nginx-only]
+#   bench/glass.sh [--seconds 25] [--warm 5] [--shots /tmp] [--nginx-only]
 #
 # If slotcastd does not build, nginx is still measured and the summary says why slotcast
 # was not.

@@ -28,6 +28,8 @@
 mod amf;
 #[path = "fanout/edge.rs"]
 mod edge;
+#[path = "fanout/ingest.rs"]
+mod ingest;
 #[path = "fanout/media.rs"]
 mod media;
 #[path = "fanout/procs.rs"]
@@ -44,6 +46,7 @@ mod source;
 mod viewer;
 
 use clap::Parser;
+use ingest::{Ingest, Scratch};
 use procs::{Nginx, Slotcastd};
 use publish::SendLog;
 use slotcast_bench::Res;
@@ -143,31 +146,6 @@ fn cache_dir(args: &Args) -> PathBuf {
         PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/tmp".into()))
             .join(".cache/slotcast/bench")
     })
-}
-
-/// A temporary directory removed on drop.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Starts publishers on the ingest runtime.
-struct Ingest {
-    rt: tokio::runtime::Handle,
-    src: Arc<Source>,
-}
-
-impl Ingest {
-    async fn publish(&self, addr: std::net::SocketAddr, app: &str, key: &str) -> Res<Arc<SendLog>> {
-        let (app, key, src) = (app.to_owned(), key.to_owned(), Arc::clone(&self.src));
-        self.rt
-            .spawn(async move { publish::start(addr, &app, &key, src).await })
-            .await
-            .map_err(|e| e.to_string())?
-    }
 }
 
 async fn run(args: Args, ingest_rt: tokio::runtime::Handle) -> Res<()> {

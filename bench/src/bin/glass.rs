@@ -31,10 +31,7 @@
 //!
 //! Figures: p50, p95 and max of the frames' latency, frames matched, and each p95 as a
 //! ratio against the baseline's. `expectedDisplayTime` is the compositor's estimate of
-//! when the frame reaches the screen (headless Chromium has no physical display). After
-//! each path, a diagnostic (`--edge-seconds`, not a goal): the playhead is set 0.3 s
-//! behind the newest buffered media and measured again — what the delivery allows when a
-//! player keeps to the edge, separated from where the player chose to start. For the
+//! when the frame reaches the screen (headless Chromium has no physical display). For the
 //! built-in HLS player, the video element's own requests (Resource Timing) are summed up:
 //! playlist loads, blocking reloads (`_HLS_msn`), parts and whole segments. Screenshots of
 //! the playing pages go to `--shots`.
@@ -44,6 +41,8 @@
 #[allow(dead_code)]
 #[path = "fanout/amf.rs"]
 mod amf;
+#[path = "fanout/ingest.rs"]
+mod ingest;
 #[path = "glass/marker.rs"]
 mod marker;
 #[allow(dead_code)]
@@ -73,6 +72,7 @@ mod viewer;
 mod webdriver;
 
 use clap::Parser;
+use ingest::{Ingest, Scratch};
 use procs::{Nginx, Slotcastd};
 use publish::SendLog;
 use serde_json::{Value, json};
@@ -104,10 +104,6 @@ struct Args {
     /// Where the marker clip is cached (default $HOME/.cache/slotcast/bench).
     #[arg(long)]
     cache: Option<PathBuf>,
-    /// Seconds measured after moving the playhead near the newest buffered media (a
-    /// diagnostic of what the delivery alone allows; 0 skips it).
-    #[arg(long, default_value_t = 8)]
-    edge_seconds: u64,
     /// Where the screenshots go (glass-<path>.png).
     #[arg(long, default_value = "/tmp")]
     shots: PathBuf,
@@ -140,31 +136,6 @@ fn main() -> ExitCode {
             eprintln!("glass: {e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// A temporary directory removed on drop.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Starts publishers on the ingest runtime.
-struct Ingest {
-    rt: tokio::runtime::Handle,
-    src: Arc<Source>,
-}
-
-impl Ingest {
-    async fn publish(&self, addr: std::net::SocketAddr, app: &str, key: &str) -> Res<Arc<SendLog>> {
-        let (app, key, src) = (app.to_owned(), key.to_owned(), Arc::clone(&self.src));
-        self.rt
-            .spawn(async move { publish::start(addr, &app, &key, src).await })
-            .await
-            .map_err(|e| e.to_string())?
     }
 }
 
@@ -478,14 +449,10 @@ impl Window {
     }
 }
 
-/// One path's figures: as the player plays, and with the playhead moved near the newest
-/// buffered media (a diagnostic: what the delivery alone allows).
+/// One path's figures, as the page's player plays.
 struct Lat {
     name: &'static str,
     main: Option<Window>,
-    edge: Option<Window>,
-    /// How far the playhead was behind the newest buffered media after the move, s.
-    edge_gap_s: f64,
     /// The built-in HLS player's requests, summed up.
     hls: Option<String>,
     /// Why the page was reloaded before it played (the video's errors).
@@ -503,8 +470,6 @@ impl Lat {
         Lat {
             name,
             main: None,
-            edge: None,
-            edge_gap_s: f64::NAN,
             hls: None,
             reloads: Vec::new(),
             clock_err_ms: f64::NAN,
@@ -544,8 +509,7 @@ async fn tie_clocks(s: &Session, anchor: Instant) -> Res<(f64, f64)> {
 }
 
 /// Opens `page` in a fresh browser (after `before` ran in it, if given), waits for marker
-/// frames on screen, skips `--warm` seconds and measures `--seconds`; then, for
-/// `--edge-seconds`, the same with the playhead moved near the newest buffered media.
+/// frames on screen, skips `--warm` seconds and measures `--seconds`.
 #[allow(clippy::too_many_arguments)]
 async fn path_run(
     name: &'static str,
@@ -568,22 +532,6 @@ async fn path_run(
     s.close().await;
     l
 }
-
-/// Moves the playhead to `arguments[0]` s before the end of the newest buffered range;
-/// how far behind that end it landed (null with nothing buffered).
-const TO_EDGE: &str = r#"
-const v = document.getElementById('video') || document.querySelector('video');
-if (!v || !v.buffered.length) return null;
-const i = v.buffered.length - 1;
-v.currentTime = Math.max(v.buffered.start(i), v.buffered.end(i) - arguments[0]);
-return v.buffered.end(i) - v.currentTime;
-"#;
-
-/// How far the playhead is behind the end of the newest buffered range, s.
-const AHEAD: &str = r#"
-const v = document.getElementById('video') || document.querySelector('video');
-return v && v.buffered.length ? v.buffered.end(v.buffered.length - 1) - v.currentTime : null;
-"#;
 
 /// The `<video>` element's own requests (Resource Timing, initiator `video`): what a
 /// browser's built-in HLS fetched. `None` when there were none (MSE fetches from script).
@@ -614,9 +562,6 @@ async fn hls_requests(s: &Session) -> Res<Option<String>> {
         "{playlists} playlist loads ({blocking} blocking with _HLS_msn), {parts} parts, {segments} segments"
     )))
 }
-
-/// How far behind the newest buffered media the diagnostic puts the playhead, s.
-const EDGE_GAP_S: f64 = 0.3;
 
 #[allow(clippy::too_many_arguments)]
 async fn measure(
@@ -703,26 +648,6 @@ async fn measure(
         Ok(()) => println!("{name}: screenshot {}", shot.display()),
         Err(e) => println!("{name}: no screenshot: {e}"),
     }
-    let (mut edge, mut edge_gap_s) = (None, f64::NAN);
-    if args.edge_seconds > 0 {
-        s.exec(TO_EDGE, json!([EDGE_GAP_S])).await?;
-        // Where the playhead is a moment later (a player may refuse or undo the move).
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let gap = s.exec(AHEAD, json!([])).await?;
-        edge_gap_s = gap.as_f64().unwrap_or(f64::NAN);
-        let e = w
-            .window(
-                Duration::from_secs(2),
-                Duration::from_secs(args.edge_seconds),
-            )
-            .await?;
-        println!(
-            "{name}, playhead moved toward the newest buffered media ({} s behind it 0.3 s later): {}",
-            fmt(edge_gap_s, 2),
-            e.line()
-        );
-        edge = Some(e);
-    }
     let (offset2, _) = tie_clocks(s, anchor).await?;
     let hls = hls_requests(s).await?;
     if let Some(h) = &hls {
@@ -731,8 +656,6 @@ async fn measure(
     Ok(Lat {
         name,
         main: Some(main),
-        edge,
-        edge_gap_s,
         hls,
         reloads,
         clock_err_ms,
@@ -926,38 +849,6 @@ fn report(lats: &[Lat], notes: &[String], args: &Args, took: Duration) -> String
             }
         }
     }
-    if lats.iter().any(|l| l.edge.is_some()) {
-        let _ = writeln!(
-            out,
-            "\nDiagnostic, not a goal: the same players after the playhead was set to {EDGE_GAP_S} s behind the newest \
-             buffered media ({} s measured, from 2 s after the move) — what the delivery allows when the player \
-             keeps to the edge; a player may refuse the move (see where the playhead was)\n",
-            args.edge_seconds
-        );
-        let _ = writeln!(
-            out,
-            "| path | p50 ms | p95 ms | max ms | frames matched / sent | playhead behind the newest media 0.3 s after the move | played |"
-        );
-        let _ = writeln!(out, "|---|---|---|---|---|---|---|");
-        for l in lats {
-            if let Some(w) = &l.edge {
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | {} | {} | {} / {} ({} misread, {} unmatched) | {} s | {} |",
-                    l.name,
-                    fmt(w.pct(0.5), 0),
-                    fmt(w.pct(0.95), 0),
-                    fmt(w.max(), 0),
-                    w.ms.len(),
-                    w.expected,
-                    w.misread,
-                    w.unmatched,
-                    fmt(l.edge_gap_s, 2),
-                    played(w),
-                );
-            }
-        }
-    }
     let _ = writeln!(out);
     for l in lats {
         let key = l
@@ -981,13 +872,6 @@ fn report(lats: &[Lat], notes: &[String], args: &Args, took: Duration) -> String
                 out,
                 "RESULT glass.{key}.p95_vs_nginx_hls={}",
                 fmt(l.p95() / b.p95(), 2)
-            );
-        }
-        if let Some(e) = &l.edge {
-            let _ = writeln!(
-                out,
-                "RESULT glass.{key}.at_edge.p95_ms={}",
-                fmt(e.pct(0.95), 0)
             );
         }
     }
