@@ -364,14 +364,7 @@ async fn extension_is_offered_only_when_the_next_slot_is_free(b: Backend) {
     let confirm = |id: i64, tok: String| {
         let app = &app;
         async move {
-            let key = app.key_of(id).await;
-            let c = app
-                .post(
-                    &format!("/api/v1/reservations/{id}/confirm"),
-                    Some(&tok),
-                    json!({"reservation_key": key}),
-                )
-                .await;
+            let c = app.confirm(&tok, id).await;
             assert_eq!(c.status, StatusCode::OK, "{}", c.text);
         }
     };
@@ -1372,14 +1365,7 @@ async fn shared_answers_follow_bookings_time_and_names(b: Backend) {
         json!([]),
         "unconfirmed programs are not listed"
     );
-    let key = app.key_of(id).await;
-    let c = app
-        .post(
-            &format!("/api/v1/reservations/{id}/confirm"),
-            Some(&tok),
-            json!({"reservation_key": key}),
-        )
-        .await;
+    let c = app.confirm(&tok, id).await;
     assert_eq!(c.status, StatusCode::OK, "{}", c.text);
     let p = app.get(programs, None).await.body;
     assert_eq!(

@@ -446,6 +446,17 @@ impl App {
             .to_owned()
     }
 
+    /// Confirms reservation `id` of `token`'s member with the key from its e-mail.
+    pub async fn confirm(&self, token: &str, id: i64) -> Reply {
+        let key = self.key_of(id).await;
+        self.post(
+            &format!("/api/v1/reservations/{id}/confirm"),
+            Some(token),
+            json!({"reservation_key": key}),
+        )
+        .await
+    }
+
     pub async fn tick(&self) -> usize {
         Scheduler::new(self.center.clone())
             .run_once()
