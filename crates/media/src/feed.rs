@@ -23,8 +23,10 @@
 //! point), and once it has read its program, another program's unit ends it
 //! ([`Read::Ended`]), so no viewer ever gets a frame of a program it holds no grant for.
 //!
-//! [`FlvEncoder`] and [`Mp4Encoder`] turn the tags of a [`Hub`](crate::hub::Hub) viewer
-//! into feed units.
+//! [`FlvEncoder`] and [`Mp4Encoder`] turn the tags of a [`Hub`] viewer into feed units. A
+//! [`Lane`] runs one of them only while its feed has readers: nobody reading costs nothing
+//! (no hub viewer, no encoding, no units kept), and the first reader starts it again from
+//! the hub's cached GOP, so it gets a picture at once.
 
 use std::collections::VecDeque;
 
@@ -32,6 +34,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::flv::{FlvWriter, Tag, TagKind, audio_info, is_metadata, set_tag_timestamp, video_info};
 use crate::fmp4::{Fragmenter, FragmenterConfig, Output};
+use crate::hub::{Hub, ViewerId};
 
 /// What one unit costs against [`FeedConfig::max_bytes`] beyond its bytes, so that floods
 /// of tiny units are bounded too.
@@ -185,6 +188,14 @@ impl Feed {
     /// Bytes held (as [`FeedConfig::max_bytes`] counts them).
     pub fn retained_bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// Forgets every unit (nobody reads them); sequence numbers go on, the label stays.
+    pub fn clear(&mut self) {
+        self.first += self.units.len() as u64;
+        self.units.clear();
+        self.bytes = 0;
+        self.last_sync = None;
     }
 
     /// Appends a unit viewers can only get after what precedes it.
@@ -429,6 +440,104 @@ impl Mp4Encoder {
                     _ => feed.push(f.start_ms, data),
                 },
             }
+        }
+    }
+}
+
+/// What a [`Lane`] encodes into its feed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// FLV tags ([`FlvEncoder`]).
+    Flv,
+    /// Per-frame fMP4 fragments ([`Mp4Encoder`]).
+    Mp4,
+}
+
+#[derive(Debug)]
+enum Encoder {
+    Flv(FlvEncoder),
+    Mp4(Box<Mp4Encoder>),
+}
+
+/// What fills one [`Feed`] from a [`Hub`], while the feed has readers: a hub viewer of its
+/// own and an encoder. See the [module documentation](self).
+#[derive(Debug)]
+pub struct Lane {
+    encoding: Encoding,
+    running: Option<(ViewerId, Encoder)>,
+    /// Audio tags encoded since readers were last told to wake.
+    audio_run: u32,
+}
+
+impl Lane {
+    /// A stopped lane.
+    pub fn new(encoding: Encoding) -> Lane {
+        Lane {
+            encoding,
+            running: None,
+            audio_run: 0,
+        }
+    }
+
+    /// What it encodes.
+    pub fn encoding(&self) -> Encoding {
+        self.encoding
+    }
+
+    /// Whether it is encoding.
+    pub fn is_running(&self) -> bool {
+        self.running.is_some()
+    }
+
+    /// Runs while `wanted` (the feed has readers): started, it gets the hub's headers and
+    /// cached GOP (from its next [`Lane::drain`]); stopped, its hub viewer goes and `feed`
+    /// forgets its units, which nobody would read in time. A hub viewer the hub dropped is
+    /// replaced.
+    pub fn set_wanted(&mut self, wanted: bool, hub: &mut Hub, feed: &mut Feed) {
+        match &self.running {
+            Some((id, _)) if wanted && hub.has_viewer(*id) => return,
+            Some((id, _)) => {
+                hub.remove_viewer(*id);
+                self.running = None;
+                feed.clear();
+            }
+            None => {}
+        }
+        if wanted {
+            let encoder = match self.encoding {
+                Encoding::Flv => Encoder::Flv(FlvEncoder::new()),
+                Encoding::Mp4 => Encoder::Mp4(Box::default()),
+            };
+            self.running = Some((hub.add_viewer(), encoder));
+        }
+    }
+
+    /// Encodes what the hub queued for it into `feed`. Returns whether readers should be
+    /// woken: after a video frame (with the audio before it), or every 4 audio-only frames.
+    pub fn drain(&mut self, hub: &mut Hub, feed: &mut Feed) -> bool {
+        let Some((id, encoder)) = &mut self.running else {
+            return false;
+        };
+        let mut wake = false;
+        while let Some(tag) = hub.poll_viewer(*id) {
+            match encoder {
+                Encoder::Flv(e) => e.push(feed, &tag),
+                Encoder::Mp4(e) => e.push(feed, &tag),
+            }
+            self.audio_run += 1;
+            if tag.kind != TagKind::Audio || self.audio_run >= 4 {
+                wake = true;
+                self.audio_run = 0;
+            }
+        }
+        wake
+    }
+
+    /// Appends what the encoder holds back: before `feed`'s label changes (see
+    /// [`Mp4Encoder::flush`]).
+    pub fn flush(&mut self, feed: &mut Feed) {
+        if let Some((_, Encoder::Mp4(e))) = &mut self.running {
+            e.flush(feed);
         }
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! Each tag that reaches viewers is encoded once per channel — an FLV tag, a per-frame
 //! fMP4 fragment — into the [`Output`] feeds; viewers read them through cursors under a
-//! read lock of their own, never the channel's lock. One pacer task per channel wakes them
+//! read lock of their own, never the channel's lock. A feed is encoded only while it has
+//! a [`Reader`] (see [`Lane`]): an idle channel, or a preview nobody watches, encodes nothing. One pacer task per channel wakes them
 //! at most once per [`write_interval`](crate::StreamConfig::write_interval), so each
 //! viewer gets what arrived meanwhile in one write.
 //!
@@ -17,18 +18,18 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use slotcast_domain::{CurveBuilder, ProgramStats, ReservationId};
+use slotcast_media::Full;
 use slotcast_media::admission::{Admission, Admitted};
-use slotcast_media::feed::{Feed, FeedConfig, FlvEncoder, Mp4Encoder, SHARED};
+use slotcast_media::feed::{Encoding, Feed, FeedConfig, Lane, SHARED};
 use slotcast_media::filler::FillerPlayer;
 use slotcast_media::flv::{FlvError, Tag, parse_flv};
 use slotcast_media::hls::{Lookup, Packager, PackagerConfig};
 use slotcast_media::hub::{Hub, HubConfig, HubEvent, ViewerId};
-use slotcast_media::{Full, TagKind};
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::director::{self, ProgramState, Source, Step};
@@ -158,8 +159,10 @@ impl Tally {
 /// media encoded once as HTTP-FLV and as the fMP4 stream.
 #[derive(Debug)]
 pub(crate) struct Output {
-    pub(crate) flv: RwLock<Feed>,
-    pub(crate) mp4: RwLock<Feed>,
+    flv: RwLock<Feed>,
+    mp4: RwLock<Feed>,
+    /// The [`Reader`]s of `flv` and `mp4`.
+    readers: [AtomicUsize; 2],
     /// Woken when there is something new to read, or when the output closes.
     pub(crate) wake: Notify,
     /// Told of new data; the pacer wakes readers at most once per `interval`.
@@ -175,6 +178,7 @@ impl Output {
         let out = Arc::new(Output {
             flv: RwLock::new(Feed::new(FeedConfig::default())),
             mp4: RwLock::new(Feed::new(FeedConfig::default())),
+            readers: Default::default(),
             wake: Notify::new(),
             pending: Notify::new(),
             interval,
@@ -184,6 +188,43 @@ impl Output {
             tokio::spawn(pace(out.clone()));
         }
         out
+    }
+
+    pub(crate) fn feed(&self, encoding: Encoding) -> &RwLock<Feed> {
+        match encoding {
+            Encoding::Flv => &self.flv,
+            Encoding::Mp4 => &self.mp4,
+        }
+    }
+
+    fn readers(&self, encoding: Encoding) -> &AtomicUsize {
+        &self.readers[usize::from(encoding == Encoding::Mp4)]
+    }
+
+    /// Encodes what `hub` queued for those of its feeds that have readers (and starts or
+    /// stops their `lanes` by that), then wakes the readers if a frame came.
+    fn fill(&self, lanes: &mut [Lane; 2], hub: &mut Hub) {
+        let mut wake = false;
+        for lane in lanes {
+            let wanted = self.readers(lane.encoding()).load(Ordering::Acquire) > 0;
+            if wanted || lane.is_running() {
+                let mut feed = self.feed(lane.encoding()).write().expect("feed lock");
+                lane.set_wanted(wanted, hub, &mut feed);
+                wake |= lane.drain(hub, &mut feed);
+            }
+        }
+        if wake {
+            self.ready();
+        }
+    }
+
+    /// Before the label of the feeds changes: see [`Lane::flush`].
+    fn relabel(&self, lanes: &mut [Lane; 2], label: u64) {
+        for lane in lanes {
+            let mut feed = self.feed(lane.encoding()).write().expect("feed lock");
+            lane.flush(&mut feed);
+            feed.set_label(label);
+        }
     }
 
     /// There is something new for readers.
@@ -204,6 +245,41 @@ impl Output {
         self.closed.store(true, Ordering::Release);
         self.wake.notify_waiters();
         self.pending.notify_one();
+    }
+}
+
+/// The lanes that fill an [`Output`]'s feeds, stopped.
+fn lanes() -> [Lane; 2] {
+    [Lane::new(Encoding::Flv), Lane::new(Encoding::Mp4)]
+}
+
+/// One reader of one feed of an [`Output`], counted while it lives: the feed is encoded
+/// only while it has readers.
+#[derive(Debug)]
+pub(crate) struct Reader {
+    pub(crate) out: Arc<Output>,
+    pub(crate) encoding: Encoding,
+}
+
+impl Reader {
+    /// Counts a reader of `out`'s `encoding` feed; the channel then starts its lane
+    /// ([`Output::fill`]) before the reader reads.
+    fn new(out: Arc<Output>, encoding: Encoding) -> Reader {
+        out.readers(encoding).fetch_add(1, Ordering::AcqRel);
+        Reader { out, encoding }
+    }
+
+    pub(crate) fn feed(&self) -> &RwLock<Feed> {
+        self.out.feed(self.encoding)
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        // The lane stops at the next tag the channel encodes.
+        self.out
+            .readers(self.encoding)
+            .fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -235,9 +311,7 @@ struct Program {
     /// The broadcaster's preview: every tag of the publisher, whatever the time, through
     /// a hub (for switches between publisher sessions) into an FLV and an fMP4 feed.
     preview: Hub,
-    preview_viewer: ViewerId,
-    preview_flv: FlvEncoder,
-    preview_mp4: Mp4Encoder,
+    preview_lanes: [Lane; 2],
     preview_out: Arc<Output>,
     meter: Meter,
     dimensions: Option<(u32, u32)>,
@@ -276,13 +350,9 @@ pub(crate) struct Core {
     left: Vec<u64>,
     pub(crate) hls: Packager,
     hls_viewer: ViewerId,
-    /// The hub viewer whose tags are encoded into `live`.
-    live_viewer: ViewerId,
+    /// What fills `live` while it has readers.
+    live_lanes: [Lane; 2],
     live: Arc<Output>,
-    flv: FlvEncoder,
-    mp4: Mp4Encoder,
-    /// Audio tags encoded since feed readers were last woken.
-    audio_run: u32,
     source: Source,
     /// What the current source shows: [`SHARED`] (filler) or a program's label (its
     /// publisher, or the slate in its window).
@@ -362,22 +432,7 @@ impl Core {
         while let Some(t) = self.hub.poll_viewer(self.hls_viewer) {
             self.hls.handle_tag(&t);
         }
-        let mut wake = false;
-        while let Some(t) = self.hub.poll_viewer(self.live_viewer) {
-            self.flv
-                .push(&mut self.live.flv.write().expect("feed lock"), &t);
-            self.mp4
-                .push(&mut self.live.mp4.write().expect("feed lock"), &t);
-            // Once per video frame, with the audio before it; audio-only: every 4 frames.
-            self.audio_run += 1;
-            if t.kind != TagKind::Audio || self.audio_run >= 4 {
-                wake = true;
-                self.audio_run = 0;
-            }
-        }
-        if wake {
-            self.live.ready();
-        }
+        self.live.fill(&mut self.live_lanes, &mut self.hub);
         let hub = &mut self.hub;
         for p in &mut self.programs {
             if let Some(rec) = p.recorder.as_mut() {
@@ -403,10 +458,7 @@ impl Core {
             self.hub.handle_source_change();
         }
         if self.label != label {
-            self.mp4
-                .flush(&mut self.live.mp4.write().expect("feed lock"));
-            self.live.flv.write().expect("feed lock").set_label(label);
-            self.live.mp4.write().expect("feed lock").set_label(label);
+            self.live.relabel(&mut self.live_lanes, label);
             self.hls.set_label(label);
             self.label = label;
         }
@@ -506,7 +558,6 @@ impl Channel {
     pub(crate) fn start(node: Arc<StreamNode>, info: ChannelInfo) -> Arc<Channel> {
         let mut hub = Hub::new(HubConfig::default());
         let hls_viewer = hub.add_viewer();
-        let live_viewer = hub.add_viewer();
         let live = Output::new(node.config.write_interval);
         let packager = Packager::new(PackagerConfig {
             part_ms: node.config.hls_part_ms,
@@ -523,11 +574,8 @@ impl Channel {
                 admission: Admission::new(info.capacity as usize, node.config.hls_idle()),
                 hls: packager,
                 hls_viewer,
-                live_viewer,
+                live_lanes: lanes(),
                 live: live.clone(),
-                flv: FlvEncoder::new(),
-                mp4: Mp4Encoder::new(),
-                audio_run: 0,
                 source: Source::Nothing,
                 label: SHARED,
                 programs: Vec::new(),
@@ -647,10 +695,33 @@ impl Channel {
         (u64::from(kbps) * 1200, core.hls.fragmenter().codecs())
     }
 
-    /// The broadcaster's preview of `reservation`, if it is publishing here.
-    pub(crate) fn preview(&self, reservation: ReservationId) -> Option<Arc<Output>> {
+    /// A reader of the channel's `encoding` feed, which starts at the hub's cached
+    /// keyframe.
+    pub(crate) fn read_live(&self, encoding: Encoding) -> Reader {
+        let reader = Reader::new(self.live.clone(), encoding);
         let mut core = self.core.lock().expect("channel lock");
-        Some(core.program(reservation)?.preview_out.clone())
+        let Core {
+            live,
+            live_lanes,
+            hub,
+            ..
+        } = &mut *core;
+        live.fill(live_lanes, hub);
+        reader
+    }
+
+    /// A reader of the broadcaster's preview of `reservation` in `encoding`, if it is
+    /// publishing here.
+    pub(crate) fn read_preview(
+        &self,
+        reservation: ReservationId,
+        encoding: Encoding,
+    ) -> Option<Reader> {
+        let mut core = self.core.lock().expect("channel lock");
+        let p = core.program(reservation)?;
+        let reader = Reader::new(p.preview_out.clone(), encoding);
+        p.preview_out.fill(&mut p.preview_lanes, &mut p.preview);
+        Some(reader)
     }
 
     fn publish_viewers(&self, core: &Core) {
@@ -726,15 +797,11 @@ impl Channel {
                 p.preview.handle_source_change();
             }
             None => {
-                let mut preview = Hub::new(HubConfig::default());
-                let preview_viewer = preview.add_viewer();
                 core.programs.push(Program {
                     grant: grant.clone(),
                     publisher: Some(publisher),
-                    preview,
-                    preview_viewer,
-                    preview_flv: FlvEncoder::new(),
-                    preview_mp4: Mp4Encoder::new(),
+                    preview: Hub::new(HubConfig::default()),
+                    preview_lanes: lanes(),
                     // The broadcaster's own check: every frame at once.
                     preview_out: Output::new(Duration::ZERO),
                     meter: Meter::default(),
@@ -790,13 +857,7 @@ impl Channel {
             p.headers[slot] = Some(tag.clone());
         }
         p.preview.handle_tag(tag.clone());
-        while let Some(t) = p.preview.poll_viewer(p.preview_viewer) {
-            p.preview_flv
-                .push(&mut p.preview_out.flv.write().expect("feed lock"), &t);
-            p.preview_mp4
-                .push(&mut p.preview_out.mp4.write().expect("feed lock"), &t);
-        }
-        p.preview_out.ready();
+        p.preview_out.fill(&mut p.preview_lanes, &mut p.preview);
         while p.preview.poll_event().is_some() {}
         if let Some(d) = p.preview.video_dimensions() {
             p.dimensions = Some(d);

@@ -40,14 +40,14 @@ use bytes::{Bytes, BytesMut};
 use slotcast_domain::playback::{self, query_param};
 use slotcast_domain::token::{self, PlayClaims, PlayKind};
 use slotcast_domain::{ChannelId, Timestamp};
-use slotcast_media::feed::{Cursor, FlvViewer, Read, SHARED};
+use slotcast_media::feed::{Cursor, Encoding, FlvViewer, Read, SHARED};
 use slotcast_media::hls::{
     Lookup, Readiness, Resource, multivariant_playlist, parse_blocking_request, parse_resource,
     vod_playlist,
 };
 
 use crate::StreamNode;
-use crate::channel::{Channel, Output};
+use crate::channel::{Channel, Reader};
 use crate::error::PlayError;
 use crate::session::Session;
 use crate::vod;
@@ -167,6 +167,16 @@ enum Format {
     Mp4,
 }
 
+impl Format {
+    /// The feed it reads.
+    fn encoding(&self) -> Encoding {
+        match self {
+            Format::Flv(_) => Encoding::Flv,
+            Format::Mp4 => Encoding::Mp4,
+        }
+    }
+}
+
 /// When a live viewer is closed: its program's end plus the linger, on the node's clock.
 struct Until {
     node: Arc<StreamNode>,
@@ -175,7 +185,7 @@ struct Until {
 
 /// One HTTP-FLV or fMP4 viewer: its cursor in the feed and what it holds while connected.
 struct Viewer<S> {
-    out: Arc<Output>,
+    reader: Reader,
     format: Format,
     cursor: Cursor,
     head: Option<Bytes>,
@@ -200,15 +210,11 @@ impl<S> Viewer<S> {
             {
                 return None;
             }
-            let notified = self.out.wake.notified();
+            let notified = self.reader.out.wake.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             let (read, buf) = {
-                let feed = match self.format {
-                    Format::Flv(_) => &self.out.flv,
-                    Format::Mp4 => &self.out.mp4,
-                };
-                let feed = feed.read().expect("feed lock");
+                let feed = self.reader.feed().read().expect("feed lock");
                 // Sized once: what a read would give, measured on a copy of the cursor.
                 let mut len = 0;
                 feed.read(&mut self.cursor.clone(), CHUNK, |p| len += p.bytes().len());
@@ -232,7 +238,7 @@ impl<S> Viewer<S> {
                     return None;
                 }
                 Read::Ended => return None,
-                Read::Wait if self.out.is_closed() => return None,
+                Read::Wait if self.reader.out.is_closed() => return None,
                 Read::Wait => match &self.until {
                     Some(u) => {
                         let deadline = u.node.instant_of(u.at);
@@ -251,7 +257,7 @@ impl<S> Viewer<S> {
 /// Streams `out` in `format` until the viewer is dropped or closed, the output closes or
 /// the client goes away.
 fn viewer_body<S: Send + 'static>(
-    out: Arc<Output>,
+    reader: Reader,
     format: Format,
     cursor: Cursor,
     seat: S,
@@ -259,7 +265,7 @@ fn viewer_body<S: Send + 'static>(
     until: Option<Until>,
 ) -> Body {
     let viewer = Viewer {
-        out,
+        reader,
         head: matches!(format, Format::Flv(_)).then(FlvViewer::file_header),
         format,
         cursor,
@@ -294,7 +300,14 @@ async fn live_file(
     let cursor = Cursor::for_program(program_label(&claims));
     Ok(streaming(
         content_type,
-        viewer_body(ch.live.clone(), format, cursor, seat, Some(ch), Some(until)),
+        viewer_body(
+            ch.read_live(format.encoding()),
+            format,
+            cursor,
+            seat,
+            Some(ch),
+            Some(until),
+        ),
     ))
 }
 
@@ -322,12 +335,12 @@ async fn preview(
     let ch = node
         .channel(claims.channel)
         .ok_or(PlayError::NotFound("channel"))?;
-    let out = ch
-        .preview(claims.reservation)
+    let reader = ch
+        .read_preview(claims.reservation, format.encoding())
         .ok_or(PlayError::NotPublishing)?;
     Ok(streaming(
         kind,
-        viewer_body(out, format, Cursor::new(), (), None, None),
+        viewer_body(reader, format, Cursor::new(), (), None, None),
     ))
 }
 

@@ -302,3 +302,62 @@ proptest! {
         }
     }
 }
+
+/// The hub gets `tags`; the lane runs while `wanted`, as the stream node drives it.
+fn through_lane(
+    hub: &mut crate::hub::Hub,
+    lane: &mut Lane,
+    feed: &mut Feed,
+    tags: &[Tag],
+    wanted: bool,
+) {
+    for tag in tags {
+        hub.handle_tag(tag.clone());
+        lane.set_wanted(wanted, hub, feed);
+        lane.drain(hub, feed);
+    }
+}
+
+#[test]
+fn a_lane_encodes_only_while_read_and_a_new_reader_starts_at_the_hubs_cached_keyframe() {
+    for encoding in [Encoding::Flv, Encoding::Mp4] {
+        let mut hub = crate::hub::Hub::new(crate::hub::HubConfig::default());
+        let mut feed = Feed::new(FeedConfig::default());
+        let mut lane = Lane::new(encoding);
+        let tags = av_stream(0, 6000, 2000, true);
+        let split = |from, to| -> Vec<Tag> {
+            tags.iter()
+                .filter(|t| (from..to).contains(&t.timestamp_ms))
+                .cloned()
+                .collect()
+        };
+        // Nobody reads: no hub viewer, nothing encoded, nothing kept.
+        through_lane(&mut hub, &mut lane, &mut feed, &split(0, 3000), false);
+        assert!(!lane.is_running());
+        assert_eq!((hub.viewer_count(), feed.retained_bytes()), (0, 0));
+
+        // A reader comes between two keyframes: it gets the GOP from 2000 ms at once.
+        lane.set_wanted(true, &mut hub, &mut feed);
+        lane.drain(&mut hub, &mut feed);
+        let mut reader = Cursor::new();
+        let mut first = Vec::new();
+        assert_eq!(
+            feed.read(&mut reader, 1 << 20, |p| first.push(p.bytes().clone())),
+            Read::Sent,
+            "{encoding:?}"
+        );
+        assert!(
+            matches!(first.len(), 20..=80),
+            "{encoding:?}: {}",
+            first.len()
+        );
+        // Then it follows live.
+        through_lane(&mut hub, &mut lane, &mut feed, &split(3000, 6000), true);
+        assert_eq!(feed.read(&mut reader, 1 << 20, |_| ()), Read::Sent);
+
+        // The last reader went: the hub viewer and the units go.
+        lane.set_wanted(false, &mut hub, &mut feed);
+        assert_eq!((hub.viewer_count(), feed.retained_bytes()), (0, 0));
+        assert_eq!(feed.read(&mut Cursor::new(), 1 << 20, |_| ()), Read::Wait);
+    }
+}
