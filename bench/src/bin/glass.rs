@@ -23,17 +23,21 @@
 //!   outbox, confirmation — and the publisher goes live with the reservation key; the
 //!   browser opens `/programs/{slug}` and the page's player (`player.js`, `mse.js`) plays
 //!   as it does for any viewer: in Chromium, the live fMP4 stream through MSE.
-//! - **slotcast LL-HLS**: the same page, with `MediaSource` removed before the page's
+//! - **slotcast LL-HLS**: the same page with `?via=hls`, so the player plays the grant's
+//!   LL-HLS through MSE itself (`llhls.js`: blocking playlist reloads, part by part) — what
+//!   it does by itself when a proxy holds the fMP4 stream back.
+//! - **slotcast native HLS**: the same page, with `MediaSource` removed before the page's
 //!   scripts run (DevTools `Page.addScriptToEvaluateOnNewDocument`), so the player takes
-//!   its own fallback — `video.src` = the grant's LL-HLS playlist (the path Safari on iOS
-//!   takes), played by Chromium's built-in HLS support, which is not Safari's: its
-//!   requests, summed up below, show whether it used the low-latency extensions.
+//!   its fallback for browsers without MSE — `video.src` = the grant's LL-HLS playlist (the
+//!   path Safari on iOS takes), played by Chromium's built-in HLS support, which is not
+//!   Safari's: its requests, summed up below, show whether it used the low-latency
+//!   extensions.
 //!
 //! Figures: p50, p95 and max of the frames' latency, frames matched, and each p95 as a
 //! ratio against the baseline's. `expectedDisplayTime` is the compositor's estimate of
 //! when the frame reaches the screen (headless Chromium has no physical display). For the
-//! built-in HLS player, the video element's own requests (Resource Timing) are summed up:
-//! playlist loads, blocking reloads (`_HLS_msn`), parts and whole segments. Screenshots of
+//! HLS paths, their requests (Resource Timing) are summed up: playlist loads, blocking
+//! reloads (`_HLS_msn`), parts and whole segments. Screenshots of
 //! the playing pages go to `--shots`.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -261,6 +265,18 @@ async fn run(args: Args, ingest_rt: tokio::runtime::Handle) -> Res<()> {
                 lats.push(mse);
                 let hls = path_run(
                     "slotcast LL-HLS",
+                    &format!("{page}?via=hls"),
+                    None,
+                    &args,
+                    &driver,
+                    &log,
+                    &keys,
+                    anchor,
+                )
+                .await;
+                lats.push(hls);
+                let hls = path_run(
+                    "slotcast native HLS",
                     &page,
                     Some(HIDE_MSE),
                     &args,
@@ -285,7 +301,7 @@ async fn run(args: Args, ingest_rt: tokio::runtime::Handle) -> Res<()> {
     Ok(())
 }
 
-/// What the LL-HLS path runs before the page's scripts: a browser without Media Source
+/// What the native HLS path runs before the page's scripts: a browser without Media Source
 /// Extensions, as Safari on iOS.
 const HIDE_MSE: &str = "delete window.MediaSource; delete window.ManagedMediaSource;";
 
@@ -533,13 +549,14 @@ async fn path_run(
     l
 }
 
-/// The `<video>` element's own requests (Resource Timing, initiator `video`): what a
-/// browser's built-in HLS fetched. `None` when there were none (MSE fetches from script).
+/// The HLS requests of the page (Resource Timing): a browser's built-in HLS (initiator
+/// `video`) or the player's own (`fetch`). `None` when there were none.
 async fn hls_requests(s: &Session) -> Res<Option<String>> {
     let v = s
         .exec(
             "return performance.getEntriesByType('resource')\
-               .filter(e => e.initiatorType === 'video').map(e => e.name)",
+               .filter(e => ['video', 'fetch'].includes(e.initiatorType))\
+               .map(e => e.name).filter(n => /\\.m3u8|\\/(part|seg)-/.test(n.split('?')[0]))",
             json!([]),
         )
         .await?;

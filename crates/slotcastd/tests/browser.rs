@@ -139,6 +139,29 @@ async fn the_program_page_counts_down_and_plays_by_itself_at_the_start() {
         .await;
     br.size(375, 667).await;
     br.screenshot(&screenshot_dir(), "program-on-air-375").await;
+
+    // Through a proxy that holds the stream back, or asked to: LL-HLS, part by part.
+    br.size(1280, 900).await;
+    br.goto(&w.url(&format!("/programs/{}?via=hls", b.slug)))
+        .await;
+    let playing = until_playing(&br, "the video plays over LL-HLS").await;
+    assert_eq!(playing["w"], PROGRAM.0, "{playing}");
+    let hls = br
+        .exec(
+            "const n = performance.getEntriesByType('resource').map(e => e.name); \
+             return {parts: n.filter(x => x.includes('/part-')).length, \
+                     blocking: n.filter(x => x.includes('_HLS_msn=')).length, \
+                     stream: n.filter(x => x.split('?')[0].endsWith('/live/br-start.mp4')).length, \
+                     src: document.getElementById('video').src}",
+            json!([]),
+        )
+        .await;
+    assert!(hls["parts"].as_u64() > Some(3), "{hls}");
+    assert!(hls["blocking"].as_u64() > Some(3), "{hls}");
+    assert_eq!(hls["stream"], 0, "{hls}");
+    assert!(hls["src"].as_str().unwrap().starts_with("blob:"), "{hls}");
+    br.screenshot(&screenshot_dir(), "program-on-air-ll-hls")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

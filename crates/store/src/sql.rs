@@ -1073,9 +1073,23 @@ macro_rules! impl_sql_store {
                         DueField::Notice(n) => format!(" AND {} IS NULL", n.sent_column()),
                         _ => String::new(),
                     };
+                    let due_where = format!("status = $1 AND {col} <= $2{unsent} AND work_lease_until_ms <= $2");
+                    // Most ticks find nothing due: a plain read says so without taking the
+                    // write lock (the conditional update below still decides who works).
+                    let any: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                        "SELECT EXISTS (SELECT 1 FROM reservations WHERE {due_where})"
+                    )))
+                    .bind(status.as_str())
+                    .bind(to_ms(now))
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    if !any {
+                        return Ok(Vec::new());
+                    }
                     let sql = sqlx::AssertSqlSafe(format!(
                         "UPDATE reservations SET work_lease_until_ms = $4 WHERE id IN (SELECT id FROM reservations \
-                         WHERE status = $1 AND {col} <= $2{unsent} AND work_lease_until_ms <= $2 ORDER BY {col}, id LIMIT $3{}) \
+                         WHERE {due_where} ORDER BY {col}, id LIMIT $3{}) \
                          RETURNING {RES_COLS}",
                         $skip
                     ));

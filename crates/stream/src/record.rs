@@ -13,7 +13,7 @@ use bytes::Bytes;
 use slotcast_domain::ReservationId;
 use slotcast_media::fmp4::{Fragmenter, FragmenterConfig};
 use slotcast_media::hub::{Hub, ViewerId};
-use tokio::io::AsyncWriteExt;
+use std::io::Write as _;
 use tokio::sync::mpsc;
 
 use crate::error::StreamError;
@@ -49,21 +49,25 @@ impl Recorder {
         let failed = Arc::new(Mutex::new(None));
         let report = failed.clone();
         tokio::spawn(async move {
-            let mut file = tokio::fs::File::from_std(file);
+            // One hand-over to a blocking thread per fragment (≈ 2 s), not per chunk.
+            let mut file = Some(file);
             let mut result = Ok(());
             while let Some(chunks) = rx.recv().await {
-                for chunk in chunks {
-                    if let Err(e) = file.write_all(&chunk).await {
-                        result = Err(e);
-                        break;
-                    }
-                }
-                if result.is_err() {
-                    break;
+                let Some(mut f) = file.take() else { break };
+                match tokio::task::spawn_blocking(move || {
+                    chunks.iter().try_for_each(|c| f.write_all(c)).map(|()| f)
+                })
+                .await
+                {
+                    Ok(Ok(f)) => file = Some(f),
+                    Ok(Err(e)) => result = Err(e),
+                    Err(e) => result = Err(std::io::Error::other(e)),
                 }
             }
-            if result.is_ok() {
-                result = file.sync_all().await;
+            if let (Ok(()), Some(f)) = (&result, file) {
+                result = tokio::task::spawn_blocking(move || f.sync_all())
+                    .await
+                    .unwrap_or_else(|e| Err(std::io::Error::other(e)));
             }
             if let Err(e) = result {
                 tracing::error!(path = %path.display(), error = %e, "recording stopped: the stream goes on");

@@ -31,6 +31,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../static/mse.js"),
     ),
     (
+        "llhls.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../static/llhls.js"),
+    ),
+    (
         "dashboard.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../static/dashboard.js"),

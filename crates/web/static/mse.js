@@ -61,7 +61,7 @@ function concat(a, b) {
 
 // The MIME type with codecs, once the init segment (ftyp + moov) has arrived: the H.264
 // profile from avcC, AAC when there is an mp4a track.
-function mimeOf(bytes) {
+export function mimeOf(bytes) {
   let at = 0;
   let moov = null;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

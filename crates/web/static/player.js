@@ -1,10 +1,15 @@
 // slotcast — the first-party player. It asks the page for a play grant, plays the live
-// fMP4 stream through Media Source Extensions (LL-HLS natively where MSE is missing, as on
-// iOS), keeps to the live edge, shows buffering and the latency, waits for a seat when
+// fMP4 stream through Media Source Extensions — or LL-HLS through them (llhls.js) when the
+// stream brings nothing (a proxy holding it back) or the page says `?via=hls`, and LL-HLS
+// natively where MSE is missing, as on iOS — keeps to the live edge, shows buffering and the latency, waits for a seat when
 // the channel is full, and asks for a new grant whenever its play session ends — which
 // is how it learns that the program ended and, later, that its replay is ready.
 import { serverNow } from "./app.js";
 import { pipe, trim } from "./mse.js";
+import { playLlHls } from "./llhls.js";
+
+// A stream that brings no media for this long is held back on the way: use LL-HLS.
+const STUCK_MS = 6000;
 
 const box = document.getElementById("player");
 if (box) start(box);
@@ -26,7 +31,7 @@ function start(box) {
   // yet to jump there since joining.
   let target = 0.25;
   let joined = false;
-  let abort = null;
+  let viaHls = new URLSearchParams(location.search).get("via") === "hls";
 
   const say = (text) => { overlay.textContent = text || ""; };
   const later = (fn, ms) => { clearTimeout(retryTimer); retryTimer = setTimeout(fn, ms); };
@@ -92,12 +97,13 @@ function start(box) {
       playing = true;
       return;
     }
-    live(mse, g.urls.mse);
+    if (viaHls) liveHls(mse, g.urls.hls);
+    else live(mse, g.urls.mse);
   }
 
   // The live fMP4 stream into a SourceBuffer, chunk by chunk as it arrives.
   async function live(MS, url) {
-    abort = new AbortController();
+    const abort = new AbortController();
     let res;
     try {
       res = await fetch(url, { signal: abort.signal });
@@ -108,12 +114,32 @@ function start(box) {
       const err = ((await res.json().catch(() => ({}))).error) || {};
       return refused(err, res.status);
     }
+    const stuck = setTimeout(() => { viaHls = true; abort.abort(); }, STUCK_MS);
+    await following(0.25, (onBuffer) => pipe(MS, video, res, (b) => {
+      clearTimeout(stuck);
+      onBuffer(b);
+    }));
+    clearTimeout(stuck);
+  }
+
+  // The LL-HLS stream into a SourceBuffer, part by part.
+  function liveHls(MS, url) {
+    return following(1, (onBuffer) => playLlHls(MS, video, url, (b, holdBack) => {
+      target = Math.max(target, holdBack);
+      onBuffer(b);
+    }));
+  }
+
+  // Plays what `run(onBuffer)` feeds a source buffer, `base` seconds behind the newest
+  // media (or more after stalls), until it ends; then asks for a new grant.
+  async function following(base, run) {
     let buffer = null;
     playing = true;
     joined = true;
+    target = Math.max(target, base);
     clearInterval(edgeTimer);
     edgeTimer = setInterval(() => keepEdge(buffer), 250);
-    await pipe(MS, video, res, (b) => { buffer = b; });
+    await run((b) => { buffer = b; });
     // The play session ended (the program's end, a cut, a lost connection): ask again.
     playing = false;
     clearInterval(edgeTimer);
