@@ -9,7 +9,8 @@ import { mimeOf } from "./mse.js";
 // ends or the session is refused; resolves then. `MS` is MediaSource (or
 // ManagedMediaSource); `onBuffer(buffer, holdBack)` gets the source buffer once it exists
 // and how far behind the newest part to play (seconds: two part durations).
-export async function playLlHls(MS, video, url, onBuffer) {
+export async function playLlHls(MS, video, grantUrl, onBuffer) {
+  const url = new URL(grantUrl, location.href).href;
   const get = async (u) => {
     const res = await fetch(u, { cache: "no-store" });
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
