@@ -556,7 +556,7 @@ async fn hls_requests(s: &Session) -> Res<Option<String>> {
         .exec(
             "return performance.getEntriesByType('resource')\
                .filter(e => ['video', 'fetch'].includes(e.initiatorType))\
-               .map(e => e.name).filter(n => /\\.m3u8|\\/(part|seg)-/.test(n.split('?')[0]))",
+               .map(e => e.name).filter(n => /\\.m3u8|\\.ts$|\\/(part|seg)-/.test(n.split('?')[0]))",
             json!([]),
         )
         .await?;
