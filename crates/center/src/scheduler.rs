@@ -30,6 +30,24 @@ const WORK_LEASE_MS: i64 = 15_000;
 /// Longest wait between two attempts while ticks fail.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
+/// Reservations awaiting confirmation past their deadline expire.
+const EXPIRE: [(Status, DueField); 1] = [(Status::AwaitingConfirmation, DueField::ConfirmBy)];
+/// Notices sent when their instant comes.
+const NOTICES: [(Status, DueField); 4] = [
+    (
+        Status::AwaitingConfirmation,
+        DueField::Notice(Notice::ConfirmReminder),
+    ),
+    (Status::Confirmed, DueField::Notice(Notice::StartReminder)),
+    (Status::Confirmed, DueField::Notice(Notice::ExtensionOffer)),
+    (Status::Live, DueField::Notice(Notice::ExtensionOffer)),
+];
+/// Programs whose connect window closed are completed.
+const COMPLETE: [(Status, DueField); 2] = [
+    (Status::Confirmed, DueField::ConnectTo),
+    (Status::Live, DueField::ConnectTo),
+];
+
 /// Runs the due jobs.
 #[derive(Debug, Clone)]
 pub struct Scheduler {
@@ -158,9 +176,23 @@ impl Scheduler {
         let now = self.center.clock.now();
         let mut failures = Failures::default();
         let mut n = 0;
-        n += self.expire(now, &mut failures).await?;
-        n += self.notices(now, &mut failures).await?;
-        n += self.complete(now, &mut failures).await?;
+        // One read when nothing is due (most ticks), instead of a write lock per job; if
+        // the read fails, the jobs run and tell their own errors.
+        let any = match (self.center.store)
+            .any_due(&[&EXPIRE[..], &NOTICES, &COMPLETE].concat(), now)
+            .await
+        {
+            Ok(any) => any,
+            Err(e) => {
+                failures.absorb(|| "looking for due jobs".to_owned(), e)?;
+                true
+            }
+        };
+        if any {
+            n += self.expire(now, &mut failures).await?;
+            n += self.notices(now, &mut failures).await?;
+            n += self.complete(now, &mut failures).await?;
+        }
         if let Some(lease) = self.center.settings.node_lease {
             // Before a completion can see the program: the next tick's.
             if let Err(e) = crate::cluster::mark_lost(&self.center, now, lease).await {
@@ -277,14 +309,8 @@ impl Scheduler {
     }
 
     async fn expire(&self, now: Timestamp, failures: &mut Failures) -> Result<usize, TickError> {
-        let due = self
-            .due(
-                Status::AwaitingConfirmation,
-                DueField::ConfirmBy,
-                now,
-                failures,
-            )
-            .await?;
+        let [(status, field)] = EXPIRE;
+        let due = self.due(status, field, now, failures).await?;
         let mut n = 0;
         for r in due {
             let done = ops::jobs::expire(&self.center, &r, now).await;
@@ -299,17 +325,11 @@ impl Scheduler {
 
     async fn notices(&self, now: Timestamp, failures: &mut Failures) -> Result<usize, TickError> {
         let mut n = 0;
-        let jobs = [
-            (Status::AwaitingConfirmation, Notice::ConfirmReminder),
-            (Status::Confirmed, Notice::StartReminder),
-            (Status::Confirmed, Notice::ExtensionOffer),
-            (Status::Live, Notice::ExtensionOffer),
-        ];
-        for (status, notice) in jobs {
-            for r in self
-                .due(status, DueField::Notice(notice), now, failures)
-                .await?
-            {
+        for (status, field) in NOTICES {
+            let DueField::Notice(notice) = field else {
+                continue;
+            };
+            for r in self.due(status, field, now, failures).await? {
                 let done = ops::jobs::notice(&self.center, &r, notice, now).await;
                 self.release(&r).await;
                 match done {
@@ -325,8 +345,8 @@ impl Scheduler {
 
     async fn complete(&self, now: Timestamp, failures: &mut Failures) -> Result<usize, TickError> {
         let mut n = 0;
-        for status in [Status::Confirmed, Status::Live] {
-            for r in self.due(status, DueField::ConnectTo, now, failures).await? {
+        for (status, field) in COMPLETE {
+            for r in self.due(status, field, now, failures).await? {
                 let done = ops::jobs::complete(&self.center, &r, now).await;
                 self.release(&r).await;
                 match done {

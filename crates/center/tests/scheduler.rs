@@ -195,6 +195,9 @@ impl ReservationStore for FlakyStore {
     ) -> Result<Vec<Reservation>> {
         self.inner.due(status, due, now, limit, lease_ms).await
     }
+    async fn any_due(&self, jobs: &[(Status, DueField)], now: Timestamp) -> Result<bool> {
+        self.inner.any_due(jobs, now).await
+    }
     async fn release_work(&self, id: ReservationId) -> Result<()> {
         self.inner.release_work(id).await
     }

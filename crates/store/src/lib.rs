@@ -140,6 +140,13 @@ pub trait ReservationStore {
         limit: u32,
         lease_ms: i64,
     ) -> Result<Vec<Reservation>>;
+    /// Whether [`ReservationStore::due`] would list anything now for any of `jobs`: one
+    /// read, so that a tick with nothing to do takes no write lock.
+    async fn any_due(
+        &self,
+        jobs: &[(slotcast_domain::Status, DueField)],
+        now: Timestamp,
+    ) -> Result<bool>;
     /// Ends the scheduler's lease of a reservation (its job is done or failed).
     async fn release_work(&self, id: ReservationId) -> Result<()>;
     /// Records that `notice` was sent and queues its messages, once: `false` (and nothing

@@ -42,6 +42,18 @@ pub struct Turn(
     #[expect(dead_code, reason = "held for its drop")] Option<tokio::sync::OwnedMutexGuard<()>>,
 );
 
+/// The condition of a reservation whose `due` job is due: its status is `status` (a
+/// placeholder), the instant `due` names is at or before `now` (a placeholder), its notice
+/// (if it is one) unsent, and nobody holds its work lease.
+pub fn due_where(due: crate::DueField, status: &str, now: &str) -> String {
+    let col = due.column();
+    let unsent = match due {
+        crate::DueField::Notice(n) => format!(" AND {} IS NULL", n.sent_column()),
+        _ => String::new(),
+    };
+    format!("status = {status} AND {col} <= {now}{unsent} AND work_lease_until_ms <= {now}")
+}
+
 /// Implements every storage trait for `$store` (a struct with a `pool: sqlx::Pool<$db>`
 /// and `turns: WriteTurns`, taken before each write transaction begins).
 ///
@@ -1069,28 +1081,11 @@ macro_rules! impl_sql_store {
 
                 async fn due(&self, status: Status, due: DueField, now: Timestamp, limit: u32, lease_ms: i64) -> Result<Vec<Reservation>> {
                     let col = due.column();
-                    let unsent = match due {
-                        DueField::Notice(n) => format!(" AND {} IS NULL", n.sent_column()),
-                        _ => String::new(),
-                    };
-                    let due_where = format!("status = $1 AND {col} <= $2{unsent} AND work_lease_until_ms <= $2");
-                    // Most ticks find nothing due: a plain read says so without taking the
-                    // write lock (the conditional update below still decides who works).
-                    let any: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                        "SELECT EXISTS (SELECT 1 FROM reservations WHERE {due_where})"
-                    )))
-                    .bind(status.as_str())
-                    .bind(to_ms(now))
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                    if !any {
-                        return Ok(Vec::new());
-                    }
                     let sql = sqlx::AssertSqlSafe(format!(
                         "UPDATE reservations SET work_lease_until_ms = $4 WHERE id IN (SELECT id FROM reservations \
-                         WHERE {due_where} ORDER BY {col}, id LIMIT $3{}) \
+                         WHERE {} ORDER BY {col}, id LIMIT $3{}) \
                          RETURNING {RES_COLS}",
+                        $crate::sql::due_where(due, "$1", "$2"),
                         $skip
                     ));
                     let mut tx = begin(self).await?;
@@ -1106,6 +1101,24 @@ macro_rules! impl_sql_store {
                     let mut out = rows.iter().map(reservation_from).collect::<Result<Vec<_>>>()?;
                     out.sort_by_key(|r| r.id);
                     Ok(out)
+                }
+
+                async fn any_due(&self, jobs: &[(Status, DueField)], now: Timestamp) -> Result<bool> {
+                    if jobs.is_empty() {
+                        return Ok(false);
+                    }
+                    let any = jobs
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (_, due))| format!("({})", $crate::sql::due_where(*due, &format!("${}", i + 2), "$1")))
+                        .collect::<Vec<_>>()
+                        .join(" OR ");
+                    let sql = sqlx::AssertSqlSafe(format!("SELECT EXISTS (SELECT 1 FROM reservations WHERE {any})"));
+                    let mut q = sqlx::query_scalar::<_, bool>(sql).bind(to_ms(now));
+                    for (status, _) in jobs {
+                        q = q.bind(status.as_str());
+                    }
+                    q.fetch_one(&self.pool).await.map_err(db_err)
                 }
 
                 async fn release_work(&self, id: ReservationId) -> Result<()> {

@@ -5,9 +5,10 @@
 //! Each tag that reaches viewers is encoded once per channel — an FLV tag, a per-frame
 //! fMP4 fragment — into the [`Output`] feeds; viewers read them through cursors under a
 //! read lock of their own, never the channel's lock. A feed is encoded only while it has
-//! a [`Reader`] (see [`Lane`]): an idle channel, or a preview nobody watches, encodes nothing. One pacer task per channel wakes them
-//! at most once per [`write_interval`](crate::StreamConfig::write_interval), so each
-//! viewer gets what arrived meanwhile in one write.
+//! a [`Reader`] (see [`Lane`]): an idle channel, or a preview nobody watches, encodes
+//! nothing. One pacer task per channel wakes readers at most once per
+//! [`write_interval`](crate::StreamConfig::write_interval), so each viewer gets what
+//! arrived meanwhile in one write.
 //!
 //! The director owns the booked window: before the start a publisher's media reaches
 //! only the broadcaster's preview; from the start to the end viewers get the program (or
@@ -190,7 +191,7 @@ impl Output {
         out
     }
 
-    pub(crate) fn feed(&self, encoding: Encoding) -> &RwLock<Feed> {
+    fn feed(&self, encoding: Encoding) -> &RwLock<Feed> {
         match encoding {
             Encoding::Flv => &self.flv,
             Encoding::Mp4 => &self.mp4,
@@ -258,7 +259,7 @@ fn lanes() -> [Lane; 2] {
 #[derive(Debug)]
 pub(crate) struct Reader {
     pub(crate) out: Arc<Output>,
-    pub(crate) encoding: Encoding,
+    encoding: Encoding,
 }
 
 impl Reader {

@@ -254,8 +254,8 @@ impl<S> Viewer<S> {
     }
 }
 
-/// Streams `out` in `format` until the viewer is dropped or closed, the output closes or
-/// the client goes away.
+/// Streams `reader`'s feed in `format` until the viewer is dropped or closed, the output
+/// closes or the client goes away.
 fn viewer_body<S: Send + 'static>(
     reader: Reader,
     format: Format,

@@ -642,6 +642,14 @@ pub async fn scheduler_finds_due_work(s: S) {
         .await
         .unwrap();
     let due = |at| s.due(Status::AwaitingConfirmation, DueField::ConfirmBy, at, 10, 0);
+    let jobs = [
+        (Status::Confirmed, DueField::ConnectTo),
+        (Status::AwaitingConfirmation, DueField::ConfirmBy),
+    ];
+    let early = a.schedule.confirm_by - SignedDuration::from_millis(1);
+    assert!(!s.any_due(&jobs, early).await.unwrap());
+    assert!(s.any_due(&jobs, a.schedule.confirm_by).await.unwrap());
+    assert!(!s.any_due(&jobs[..1], a.schedule.confirm_by).await.unwrap());
     assert!(
         due(a.schedule.confirm_by - SignedDuration::from_millis(1))
             .await
