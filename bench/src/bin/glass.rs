@@ -251,42 +251,16 @@ async fn run(args: Args, ingest_rt: tokio::runtime::Handle) -> Res<()> {
         match go_live(s, &ingest).await {
             Ok(log) => {
                 let page = format!("{}/programs/{}", s.base, s.program.slug);
-                let mse = path_run(
-                    "slotcast fMP4/MSE",
-                    &page,
-                    None,
-                    &args,
-                    &driver,
-                    &log,
-                    &keys,
-                    anchor,
-                )
-                .await;
-                lats.push(mse);
-                let hls = path_run(
-                    "slotcast LL-HLS",
-                    &format!("{page}?via=hls"),
-                    None,
-                    &args,
-                    &driver,
-                    &log,
-                    &keys,
-                    anchor,
-                )
-                .await;
-                lats.push(hls);
-                let hls = path_run(
-                    "slotcast native HLS",
-                    &page,
-                    Some(HIDE_MSE),
-                    &args,
-                    &driver,
-                    &log,
-                    &keys,
-                    anchor,
-                )
-                .await;
-                lats.push(hls);
+                let paths = [
+                    ("slotcast fMP4/MSE", page.clone(), None),
+                    ("slotcast LL-HLS", format!("{page}?via=hls"), None),
+                    ("slotcast native HLS", page, Some(HIDE_MSE)),
+                ];
+                for (name, page, before) in paths {
+                    lats.push(
+                        path_run(name, &page, before, &args, &driver, &log, &keys, anchor).await,
+                    );
+                }
                 stop(&log).await;
             }
             Err(e) => {
