@@ -60,8 +60,14 @@ impl Recorder {
                 .await
                 {
                     Ok(Ok(f)) => file = Some(f),
-                    Ok(Err(e)) => result = Err(e),
-                    Err(e) => result = Err(std::io::Error::other(e)),
+                    Ok(Err(e)) => {
+                        result = Err(e);
+                        break;
+                    }
+                    Err(e) => {
+                        result = Err(std::io::Error::other(e));
+                        break;
+                    }
                 }
             }
             if let (Ok(()), Some(f)) = (&result, file) {

@@ -1,8 +1,8 @@
 // slotcast — the first-party player. It asks the page for a play grant, plays the live
 // fMP4 stream through Media Source Extensions — or LL-HLS through them (llhls.js) when the
 // stream brings nothing (a proxy holding it back) or the page says `?via=hls`, and LL-HLS
-// natively where MSE is missing, as on iOS — keeps to the live edge, shows buffering and the latency, waits for a seat when
-// the channel is full, and asks for a new grant whenever its play session ends — which
+// natively where MSE is missing, as on iOS — keeps to the live edge, shows buffering and
+// the latency, waits for a seat when the channel is full, and asks for a new grant whenever its play session ends — which
 // is how it learns that the program ended and, later, that its replay is ready.
 import { serverNow } from "./app.js";
 import { pipe, trim } from "./mse.js";
