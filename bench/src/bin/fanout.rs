@@ -247,6 +247,10 @@ async fn run(args: Args, ingest_rt: tokio::runtime::Handle) -> Res<()> {
     let hls_url = format!("http://{}/hls/bench.m3u8", nginx.http);
     lat.push(probe_hls("nginx HLS", &hls_url, &ngx_log, &args).await);
 
+    // Before the connect window slotcastd's channels have filler and nobody watching.
+    if let Some(s) = &slot {
+        idle_filler(&nginx, s, tck).await;
+    }
     // slotcast's ingest, once its connect window is open.
     let mut slot_log = None;
     let mut notes = Vec::new();
@@ -386,20 +390,52 @@ async fn run(args: Args, ingest_rt: tokio::runtime::Handle) -> Res<()> {
 /// `args.seconds`, both receiving the same ingest, nobody playing (slotcast records the
 /// program meanwhile; nginx writes its HLS).
 async fn idle(nginx: &Nginx, s: &Slot, args: &Args, tck: f64) {
-    let (ngx, ours) = (nginx.pids(), s.d.pids());
-    let before = (procs::cpu_ticks(&ngx), procs::cpu_ticks(&ours));
-    let t = Instant::now();
-    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
-    let secs = t.elapsed().as_secs_f64();
-    let per_s = |ticks: u64| ticks as f64 / tck / secs * 1000.0;
-    let ngx_ms = per_s(procs::cpu_ticks(&ngx) - before.0);
-    let ours_ms = per_s(procs::cpu_ticks(&ours) - before.1);
+    let (ngx_ms, ours_ms, secs) =
+        cpu_ms_per_s(nginx, s, Duration::from_secs(args.seconds), tck).await;
     println!(
         "idle channel (one publisher, no viewer, {secs:.0} s): nginx-rtmp {ngx_ms:.1} ms CPU per s, \
          slotcast {ours_ms:.1} ms CPU per s ({:.2}× nginx's)",
         ours_ms / ngx_ms.max(1e-9)
     );
     println!("RESULT fanout.idle.slotcast.cpu_ms_per_s={ours_ms:.1}   (nginx rtmp {ngx_ms:.1})");
+}
+
+/// The cost of channels with filler and no viewer: slotcastd until a second before the
+/// connect window opens (its channels — the demo ones and the bench's — have filler,
+/// nobody publishes or watches) against nginx-rtmp with its publisher and no
+/// player over the same seconds. Skipped when the window opens in less than 6 s.
+async fn idle_filler(nginx: &Nginx, s: &Slot, tck: f64) {
+    let now = slotcast_domain::jiff::Timestamp::now().as_second();
+    let Ok(wait) = u64::try_from(s.program.connect_from - 1 - now) else {
+        return;
+    };
+    if wait < 6 {
+        return;
+    }
+    let (ngx_ms, ours_ms, secs) = cpu_ms_per_s(nginx, s, Duration::from_secs(wait), tck).await;
+    println!(
+        "idle channels with filler (no publisher, no viewer, {secs:.0} s): nginx-rtmp (one \
+         publisher, no player) {ngx_ms:.1} ms CPU per s, slotcast {ours_ms:.1} ms CPU per s \
+         ({:.2}× nginx's)",
+        ours_ms / ngx_ms.max(1e-9)
+    );
+    println!(
+        "RESULT fanout.idle_filler.slotcast.cpu_ms_per_s={ours_ms:.1}   (nginx rtmp {ngx_ms:.1})"
+    );
+}
+
+/// CPU milliseconds per second of nginx and of slotcastd over the next `window`, and the
+/// seconds measured.
+async fn cpu_ms_per_s(nginx: &Nginx, s: &Slot, window: Duration, tck: f64) -> (f64, f64, f64) {
+    let (ngx, ours) = (nginx.pids(), s.d.pids());
+    let before = (procs::cpu_ticks(&ngx), procs::cpu_ticks(&ours));
+    let t = Instant::now();
+    tokio::time::sleep(window).await;
+    let secs = t.elapsed().as_secs_f64();
+    let per_s = |ticks: u64| ticks as f64 / tck / secs * 1000.0;
+    let ngx_ms = per_s(procs::cpu_ticks(&ngx) - before.0);
+    let ours_ms = per_s(procs::cpu_ticks(&ours) - before.1);
+    (ngx_ms, ours_ms, secs)
 }
 
 /// Memory is counted from each server's RSS before its first fan-out run (with the ingest

@@ -15,7 +15,8 @@
 //! the "be right back" slate while the publisher is away); at the end they get the filler
 //! again; at the end of the connect window the publisher is cut. It sleeps until the next
 //! of these instants or the next filler tag — timers, not polling — and wakes early for
-//! control messages (publisher connected or gone, reservation revoked, clock changed).
+//! control messages (publisher connected or gone, reservation revoked, clock changed, the
+//! first viewer came). While the channel has no viewer the filler and the slate pause.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -650,9 +651,14 @@ impl Channel {
         let now = Instant::now();
         let mut core = self.core.lock().expect("channel lock");
         core.tally(now);
+        let first = core.admission.len() == 0;
         core.admission.connect(session, now)?;
         core.admitted(session, now);
         self.publish_viewers(&core);
+        if first {
+            // The director paused the filler while nobody watched.
+            self.tick();
+        }
         Ok(Seat {
             channel: self.clone(),
             session,
@@ -668,7 +674,8 @@ impl Channel {
         core.admitted(session, now);
         self.publish_viewers(&core);
         if admitted == Admitted::New {
-            // The director sleeps until the next seat expiry.
+            // The director sleeps until the next seat expiry (and pauses the filler while
+            // nobody watches).
             self.tick();
         }
         Ok(admitted)
@@ -939,7 +946,8 @@ fn step(ch: &Arc<Channel>, node: &StreamNode) -> tokio::time::Instant {
     core.tally(now);
     let states: Vec<ProgramState> = core.programs.iter().map(Program::state).collect();
     let slate = !ch.slate.lock().expect("slate").is_empty();
-    let plan = director::plan(now_wall, &states, slate, core.source);
+    let watched = core.admission.len() > 0;
+    let plan = director::plan(now_wall, &states, slate, core.source, watched);
     if let Some(at) = plan.wake {
         wake = wake.min(node.instant_of(at));
     }

@@ -75,12 +75,16 @@ pub(crate) fn label_of(reservation: ReservationId) -> u64 {
 
 /// Decides at `now`: the program whose window holds `now` is on air — its publisher, or
 /// the slate while it is away (or, without a slate, whatever played, so its last
-/// picture stays) — and otherwise the filler.
+/// picture stays) — and otherwise the filler. While nobody is `watched`, the filler and
+/// the slate pause ([`Source::Nothing`]): work nobody receives costs nothing, and the
+/// first viewer starts them again from their first keyframe. A publisher always plays:
+/// its program is recorded and its edges may relay it.
 pub(crate) fn plan(
     now: Timestamp,
     programs: &[ProgramState],
     slate: bool,
     current: Source,
+    watched: bool,
 ) -> Plan {
     let mut plan = Plan {
         source: Source::Filler,
@@ -115,8 +119,13 @@ pub(crate) fn plan(
         plan.source = match p.publisher {
             Some(session) => Source::Publisher(session),
             None if slate => Source::Slate,
+            // A paused filler comes back as the filler.
+            None if current == Source::Nothing => Source::Filler,
             None => current,
         };
+    }
+    if !watched && matches!(plan.source, Source::Filler | Source::Slate) {
+        plan.source = Source::Nothing;
     }
     plan
 }
@@ -150,7 +159,7 @@ mod tests {
 
     #[test]
     fn nothing_held_plays_the_filler_and_sleeps() {
-        let p = plan(at("12:00:00"), &[], true, Source::Nothing);
+        let p = plan(at("12:00:00"), &[], true, Source::Nothing, true);
         assert_eq!(
             p,
             Plan {
@@ -166,7 +175,7 @@ mod tests {
     fn before_the_start_only_the_filler_plays_and_the_start_is_the_next_wake() {
         let mut a = program(1, "12:30:00");
         a.publisher = Some(7);
-        let p = plan(at("12:26:00"), &[a], true, Source::Filler);
+        let p = plan(at("12:26:00"), &[a], true, Source::Filler, true);
         assert_eq!((p.source, p.label), (Source::Filler, SHARED));
         assert_eq!(p.steps, vec![]);
         assert_eq!(p.wake, Some(at("12:30:00")));
@@ -176,14 +185,14 @@ mod tests {
     fn at_the_start_the_publisher_goes_on_air_and_the_program_begins() {
         let mut a = program(1, "12:30:00");
         a.publisher = Some(7);
-        let p = plan(at("12:30:00"), &[a], true, Source::Filler);
+        let p = plan(at("12:30:00"), &[a], true, Source::Filler, true);
         assert_eq!((p.source, p.label), (Source::Publisher(7), 1));
         assert_eq!(p.steps, vec![Step::Begin(ReservationId(1))]);
         assert_eq!(p.wake, Some(at("12:40:00")));
         // Begun already: nothing to begin again.
         a.begun = true;
         assert_eq!(
-            plan(at("12:31:00"), &[a], true, Source::Filler).steps,
+            plan(at("12:31:00"), &[a], true, Source::Filler, true).steps,
             vec![]
         );
     }
@@ -191,9 +200,9 @@ mod tests {
     #[test]
     fn without_its_publisher_the_program_shows_the_slate_or_keeps_the_last_picture() {
         let a = program(1, "12:30:00");
-        let p = plan(at("12:35:00"), &[a], true, Source::Publisher(7));
+        let p = plan(at("12:35:00"), &[a], true, Source::Publisher(7), true);
         assert_eq!((p.source, p.label), (Source::Slate, 1));
-        let p = plan(at("12:35:00"), &[a], false, Source::Publisher(7));
+        let p = plan(at("12:35:00"), &[a], false, Source::Publisher(7), true);
         assert_eq!((p.source, p.label), (Source::Publisher(7), 1));
     }
 
@@ -202,16 +211,16 @@ mod tests {
         let mut a = program(1, "12:30:00");
         a.publisher = Some(7);
         a.begun = true;
-        let p = plan(at("12:40:00"), &[a], true, Source::Publisher(7));
+        let p = plan(at("12:40:00"), &[a], true, Source::Publisher(7), true);
         assert_eq!((p.source, p.label), (Source::Filler, SHARED));
         assert_eq!(p.steps, vec![Step::End(ReservationId(1))]);
         assert_eq!(p.wake, Some(at("12:43:00")));
         a.ended = true;
         assert_eq!(
-            plan(at("12:41:00"), &[a], true, Source::Filler).steps,
+            plan(at("12:41:00"), &[a], true, Source::Filler, true).steps,
             vec![]
         );
-        let p = plan(at("12:43:00"), &[a], true, Source::Filler);
+        let p = plan(at("12:43:00"), &[a], true, Source::Filler, true);
         assert_eq!(p.steps, vec![Step::Finish(ReservationId(1))]);
         assert_eq!(p.wake, None);
     }
@@ -224,11 +233,11 @@ mod tests {
         let mut b = program(2, "12:40:00");
         b.publisher = Some(8);
         // Before the switch: A on air, B previewing; wake at A's end (= B's start).
-        let p = plan(at("12:39:59"), &[a, b], true, Source::Publisher(7));
+        let p = plan(at("12:39:59"), &[a, b], true, Source::Publisher(7), true);
         assert_eq!((p.source, p.label), (Source::Publisher(7), 1));
         assert_eq!(p.wake, Some(at("12:40:00")));
         // At the switch: B on air under its own label, A ended, B begun.
-        let p = plan(at("12:40:00"), &[a, b], true, Source::Publisher(7));
+        let p = plan(at("12:40:00"), &[a, b], true, Source::Publisher(7), true);
         assert_eq!((p.source, p.label), (Source::Publisher(8), 2));
         assert_eq!(
             p.steps,
@@ -244,9 +253,32 @@ mod tests {
         a.publisher = Some(7);
         // A clock set back into the window (tests, or an NTP step): on air again, but
         // its totals and recording are not restarted.
-        let p = plan(at("12:35:00"), &[a], true, Source::Filler);
+        let p = plan(at("12:35:00"), &[a], true, Source::Filler, true);
         assert_eq!(p.source, Source::Publisher(7));
         assert_eq!(p.steps, vec![]);
+    }
+
+    #[test]
+    fn with_nobody_watching_the_filler_and_the_slate_pause_but_a_publisher_plays() {
+        let p = plan(at("12:00:00"), &[], true, Source::Filler, false);
+        assert_eq!((p.source, p.label), (Source::Nothing, SHARED));
+        assert_eq!(
+            plan(at("12:00:00"), &[], true, Source::Nothing, true).source,
+            Source::Filler,
+            "the first viewer starts the filler again"
+        );
+        // In a window without its publisher: the slate pauses too, but the program
+        // begins (statistics, recording) whoever watches.
+        let mut a = program(1, "12:30:00");
+        let p = plan(at("12:35:00"), &[a], true, Source::Slate, false);
+        assert_eq!((p.source, p.label), (Source::Nothing, 1));
+        assert_eq!(p.steps, vec![Step::Begin(ReservationId(1))]);
+        // Without a slate a paused filler comes back as the filler, not as nothing.
+        let p = plan(at("12:35:00"), &[a], false, Source::Nothing, true);
+        assert_eq!(p.source, Source::Filler);
+        a.publisher = Some(7);
+        let p = plan(at("12:35:00"), &[a], true, Source::Nothing, false);
+        assert_eq!(p.source, Source::Publisher(7));
     }
 
     #[test]

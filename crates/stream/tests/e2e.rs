@@ -172,6 +172,25 @@ impl Node {
             .expect("ffmpeg runs")
     }
 
+    /// Waits until channel `small`'s media playlist (as program `program`, grant `grant`)
+    /// lists `count` whole segments after its last discontinuity: a player that starts
+    /// three segments before the live edge (ffmpeg) then starts in that media.
+    async fn wait_segments(&self, program: i64, grant: u64, count: usize) {
+        let entry = self.url("/live/small/index.m3u8", program, grant);
+        let entry = reqwest::get(&entry).await.unwrap().text().await.unwrap();
+        let media = entry.lines().find(|l| l.starts_with("media")).unwrap();
+        let media = format!("http://{}/live/small/{media}", self.http);
+        for _ in 0..100 {
+            let list = reqwest::get(&media).await.unwrap().text().await.unwrap();
+            let tail = list.rsplit("#EXT-X-DISCONTINUITY\n").next().unwrap();
+            if tail.matches("#EXTINF").count() >= count {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("fewer than {count} segments of {program} in the playlist");
+    }
+
     async fn wait_live(&self, id: i64) {
         for _ in 0..100 {
             if self
@@ -221,6 +240,9 @@ async fn publish_then_play_flv_fmp4_and_ll_hls_and_the_recording_decodes() {
         ("/live/small.mp4", "fMP4"),
         ("/live/small/index.m3u8", "LL-HLS"),
     ] {
+        if label == "LL-HLS" {
+            n.wait_segments(7, 2, 3).await;
+        }
         let p = probe_async(n.url(path, 7, 2), &[]).await;
         assert!(p.starts_with("320,240,"), "{label}: {p}");
         assert!(frames(&p) >= 25, "{label} decodes frames: {p}");
