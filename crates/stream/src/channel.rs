@@ -651,7 +651,7 @@ impl Channel {
         let now = Instant::now();
         let mut core = self.core.lock().expect("channel lock");
         core.tally(now);
-        let first = core.admission.len() == 0;
+        let first = core.admission.is_empty();
         core.admission.connect(session, now)?;
         core.admitted(session, now);
         self.publish_viewers(&core);
@@ -946,7 +946,7 @@ fn step(ch: &Arc<Channel>, node: &StreamNode) -> tokio::time::Instant {
     core.tally(now);
     let states: Vec<ProgramState> = core.programs.iter().map(Program::state).collect();
     let slate = !ch.slate.lock().expect("slate").is_empty();
-    let watched = core.admission.len() > 0;
+    let watched = !core.admission.is_empty();
     let plan = director::plan(now_wall, &states, slate, core.source, watched);
     if let Some(at) = plan.wake {
         wake = wake.min(node.instant_of(at));
