@@ -101,6 +101,8 @@ pub struct Config {
     pub filler: FillerConfig,
     /// Live delivery.
     pub delivery: DeliveryConfig,
+    /// The async runtime.
+    pub runtime: RuntimeConfig,
     /// E-mail.
     pub mail: MailConfig,
     /// Time source.
@@ -405,6 +407,25 @@ impl Default for DeliveryConfig {
     }
 }
 
+/// `[runtime]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Threads running sockets and requests; 0: half the machine's cores, at least one.
+    /// Blocking work (password hashing, files, SQLite) has threads of its own.
+    pub worker_threads: u16,
+}
+
+impl RuntimeConfig {
+    /// The worker threads to start on a machine with `cores` cores.
+    pub fn workers(&self, cores: usize) -> usize {
+        match self.worker_threads {
+            0 => (cores / 2).max(1),
+            n => n.into(),
+        }
+    }
+}
+
 /// `[mail]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -520,6 +541,7 @@ impl Default for Config {
             programs: ProgramsConfig::default(),
             filler: FillerConfig::default(),
             delivery: DeliveryConfig::default(),
+            runtime: RuntimeConfig::default(),
             mail: MailConfig::default(),
             time: TimeConfig::default(),
             log: LogConfig::default(),
@@ -657,6 +679,12 @@ impl Config {
             return err(
                 "delivery.write_interval_ms",
                 "must be between 0 and 1000".into(),
+            );
+        }
+        if self.runtime.worker_threads > 256 {
+            return err(
+                "runtime.worker_threads",
+                "must be between 0 (half the cores) and 256".into(),
             );
         }
         if self.delivery.linger_seconds > 600 {
@@ -917,6 +945,9 @@ mod tests {
         assert_eq!(p.quota_slots_per_month, 30);
         assert_eq!(c.mail.transport, "file");
         assert!(c.time.ntp_servers.is_empty());
+        // Half the cores run sockets and requests; one on one or two cores.
+        let w = |cores| c.runtime.workers(cores);
+        assert_eq!((w(1), w(2), w(8)), (1, 1, 4));
         let names: Vec<_> = c
             .channels
             .iter()
@@ -1005,6 +1036,10 @@ mod tests {
         assert_eq!(
             e(&[("SLOTCAST__DELIVERY__WRITE_INTERVAL_MS", "5000")]),
             "invalid configuration key `delivery.write_interval_ms`: must be between 0 and 1000"
+        );
+        assert_eq!(
+            e(&[("SLOTCAST__RUNTIME__WORKER_THREADS", "300")]),
+            "invalid configuration key `runtime.worker_threads`: must be between 0 (half the cores) and 256"
         );
         assert_eq!(
             e(&[("SLOTCAST__DELIVERY__LINGER_SECONDS", "601")]),

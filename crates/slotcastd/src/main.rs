@@ -147,7 +147,12 @@ fn main() -> ExitCode {
                 cfg.role = role;
             }
             init_logging(&cfg.log.format);
-            let rt = match tokio::runtime::Runtime::new() {
+            let cores = std::thread::available_parallelism().map_or(1, usize::from);
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(cfg.runtime.workers(cores))
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("slotcastd: cannot start the runtime: {e}");
