@@ -128,6 +128,7 @@ async fn run(args: &Args) -> Res<()> {
         mail_check: None,
         scheduler: slotcast_center::SchedulerHealth::default(),
         listings: Default::default(),
+        sessions: Default::default(),
     });
     let app = slotcast_web::router(center.clone())
         .merge(slotcast_center::router(center.clone()))

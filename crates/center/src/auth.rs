@@ -3,13 +3,22 @@
 //! something must come from our own origin (CSRF): JSON bodies need
 //! `Content-Type: application/json`, which a foreign form cannot send, and a present
 //! `Origin` header must match `public_url`.
+//!
+//! A verified session is kept for [`SESSION_KEPT`] ([`Sessions`]), so that a burst of
+//! requests costs one lookup. The use cases that change a member or end sessions forget
+//! the member's kept sessions on their replica at once; another replica may still honour
+//! an ended session, or show the member as before, for up to that long.
 
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{Method, header};
+use slotcast_domain::{MemberId, Timestamp};
 use slotcast_store::{Member, Role, StorageError};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "slotcast_session";
@@ -71,10 +80,57 @@ async fn resolve(parts: &Parts, st: &AppState) -> Result<Option<Member>, ApiErro
         ));
     }
     let hash = crate::secrets::token_hash(&token);
-    match st.store.session_member(&hash, st.clock.now()).await {
-        Ok(m) => Ok(Some(m)),
+    let now = st.clock.now();
+    if let Some(m) = st.sessions.get(&hash, now) {
+        return Ok(Some(m));
+    }
+    match st.store.session_member(&hash, now).await {
+        Ok(m) => {
+            st.sessions.keep(hash, &m, now);
+            Ok(Some(m))
+        }
         Err(StorageError::NotFound { .. }) => Err(ApiError::unauthenticated()),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// How long a verified session is kept before it is looked up again.
+pub const SESSION_KEPT: Duration = Duration::from_secs(1);
+
+/// Sessions kept at most; past it they start over (a bound on what many signed-in
+/// clients can make us hold).
+const SESSIONS_MAX: usize = 4096;
+
+/// Recently verified sessions: their member, and when they were looked up.
+#[derive(Debug, Default)]
+pub struct Sessions(Mutex<HashMap<[u8; 32], (Member, Timestamp)>>);
+
+impl Sessions {
+    fn get(&self, hash: &[u8; 32], now: Timestamp) -> Option<Member> {
+        let map = self.0.lock().expect("sessions lock");
+        let (m, at) = map.get(hash)?;
+        (*at <= now && now.duration_since(*at).unsigned_abs() < SESSION_KEPT).then(|| m.clone())
+    }
+
+    fn keep(&self, hash: [u8; 32], m: &Member, now: Timestamp) {
+        let mut map = self.0.lock().expect("sessions lock");
+        if map.len() >= SESSIONS_MAX {
+            map.clear();
+        }
+        map.insert(hash, (m.clone(), now));
+    }
+
+    /// Forgets the session of token hash `hash` (it ended).
+    pub fn forget(&self, hash: &[u8; 32]) {
+        self.0.lock().expect("sessions lock").remove(hash);
+    }
+
+    /// Forgets every kept session of `member` (it changed, or its sessions ended).
+    pub fn forget_member(&self, member: MemberId) {
+        self.0
+            .lock()
+            .expect("sessions lock")
+            .retain(|_, (m, _)| m.id != member);
     }
 }
 

@@ -2,8 +2,11 @@
 //! instead of a plain sleep, so that another replica's change (PostgreSQL `NOTIFY`) wakes
 //! it at once. Hints may be lost (a dropped connection, SQLite has none), so the poll
 //! goes on: every `every` without hints, `HINTED_POLLS` times less often with them.
+//! The sending side ([`Hinter`]) sends one hint at a time: a burst of writes costs the
+//! database a hint or two, not one each.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use futures_util::{FutureExt as _, StreamExt as _};
@@ -52,5 +55,47 @@ impl Hints {
                 None => self.stream = None,
             },
         }
+    }
+}
+
+/// No hint on its way.
+const IDLE: u8 = 0;
+/// A hint on its way.
+const SENDING: u8 = 1;
+/// A hint on its way, and a write after it was sent: one more follows.
+const AGAIN: u8 = 2;
+
+/// Sends a topic's hint after writes, one at a time: writes made while a hint is on its
+/// way make one more hint after it (so that none is hinted only before it committed),
+/// however many they are.
+#[derive(Debug, Default)]
+pub struct Hinter {
+    state: Arc<AtomicU8>,
+}
+
+impl Hinter {
+    /// Hints `topic` through `store` soon (beside the caller's answer, not before it).
+    pub fn send(&self, store: &Arc<dyn Store>, topic: &'static str) {
+        if step(&self.state, |s| if s == IDLE { SENDING } else { AGAIN }) != IDLE {
+            return;
+        }
+        let (store, state) = (store.clone(), self.state.clone());
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = store.notify(topic).await {
+                    tracing::warn!(error = %e, topic, "cannot hint the other replicas");
+                }
+                if step(&state, |s| if s == AGAIN { SENDING } else { IDLE }) != AGAIN {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// Moves `state` by `f`; the state before.
+fn step(state: &AtomicU8, f: impl Fn(u8) -> u8) -> u8 {
+    match state.fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| Some(f(s))) {
+        Ok(s) | Err(s) => s,
     }
 }

@@ -105,6 +105,8 @@ pub struct Center {
     pub scheduler: SchedulerHealth,
     /// The viewer listings' facts, until a write changes them.
     pub listings: crate::ops::listings::Listings,
+    /// Sessions verified in the last second.
+    pub sessions: crate::auth::Sessions,
 }
 
 /// Something `/readyz` asks.

@@ -31,6 +31,7 @@ on_both!(
     time_reports_ntp_and_its_offset,
     quote_previews_fee_deadline_and_availability,
     shared_answers_follow_bookings_time_and_names,
+    kept_sessions_end_at_once_here_and_within_a_second_elsewhere,
 );
 
 const NOW: &str = "2026-06-01T08:00:00Z";
@@ -1405,5 +1406,54 @@ async fn shared_answers_follow_bookings_time_and_names(b: Backend) {
     assert_eq!(
         app.get(programs, None).await.body[0]["broadcaster"],
         "Kept Renamed"
+    );
+}
+
+/// A verified session is kept for a second: ending sessions here refuses them at once;
+/// ended behind this replica's back (as another replica would), within the second.
+async fn kept_sessions_end_at_once_here_and_within_a_second_elsewhere(b: Backend) {
+    let Some(app) = app(b).await else { return };
+    let (tok, _) = app.member("kim@example.org", true).await;
+    let other = app
+        .sign_in("kim@example.org", "a long enough password")
+        .await;
+    let other = other.body["token"].as_str().unwrap().to_owned();
+    for t in [&tok, &other] {
+        assert_eq!(
+            app.get("/api/v1/members/me", Some(t)).await.status,
+            StatusCode::OK
+        );
+    }
+    // Signing out everywhere from one session ends the other at once.
+    let out = app
+        .call(Method::DELETE, "/api/v1/sessions", Some(&other), None)
+        .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT, "{}", out.text);
+    for t in [&tok, &other] {
+        assert_eq!(
+            app.get("/api/v1/members/me", Some(t)).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Ended in the database by someone else: honoured for at most a second more.
+    let third = app
+        .sign_in("kim@example.org", "a long enough password")
+        .await;
+    let third = third.body["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.get("/api/v1/members/me", Some(&third)).await.status,
+        StatusCode::OK
+    );
+    let hash = slotcast_center::secrets::token_hash(&third);
+    app.store.revoke_session(&hash, app.now()).await.unwrap();
+    app.set(app.now() + SignedDuration::from_millis(999));
+    assert_eq!(
+        app.get("/api/v1/members/me", Some(&third)).await.status,
+        StatusCode::OK
+    );
+    app.set(app.now() + SignedDuration::from_millis(1));
+    assert_eq!(
+        app.get("/api/v1/members/me", Some(&third)).await.status,
+        StatusCode::UNAUTHORIZED
     );
 }

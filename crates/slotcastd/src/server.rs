@@ -302,6 +302,7 @@ fn start_center_part(
         mail_check: Some(mail_check),
         scheduler: slotcast_center::SchedulerHealth::default(),
         listings: Default::default(),
+        sessions: Default::default(),
     });
     parts.spawn(Scheduler::new(center.clone()).run(Duration::from_secs(1), parts.stopped()));
     parts.spawn(mailer.run(parts.stopped()));

@@ -229,9 +229,9 @@ pub const SIGNED_OUT_COOKIE: &str = "slotcast_session=; Path=/; HttpOnly; SameSi
 
 /// Ends the session whose token is `token`.
 pub async fn logout(c: &Center, token: &str) -> ApiResult<()> {
-    c.store
-        .revoke_session(&secrets::token_hash(token.trim()), c.clock.now())
-        .await?;
+    let hash = secrets::token_hash(token.trim());
+    c.store.revoke_session(&hash, c.clock.now()).await?;
+    c.sessions.forget(&hash);
     Ok(())
 }
 
@@ -243,6 +243,7 @@ pub async fn logout_everywhere(c: &Center, m: &Member, keep: Option<&str>) -> Ap
         .store
         .revoke_member_sessions(m.id, keep.as_ref(), c.clock.now())
         .await?;
+    c.sessions.forget_member(m.id);
     tracing::info!(member = %m.id, sessions_ended = ended, "sessions ended");
     Ok(ended)
 }
@@ -307,6 +308,7 @@ pub async fn update(
         return Err(errs.into());
     };
     let m = c.store.update_member(m.id, &name, show_email).await?;
+    c.sessions.forget_member(m.id);
     // The listings show the broadcaster's name.
     c.listings_changed();
     Ok(m)
@@ -319,6 +321,7 @@ pub async fn set_card(c: &Center, m: &Member, draft: &CardDraft) -> ApiResult<Me
         return Err(errs.into());
     };
     let done = c.store.set_payment_card(m.id, &card, c.clock.now()).await?;
+    c.sessions.forget_member(m.id);
     tracing::info!(member = %m.id, upgraded = (m.tier != done.tier), "card on file");
     Ok(done)
 }

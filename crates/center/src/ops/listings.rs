@@ -29,7 +29,7 @@ use bytes::Bytes;
 use slotcast_domain::Timestamp;
 use slotcast_store::{Channel, LISTINGS_TOPIC, Member, Reservation, Store};
 
-use crate::hints::Hints;
+use crate::hints::{Hinter, Hints};
 use crate::state::Center;
 
 use super::reservations::Availability;
@@ -65,6 +65,8 @@ pub struct Listings {
     /// By (start of the day, end of the day, first slot still bookable).
     availability: Entries<(Timestamp, Timestamp, Timestamp), Availability>,
     answers: Mutex<HashMap<AnswerKey, Answer>>,
+    /// Tells the other replicas.
+    hinter: Hinter,
 }
 
 impl std::fmt::Debug for Listings {
@@ -232,11 +234,6 @@ impl Center {
     /// others when the hint reaches them (sent beside the answer, not before it).
     pub fn listings_changed(&self) {
         self.listings.changed();
-        let store = self.store.clone();
-        tokio::spawn(async move {
-            if let Err(e) = store.notify(LISTINGS_TOPIC).await {
-                tracing::warn!(error = %e, "cannot hint the other replicas that the listings changed");
-            }
-        });
+        self.listings.hinter.send(&self.store, LISTINGS_TOPIC);
     }
 }

@@ -194,6 +194,7 @@ pub async fn open_custom(
         mail_check: None,
         scheduler: SchedulerHealth::default(),
         listings: Default::default(),
+        sessions: Default::default(),
     });
     for (name, cap, tariff) in [("small", 10, 100), ("medium", 100, 300)] {
         slotcast_testkit::fixtures::channel(&*store, name, cap, tariff).await;
