@@ -1,6 +1,7 @@
 //! The HTTP listener: its connections give up on a peer that stops reading, answer the
 //! HTTP library's own errors in the API's shape, and tell the router who the peer is
-//! ([`Peer`]).
+//! ([`Peer`]). A [`Takeover`] may keep a new connection before HTTP reads it (the stream
+//! node's live viewers).
 //!
 //! A live response never ends by itself, and while the peer's receive window stays shut
 //! the server only waits to write — so a viewer that stops reading (or a peer that
@@ -19,24 +20,68 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 use tokio::time::Sleep;
 
+/// Offered each new connection before the HTTP server reads from it: keeps it (`None`;
+/// the stream node's live viewers, `slotcast_stream::direct`) or gives it back, nothing
+/// read, for the HTTP server.
+pub type Takeover =
+    Arc<dyn Fn(TcpStream) -> Pin<Box<dyn Future<Output = Option<TcpStream>> + Send>> + Send + Sync>;
+
 /// A TCP listener for `axum::serve` whose connections time out stalled writes.
-#[derive(Debug)]
 pub struct StallGuard {
     listener: TcpListener,
     after: Duration,
+    takeover: Option<Takeover>,
+    /// Connections the takeover gave back.
+    back: (
+        mpsc::UnboundedSender<(TcpStream, SocketAddr)>,
+        mpsc::UnboundedReceiver<(TcpStream, SocketAddr)>,
+    ),
+}
+
+impl std::fmt::Debug for StallGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StallGuard")
+            .field("listener", &self.listener)
+            .field("after", &self.after)
+            .field("takeover", &self.takeover.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl StallGuard {
     /// Connections of `listener` fail a write that stays blocked for `after`.
     pub fn new(listener: TcpListener, after: Duration) -> StallGuard {
-        StallGuard { listener, after }
+        StallGuard {
+            listener,
+            after,
+            takeover: None,
+            back: mpsc::unbounded_channel(),
+        }
+    }
+
+    /// Each new connection is first offered to `takeover` (in a task of its own, so a
+    /// slow peer holds up no other), and served over HTTP only if it gives it back.
+    pub fn with_takeover(mut self, takeover: Takeover) -> StallGuard {
+        self.takeover = Some(takeover);
+        self
+    }
+
+    fn guarded(&self, io: TcpStream) -> Guarded {
+        Guarded {
+            io,
+            after: self.after,
+            stalled: None,
+            replacing: None,
+        }
     }
 }
 
@@ -45,16 +90,21 @@ impl axum::serve::Listener for StallGuard {
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Guarded, SocketAddr) {
-        let (io, addr) = axum::serve::Listener::accept(&mut self.listener).await;
-        (
-            Guarded {
-                io,
-                after: self.after,
-                stalled: None,
-                replacing: None,
-            },
-            addr,
-        )
+        loop {
+            let (io, addr) = tokio::select! {
+                accepted = axum::serve::Listener::accept(&mut self.listener) => accepted,
+                Some(back) = self.back.1.recv() => return (self.guarded(back.0), back.1),
+            };
+            let Some(takeover) = &self.takeover else {
+                return (self.guarded(io), addr);
+            };
+            let (offer, back) = (takeover(io), self.back.0.clone());
+            tokio::spawn(async move {
+                if let Some(io) = offer.await {
+                    let _ = back.send((io, addr));
+                }
+            });
+        }
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {

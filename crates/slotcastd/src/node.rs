@@ -246,9 +246,9 @@ pub async fn start(cfg: &Config) -> Result<Parts, String> {
         parts.stopped(),
     ));
     let app = slotcast_stream::http::router(node.clone())
-        .merge(slotcast_stream::workshop::router(node))
+        .merge(slotcast_stream::workshop::router(node.clone()))
         .route("/healthz", axum::routing::get(|| async { "ok" }));
-    parts.serve_http(listener, app);
+    parts.serve_http_and_live(listener, app, &node);
     tracing::info!(
         node = %cfg.node.name,
         placed = ?first.placements.iter().map(|p| &p.name).collect::<Vec<_>>(),

@@ -154,11 +154,39 @@ impl Parts {
 
     /// Serves `app` on `listener` until shutdown, letting requests finish.
     pub fn serve_http(&mut self, listener: tokio::net::TcpListener, app: axum::Router) {
+        self.serve_http_with(listener, app, None);
+    }
+
+    /// [`Parts::serve_http`], where `node`'s live viewers leave HTTP once admitted and
+    /// are written by their channels ([`slotcast_stream::direct`]).
+    pub fn serve_http_and_live(
+        &mut self,
+        listener: tokio::net::TcpListener,
+        app: axum::Router,
+        node: &Arc<StreamNode>,
+    ) {
+        let node = node.clone();
+        let takeover: slotcast_center::net::Takeover = Arc::new(move |io| {
+            Box::pin(slotcast_stream::direct::take_live(node.clone(), io))
+        });
+        self.serve_http_with(listener, app, Some(takeover));
+    }
+
+    fn serve_http_with(
+        &mut self,
+        listener: tokio::net::TcpListener,
+        app: axum::Router,
+        takeover: Option<slotcast_center::net::Takeover>,
+    ) {
         let app = app.into_make_service_with_connect_info::<slotcast_center::net::Peer>();
         let stopped = wait_for(self.stop_http.subscribe());
         self.served.push(tokio::spawn(async move {
             // A live response to a peer that stopped reading would hold its seat forever.
-            let listener = slotcast_center::net::StallGuard::new(listener, Duration::from_secs(30));
+            let mut listener =
+                slotcast_center::net::StallGuard::new(listener, slotcast_stream::direct::STALL);
+            if let Some(t) = takeover {
+                listener = listener.with_takeover(t);
+            }
             axum::serve(listener, app)
                 .with_graceful_shutdown(stopped)
                 .await
@@ -379,7 +407,7 @@ pub async fn start(cfg: &Config, clock: Option<Arc<dyn Clock>>) -> Result<Runnin
         parts.stopped(),
     ));
     let app = public_app(&center).merge(slotcast_stream::http::router(node.clone()));
-    parts.serve_http(listener, with_html_errors(&center, app));
+    parts.serve_http_and_live(listener, with_html_errors(&center, app), &node);
     Ok(Running {
         http,
         rtmp,

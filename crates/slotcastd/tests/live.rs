@@ -154,6 +154,58 @@ async fn the_viewers_gauge_follows_a_viewer_who_leaves() {
     w.until_metric("slotcast_channel_viewers", 0.0).await;
 }
 
+/// A live HTTP-FLV or fMP4 viewer admitted on its connection's first request is written
+/// by its channel (`slotcast_stream::direct`): the answer is delimited by closing the
+/// connection, not chunked by the HTTP server, and carries the stream from its first
+/// byte. A refused request still gets the HTTP server's answer in the API's shape, and a
+/// viewer who leaves frees its seat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_viewers_are_written_by_their_channel_and_refusals_answered_over_http() {
+    let Some(w) = world("direct").await else {
+        return;
+    };
+    let b = w.booked("public").await;
+    w.set(b.start);
+    let grant = w.play(&b, None).await;
+    assert_eq!(grant.status, StatusCode::OK, "{:?}", grant.body);
+    let mut open = Vec::new();
+    for (key, content_type, magic) in [
+        ("flv", "video/x-flv", &b"FLV"[..]),
+        ("mse", "video/mp4", &b"ftyp"[..]),
+    ] {
+        let url = w.local(grant.body["urls"][key].as_str().unwrap());
+        let mut res = w.http.get(&url).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{url}");
+        let h = res.headers();
+        assert_eq!(h["content-type"], content_type);
+        assert_eq!(h["connection"], "close");
+        assert_eq!(h["cache-control"], "no-store");
+        assert!(h.get("transfer-encoding").is_none(), "{h:?}");
+        let mut got = Vec::new();
+        while got.len() < 8 {
+            got.extend_from_slice(&res.chunk().await.unwrap().expect("stream bytes"));
+        }
+        assert!(
+            got.windows(magic.len()).take(8).any(|w| w == magic),
+            "{key} starts {:?}",
+            &got[..8]
+        );
+        open.push(res);
+    }
+    w.until_metric("slotcast_channel_viewers", 2.0).await;
+    let wrong = w
+        .http
+        .get(w.url(&format!("/live/{}.flv?token=not-a-token", w.channel)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = wrong.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "token_invalid", "{body}");
+    drop(open);
+    w.until_metric("slotcast_channel_viewers", 0.0).await;
+}
+
 /// Features 22 and the completed program's statistics: after the end the recording
 /// replays as HLS VOD under the program's visibility (a password program here), the
 /// program is listed `on_demand`, the broadcaster downloads the original with byte

@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use slotcast_domain::{CurveBuilder, ProgramStats, ReservationId};
 use slotcast_media::Full;
 use slotcast_media::admission::{Admission, Admitted};
@@ -34,6 +35,7 @@ use slotcast_media::hls::{Lookup, Packager, PackagerConfig};
 use slotcast_media::hub::{Hub, HubConfig, HubEvent, ViewerId};
 use tokio::sync::{Notify, mpsc, watch};
 
+use crate::direct::DirectViewer;
 use crate::director::{self, ProgramState, Source, Step};
 use crate::error::StreamError;
 use crate::record::Recorder;
@@ -171,6 +173,8 @@ pub(crate) struct Output {
     pending: Notify,
     interval: Duration,
     closed: AtomicBool,
+    /// Live viewers the pacer writes itself (see [`crate::direct`]).
+    direct: Mutex<Vec<DirectViewer>>,
 }
 
 impl Output {
@@ -185,6 +189,7 @@ impl Output {
             pending: Notify::new(),
             interval,
             closed: AtomicBool::new(false),
+            direct: Mutex::new(Vec::new()),
         });
         if !interval.is_zero() {
             tokio::spawn(pace(out.clone()));
@@ -238,6 +243,31 @@ impl Output {
         }
     }
 
+    /// Whether a pacer wakes the readers (and can write viewers itself).
+    pub(crate) fn paced(&self) -> bool {
+        !self.interval.is_zero()
+    }
+
+    /// Adds a viewer for the pacer to write, at once.
+    pub(crate) fn join(&self, viewer: DirectViewer) {
+        self.direct.lock().expect("direct lock").push(viewer);
+        self.pending.notify_one();
+    }
+
+    /// Has the pacer look at its viewers now (the node was fenced).
+    pub(crate) fn nudge(&self) {
+        self.pending.notify_one();
+    }
+
+    /// Writes the pacer's viewers, closing those that are done; when it must look at
+    /// them again even if nothing new comes.
+    fn write_direct(&self, scratch: &mut BytesMut) -> Option<tokio::time::Instant> {
+        let mut direct = self.direct.lock().expect("direct lock");
+        let now = Instant::now();
+        direct.retain_mut(|v| v.write(scratch, now));
+        direct.iter().map(DirectViewer::wake_at).min()
+    }
+
     /// Whether nothing more will come (the preview's program ended).
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
@@ -289,12 +319,22 @@ impl Drop for Reader {
 /// until it closes.
 async fn pace(out: Arc<Output>) {
     let mut last = tokio::time::Instant::now();
+    let mut scratch = BytesMut::new();
+    let mut look_at = None;
     while !out.is_closed() {
-        out.pending.notified().await;
+        match look_at {
+            Some(at) => tokio::select! {
+                () = out.pending.notified() => {}
+                () = tokio::time::sleep_until(at) => {}
+            },
+            None => out.pending.notified().await,
+        }
         tokio::time::sleep_until(last + out.interval).await;
         out.wake.notify_waiters();
+        look_at = out.write_direct(&mut scratch);
         last = tokio::time::Instant::now();
     }
+    out.direct.lock().expect("direct lock").clear();
 }
 
 /// The publisher of the current program.
@@ -479,6 +519,13 @@ pub(crate) enum Ctl {
 pub(crate) struct Seat {
     channel: Arc<Channel>,
     session: u64,
+}
+
+impl Seat {
+    /// Its channel.
+    pub(crate) fn channel(&self) -> &Arc<Channel> {
+        &self.channel
+    }
 }
 
 impl Drop for Seat {

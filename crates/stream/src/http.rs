@@ -2,7 +2,9 @@
 //! by a play token of the right kind (see [`slotcast_domain::token`]) and then plays in a
 //! play session ([`crate::session`]):
 //!
-//! - `GET /live/<channel>.flv?token=` — HTTP-FLV (VLC, ffplay, flv.js);
+//! - `GET /live/<channel>.flv?token=` — HTTP-FLV (VLC, ffplay, flv.js); served here when
+//!   the connection came through HTTP first or the node has no pacer, otherwise taken
+//!   before HTTP reads it and written by the channel ([`crate::direct`]);
 //! - `GET /live/<channel>.mp4?token=` — an fMP4 stream (init segment, then one fragment per
 //!   video frame) for the first-party MSE player;
 //! - `GET /live/<channel>/index.m3u8?token=` — LL-HLS: a multivariant playlist naming
@@ -40,7 +42,7 @@ use bytes::{Bytes, BytesMut};
 use slotcast_domain::playback::{self, query_param};
 use slotcast_domain::token::{self, PlayClaims, PlayKind};
 use slotcast_domain::{ChannelId, Timestamp};
-use slotcast_media::feed::{Cursor, Encoding, FlvViewer, Read, SHARED};
+use slotcast_media::feed::{Cursor, Encoding, FlvViewer, Piece, Read, SHARED};
 use slotcast_media::hls::{
     Lookup, Readiness, Resource, multivariant_playlist, parse_blocking_request, parse_resource,
     vod_playlist,
@@ -53,7 +55,7 @@ use crate::session::Session;
 use crate::vod;
 
 /// Bytes gathered into one body chunk at most.
-const CHUNK: usize = 256 << 10;
+pub(crate) const CHUNK: usize = 256 << 10;
 /// How long a blocking HLS request waits for what it asked for.
 const BLOCK: Duration = Duration::from_secs(6);
 
@@ -92,7 +94,7 @@ fn channel_for(node: &StreamNode, id: ChannelId, name: &str) -> Result<Arc<Chann
 }
 
 /// A live token for channel `name` whose program has not ended.
-fn admit_live(
+pub(crate) fn admit_live(
     node: &StreamNode,
     query: Option<&str>,
     name: &str,
@@ -162,17 +164,25 @@ async fn wait_data(ch: &Channel, check: impl Fn(&Channel) -> bool) -> bool {
 }
 
 /// How a connection-based viewer's bytes are made from its feed.
-enum Format {
+pub(crate) enum Format {
     Flv(FlvViewer),
     Mp4,
 }
 
 impl Format {
     /// The feed it reads.
-    fn encoding(&self) -> Encoding {
+    pub(crate) fn encoding(&self) -> Encoding {
         match self {
             Format::Flv(_) => Encoding::Flv,
             Format::Mp4 => Encoding::Mp4,
+        }
+    }
+
+    /// Appends `piece` of the feed to `buf` as this format sends it.
+    pub(crate) fn write(&mut self, piece: Piece<'_>, buf: &mut BytesMut) {
+        match self {
+            Format::Flv(w) => w.write(piece, buf),
+            Format::Mp4 => buf.extend_from_slice(piece.bytes()),
         }
     }
 }
@@ -219,10 +229,7 @@ impl<S> Viewer<S> {
                 let mut len = 0;
                 feed.read(&mut self.cursor.clone(), CHUNK, |p| len += p.bytes().len());
                 let mut buf = BytesMut::with_capacity(len);
-                let read = feed.read(&mut self.cursor, CHUNK, |p| match &mut self.format {
-                    Format::Flv(w) => w.write(p, &mut buf),
-                    Format::Mp4 => buf.extend_from_slice(p.bytes()),
-                });
+                let read = feed.read(&mut self.cursor, CHUNK, |p| self.format.write(p, &mut buf));
                 (read, buf)
             };
             match read {
@@ -312,7 +319,7 @@ async fn live_file(
 }
 
 /// The feed and packager label of the claims' program.
-fn program_label(claims: &PlayClaims) -> u64 {
+pub(crate) fn program_label(claims: &PlayClaims) -> u64 {
     crate::director::label_of(claims.reservation)
 }
 

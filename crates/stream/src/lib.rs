@@ -3,7 +3,9 @@
 //! This crate owns the I/O of slotcast's media server: the RTMP ingest socket and its
 //! sessions ([`rtmp`]), one task per channel that decides what is on air and plays the
 //! filler ([`channel`]), the HTTP delivery routes — HTTP-FLV, the fMP4 stream for MSE and
-//! LL-HLS ([`http`]) — the recording of programs ([`record`]), the generation of test-card
+//! LL-HLS ([`http`]; live HTTP-FLV and fMP4 viewers, once admitted, are written by their
+//! channel's pacer instead of an HTTP task each, [`direct`]) — the recording of programs
+//! ([`record`]), the generation of test-card
 //! filler with ffmpeg ([`filler`]) and the operators' filler uploads, re-encoded with
 //! ffmpeg into a channel's playlist ([`workshop`]).
 //!
@@ -33,6 +35,7 @@ use slotcast_domain::{ChannelId, Clock, ProgramStats, ReservationId, Timestamp};
 
 pub mod channel;
 pub mod config;
+pub mod direct;
 mod director;
 pub mod error;
 pub mod filler;
@@ -410,6 +413,7 @@ impl StreamNode {
                 c.revoke(r);
             }
             c.live.wake.notify_waiters();
+            c.live.nudge();
         }
     }
 
