@@ -42,10 +42,13 @@ pub struct StallGuard {
     takeover: Option<Takeover>,
     /// Connections the takeover gave back.
     back: (
-        mpsc::UnboundedSender<(TcpStream, SocketAddr)>,
-        mpsc::UnboundedReceiver<(TcpStream, SocketAddr)>,
+        mpsc::UnboundedSender<Accepted>,
+        mpsc::UnboundedReceiver<Accepted>,
     ),
 }
+
+/// A connection and its peer.
+type Accepted = (TcpStream, SocketAddr);
 
 impl std::fmt::Debug for StallGuard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -166,9 +166,8 @@ impl Parts {
         node: &Arc<StreamNode>,
     ) {
         let node = node.clone();
-        let takeover: slotcast_center::net::Takeover = Arc::new(move |io| {
-            Box::pin(slotcast_stream::direct::take_live(node.clone(), io))
-        });
+        let takeover: slotcast_center::net::Takeover =
+            Arc::new(move |io| Box::pin(slotcast_stream::direct::take_live(node.clone(), io)));
         self.serve_http_with(listener, app, Some(takeover));
     }
 

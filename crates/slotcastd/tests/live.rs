@@ -157,7 +157,8 @@ async fn the_viewers_gauge_follows_a_viewer_who_leaves() {
 /// A live HTTP-FLV or fMP4 viewer admitted on its connection's first request is written
 /// by its channel (`slotcast_stream::direct`): the answer is delimited by closing the
 /// connection, not chunked by the HTTP server, and carries the stream from its first
-/// byte. A refused request still gets the HTTP server's answer in the API's shape, and a
+/// byte; on a connection that served another request first, the HTTP server streams it.
+/// A refused request still gets the HTTP server's answer in the API's shape, and a
 /// viewer who leaves frees its seat.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_viewers_are_written_by_their_channel_and_refusals_answered_over_http() {
@@ -174,7 +175,9 @@ async fn live_viewers_are_written_by_their_channel_and_refusals_answered_over_ht
         ("mse", "video/mp4", &b"ftyp"[..]),
     ] {
         let url = w.local(grant.body["urls"][key].as_str().unwrap());
-        let mut res = w.http.get(&url).send().await.unwrap();
+        // A fresh connection: a live request is taken only as a connection's first.
+        let fresh = reqwest::Client::builder().build().unwrap();
+        let mut res = fresh.get(&url).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::OK, "{url}");
         let h = res.headers();
         assert_eq!(h["content-type"], content_type);
@@ -192,7 +195,20 @@ async fn live_viewers_are_written_by_their_channel_and_refusals_answered_over_ht
         );
         open.push(res);
     }
-    w.until_metric("slotcast_channel_viewers", 2.0).await;
+    // On a connection that made another request first, the HTTP server streams it.
+    let _ = w.play(&b, None).await;
+    let mut served = w
+        .http
+        .get(w.local(grant.body["urls"]["flv"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status(), StatusCode::OK);
+    assert_eq!(served.headers()["transfer-encoding"], "chunked");
+    assert!(served.chunk().await.unwrap().unwrap().starts_with(b"FLV"));
+    open.push(served);
+    // One grant holds one seat, however many connections it plays on.
+    w.until_metric("slotcast_channel_viewers", 1.0).await;
     let wrong = w
         .http
         .get(w.url(&format!("/live/{}.flv?token=not-a-token", w.channel)))

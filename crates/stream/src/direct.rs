@@ -150,8 +150,7 @@ async fn peek_head(io: &TcpStream) -> Option<Vec<u8>> {
 fn parse(head: &[u8]) -> Option<(String, Format, &'static str, Option<String>)> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut req = httparse::Request::new(&mut headers);
-    if !matches!(req.parse(head), Ok(httparse::Status::Complete(_))) || req.method != Some("GET")
-    {
+    if !matches!(req.parse(head), Ok(httparse::Status::Complete(_))) || req.method != Some("GET") {
         return None;
     }
     let plain = req.headers.iter().all(|h| {
