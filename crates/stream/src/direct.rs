@@ -75,7 +75,7 @@ impl std::fmt::Debug for DirectViewer {
 /// Takes `io` if it opens with an admitted request for a live HTTP-FLV or fMP4 stream;
 /// gives it back (nothing read) otherwise. See the [module documentation](self).
 pub async fn take_live(node: Arc<StreamNode>, io: TcpStream) -> Option<TcpStream> {
-    let Some(head) = peek_head(&io).await else {
+    let Some(mut head) = peek_head(&io).await else {
         return Some(io);
     };
     let Some((name, format, content_type, query)) = parse(&head) else {
@@ -92,8 +92,8 @@ pub async fn take_live(node: Arc<StreamNode>, io: TcpStream) -> Option<TcpStream
     };
     let mut io = io;
     let answer = async {
-        let mut consumed = vec![0; head.len()];
-        io.read_exact(&mut consumed).await?;
+        // The head was only peeked: take it off the connection.
+        io.read_exact(&mut head).await?;
         io.write_all(response_head(content_type).as_bytes()).await
     };
     if !matches!(tokio::time::timeout(HEAD_WAIT, answer).await, Ok(Ok(()))) {

@@ -5,9 +5,9 @@
 //! filler ([`channel`]), the HTTP delivery routes — HTTP-FLV, the fMP4 stream for MSE and
 //! LL-HLS ([`http`]; live HTTP-FLV and fMP4 viewers, once admitted, are written by their
 //! channel's pacer instead of an HTTP task each, [`direct`]) — the recording of programs
-//! ([`record`]), the generation of test-card
-//! filler with ffmpeg ([`filler`]) and the operators' filler uploads, re-encoded with
-//! ffmpeg into a channel's playlist ([`workshop`]).
+//! ([`record`]), the generation of test-card filler with ffmpeg ([`filler`]) and the
+//! operators' filler uploads, re-encoded with ffmpeg into a channel's playlist
+//! ([`workshop`]).
 //!
 //! Every media decision is made by the sans-IO machines of `slotcast-media` (hub,
 //! fragmenter, packager, admission, filler player); this crate feeds them bytes, timers and
