@@ -109,6 +109,11 @@ struct Args {
     /// Measure the idle channel (one publisher, no viewer) only, then exit.
     #[arg(long)]
     idle_only: bool,
+    /// slotcastd runs under `valgrind --tool=callgrind` (a `--slotcastd` wrapper that
+    /// execs it): its counters are zeroed when an idle window starts and dumped when it
+    /// ends, for instruction counts of exactly that window (`callgrind_annotate`).
+    #[arg(long)]
+    callgrind: bool,
     /// Instead of the comparison with nginx: fan-out through an edge node against the
     /// origin alone, with a center on this (empty) PostgreSQL database.
     #[arg(long)]
@@ -249,7 +254,7 @@ async fn run(args: Args, ingest_rt: tokio::runtime::Handle) -> Res<()> {
 
     // Before the connect window slotcastd's channels have filler and nobody watching.
     if let Some(s) = &slot {
-        idle_filler(&nginx, s, tck).await;
+        idle_filler(&nginx, s, &args, tck).await;
     }
     // slotcast's ingest, once its connect window is open.
     let mut slot_log = None;
@@ -390,8 +395,14 @@ async fn run(args: Args, ingest_rt: tokio::runtime::Handle) -> Res<()> {
 /// `args.seconds`, both receiving the same ingest, nobody playing (slotcast records the
 /// program meanwhile; nginx writes its HLS).
 async fn idle(nginx: &Nginx, s: &Slot, args: &Args, tck: f64) {
-    let (ngx_ms, ours_ms, secs) =
-        cpu_ms_per_s(nginx, s, Duration::from_secs(args.seconds), tck).await;
+    let (ngx_ms, ours_ms, secs) = cpu_ms_per_s(
+        nginx,
+        s,
+        Duration::from_secs(args.seconds),
+        tck,
+        args.callgrind,
+    )
+    .await;
     println!(
         "idle channel (one publisher, no viewer, {secs:.0} s): nginx-rtmp {ngx_ms:.1} ms CPU per s, \
          slotcast {ours_ms:.1} ms CPU per s ({:.2}× nginx's)",
@@ -404,7 +415,7 @@ async fn idle(nginx: &Nginx, s: &Slot, args: &Args, tck: f64) {
 /// connect window opens (its channels — the demo ones and the bench's — have filler,
 /// nobody publishes or watches) against nginx-rtmp with its publisher and no
 /// player over the same seconds. Skipped when the window opens in less than 6 s.
-async fn idle_filler(nginx: &Nginx, s: &Slot, tck: f64) {
+async fn idle_filler(nginx: &Nginx, s: &Slot, args: &Args, tck: f64) {
     let now = slotcast_domain::jiff::Timestamp::now().as_second();
     let Ok(wait) = u64::try_from(s.program.connect_from - 1 - now) else {
         return;
@@ -412,7 +423,8 @@ async fn idle_filler(nginx: &Nginx, s: &Slot, tck: f64) {
     if wait < 6 {
         return;
     }
-    let (ngx_ms, ours_ms, secs) = cpu_ms_per_s(nginx, s, Duration::from_secs(wait), tck).await;
+    let (ngx_ms, ours_ms, secs) =
+        cpu_ms_per_s(nginx, s, Duration::from_secs(wait), tck, args.callgrind).await;
     println!(
         "idle channels with filler (no publisher, no viewer, {secs:.0} s): nginx-rtmp (one \
          publisher, no player) {ngx_ms:.1} ms CPU per s, slotcast {ours_ms:.1} ms CPU per s \
@@ -426,11 +438,30 @@ async fn idle_filler(nginx: &Nginx, s: &Slot, tck: f64) {
 
 /// CPU milliseconds per second of nginx and of slotcastd over the next `window`, and the
 /// seconds measured.
-async fn cpu_ms_per_s(nginx: &Nginx, s: &Slot, window: Duration, tck: f64) -> (f64, f64, f64) {
+async fn cpu_ms_per_s(
+    nginx: &Nginx,
+    s: &Slot,
+    window: Duration,
+    tck: f64,
+    callgrind: bool,
+) -> (f64, f64, f64) {
     let (ngx, ours) = (nginx.pids(), s.d.pids());
+    let callgrind_control = |arg: &str| {
+        if callgrind {
+            let pid = s.d.server.pid().to_string();
+            let out = std::process::Command::new("callgrind_control")
+                .args([arg, &pid])
+                .output();
+            if !out.is_ok_and(|o| o.status.success()) {
+                println!("callgrind_control {arg} {pid} failed");
+            }
+        }
+    };
+    callgrind_control("--zero");
     let before = (procs::cpu_ticks(&ngx), procs::cpu_ticks(&ours));
     let t = Instant::now();
     tokio::time::sleep(window).await;
+    callgrind_control("--dump");
     let secs = t.elapsed().as_secs_f64();
     let per_s = |ticks: u64| ticks as f64 / tck / secs * 1000.0;
     let ngx_ms = per_s(procs::cpu_ticks(&ngx) - before.0);

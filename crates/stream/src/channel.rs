@@ -6,9 +6,10 @@
 //! fMP4 fragment — into the [`Output`] feeds; viewers read them through cursors under a
 //! read lock of their own, never the channel's lock. A feed is encoded only while it has
 //! a [`Reader`] (see [`Lane`]): an idle channel, or a preview nobody watches, encodes
-//! nothing. One pacer task per channel wakes readers at most once per
-//! [`write_interval`](crate::StreamConfig::write_interval), so each viewer gets what
-//! arrived meanwhile in one write.
+//! nothing. Likewise the LL-HLS packager takes media only while someone requested its
+//! playlists or parts lately ([`Channel::want_hls`]). One pacer task per channel wakes
+//! readers at most once per [`write_interval`](crate::StreamConfig::write_interval), so
+//! each viewer gets what arrived meanwhile in one write.
 //!
 //! The director owns the booked window: before the start a publisher's media reaches
 //! only the broadcaster's preview; from the start to the end viewers get the program (or
@@ -391,7 +392,12 @@ pub(crate) struct Core {
     /// Grants whose seat ended since the last report (bounded).
     left: Vec<u64>,
     pub(crate) hls: Packager,
-    hls_viewer: ViewerId,
+    /// The packager's hub viewer while someone plays LL-HLS (see [`Channel::want_hls`]).
+    hls_viewer: Option<ViewerId>,
+    /// Until when the packager takes media without another request.
+    hls_until: Instant,
+    /// How long it does after a request.
+    hls_keep: Duration,
     /// What fills `live` while it has readers.
     live_lanes: [Lane; 2],
     live: Arc<Output>,
@@ -471,9 +477,7 @@ impl Core {
     fn push(&mut self, tag: Tag) -> bool {
         let hls_version = self.hls.version();
         self.hub.handle_tag(tag);
-        while let Some(t) = self.hub.poll_viewer(self.hls_viewer) {
-            self.hls.handle_tag(&t);
-        }
+        self.drain_hls();
         self.live.fill(&mut self.live_lanes, &mut self.hub);
         let hub = &mut self.hub;
         for p in &mut self.programs {
@@ -487,7 +491,28 @@ impl Core {
                 metrics::counter!("slotcast_stream_viewers_dropped_total").increment(1);
             }
         }
+        if self.hls.version() != hls_version && self.hls_until < Instant::now() {
+            self.stop_hls();
+        }
         self.hls.version() != hls_version
+    }
+
+    /// Hands the packager what the hub queued for it, if it takes media.
+    fn drain_hls(&mut self) {
+        if let Some(viewer) = self.hls_viewer {
+            while let Some(t) = self.hub.poll_viewer(viewer) {
+                self.hls.handle_tag(&t);
+            }
+        }
+    }
+
+    /// Nobody played LL-HLS for a while: no more parts until someone does.
+    fn stop_hls(&mut self) {
+        if let Some(viewer) = self.hls_viewer.take() {
+            self.hub.remove_viewer(viewer);
+            self.hls.pause();
+            tracing::debug!("LL-HLS packaging paused: no request");
+        }
     }
 
     /// Switches to source `to`, which shows `label`. What the encoders hold back of the
@@ -605,8 +630,7 @@ pub(crate) fn flv_files(dir: &Path) -> Vec<std::path::PathBuf> {
 
 impl Channel {
     pub(crate) fn start(node: Arc<StreamNode>, info: ChannelInfo) -> Arc<Channel> {
-        let mut hub = Hub::new(HubConfig::default());
-        let hls_viewer = hub.add_viewer();
+        let hub = Hub::new(HubConfig::default());
         let live = Output::new(node.config.write_interval);
         let packager = Packager::new(PackagerConfig {
             part_ms: node.config.hls_part_ms,
@@ -622,7 +646,9 @@ impl Channel {
                 hub,
                 admission: Admission::new(info.capacity as usize, node.config.hls_idle()),
                 hls: packager,
-                hls_viewer,
+                hls_viewer: None,
+                hls_until: Instant::now(),
+                hls_keep: node.config.hls_idle(),
                 live_lanes: lanes(),
                 live: live.clone(),
                 source: Source::Nothing,
@@ -874,6 +900,25 @@ impl Channel {
         drop(core);
         self.tick();
         Ok(())
+    }
+
+    /// Someone plays the channel's LL-HLS: the packager takes media until nobody has for
+    /// [`StreamConfig::hls_idle`](crate::StreamConfig::hls_idle). When it did not, it
+    /// starts again from the hub's cached GOP (after a discontinuity), so that a first
+    /// player gets parts at once: no part is made while nobody plays.
+    pub(crate) fn want_hls(&self) {
+        let mut core = self.core.lock().expect("channel lock");
+        core.hls_until = Instant::now() + core.hls_keep;
+        if core.hls_viewer.is_some() {
+            return;
+        }
+        let version = core.hls.version();
+        core.hls_viewer = Some(core.hub.add_viewer());
+        core.drain_hls();
+        if core.hls.version() != version {
+            drop(core);
+            self.data.notify_waiters();
+        }
     }
 
     pub(crate) fn hls_part(&self, msn: u64, part: u32) -> Lookup {

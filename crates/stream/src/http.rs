@@ -375,6 +375,7 @@ async fn hls(
             }
         };
         let id = node.mint_session(claims, node.config.hls_idle())?;
+        ch.want_hls();
         let (bandwidth, codecs) = ch.hls_variant();
         let media = format!("{}?session={id}", playback::MEDIA_PLAYLIST);
         return Ok(playlist(multivariant_playlist(
@@ -407,6 +408,7 @@ async fn hls(
     if let Some(mirror) = node.mirror(claims.reservation) {
         return mirror.playlist(&ch, query).await;
     }
+    ch.want_hls();
     let program = program_label(&claims);
     if let Some(req) = parse_blocking_request(query.unwrap_or_default())
         .map_err(|e| PlayError::BadRequest(e.to_string()))?
@@ -478,6 +480,7 @@ async fn hls_media(
     if !token::media_access_ok(&node.media_key, ch.id(), program, access) {
         return Err(PlayError::MediaAccess);
     }
+    ch.want_hls();
     let answer = match resource {
         Resource::Init(n) => {
             let init = ch

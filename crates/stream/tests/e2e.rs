@@ -176,10 +176,7 @@ impl Node {
     /// lists `count` whole segments after its last discontinuity: a player that starts
     /// three segments before the live edge (ffmpeg) then starts in that media.
     async fn wait_segments(&self, program: i64, grant: u64, count: usize) {
-        let entry = self.url("/live/small/index.m3u8", program, grant);
-        let entry = reqwest::get(&entry).await.unwrap().text().await.unwrap();
-        let media = entry.lines().find(|l| l.starts_with("media")).unwrap();
-        let media = format!("http://{}/live/small/{media}", self.http);
+        let media = self.media_playlist_url(program, grant).await;
         for _ in 0..100 {
             let list = reqwest::get(&media).await.unwrap().text().await.unwrap();
             let tail = list.rsplit("#EXT-X-DISCONTINUITY\n").next().unwrap();
@@ -189,6 +186,28 @@ impl Node {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("fewer than {count} segments of {program} in the playlist");
+    }
+
+    /// The URL of channel `small`'s media playlist in a new LL-HLS session.
+    async fn media_playlist_url(&self, program: i64, grant: u64) -> String {
+        let entry = self.url("/live/small/index.m3u8", program, grant);
+        let entry = reqwest::get(&entry).await.unwrap().text().await.unwrap();
+        let media = entry.lines().find(|l| l.starts_with("media")).unwrap();
+        format!("http://{}/live/small/{media}", self.http)
+    }
+
+    /// Channel `small`'s media playlist in a new LL-HLS session, and the number of its
+    /// first segment not complete yet.
+    async fn media_playlist(&self, program: i64, grant: u64) -> (String, u64) {
+        let url = self.media_playlist_url(program, grant).await;
+        let list = reqwest::get(&url).await.unwrap().text().await.unwrap();
+        let first: u64 = list
+            .lines()
+            .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no media sequence: {list}"));
+        let edge = first + list.matches("#EXTINF").count() as u64;
+        (list, edge)
     }
 
     async fn wait_live(&self, id: i64) {
@@ -221,7 +240,7 @@ async fn publish_then_play_flv_fmp4_and_ll_hls_and_the_recording_decodes() {
     let start = t0() + SignedDuration::from_mins(2);
     n.grant("goodkey", 7, start, 10);
     n.set_clock(start - SignedDuration::from_mins(1));
-    let mut publisher = n.publish("goodkey", 40);
+    let mut publisher = n.publish("goodkey", 60);
     n.wait_live(7).await;
     // Before the start only the preview has the program; viewers get the filler (640x360).
     let before = probe_async(n.url("/live/small.flv", 7, 1), &[]).await;
@@ -247,6 +266,33 @@ async fn publish_then_play_flv_fmp4_and_ll_hls_and_the_recording_decodes() {
         assert!(p.starts_with("320,240,"), "{label}: {p}");
         assert!(frames(&p) >= 25, "{label} decodes frames: {p}");
     }
+    // LL-HLS is packaged only while asked for (`hls_idle`, 6 s, after the last request):
+    // 16 s later the segments went on by the 6 s, then the request starts them again
+    // from the channel's latest keyframe, after a discontinuity. Packaged throughout,
+    // 8 more segments (2 s each) would be listed, and no discontinuity.
+    let (_, before) = n.media_playlist(7, 2).await;
+    tokio::time::sleep(Duration::from_secs(16)).await;
+    let (list, after) = n.media_playlist(7, 2).await;
+    assert!(after <= before + 5, "{before} → {after}: {list}");
+    let resumed_at: u64 = list
+        .rsplit_once("#EXT-X-DISCONTINUITY\n")
+        .and_then(|(_, tail)| {
+            let media = tail
+                .split(['"', '\n'])
+                .find(|l| l.starts_with("part-") || l.starts_with("seg-"))?;
+            media
+                .trim_start_matches("part-")
+                .trim_start_matches("seg-")
+                .split('.')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no media after a discontinuity: {list}"));
+    assert!(
+        resumed_at > before,
+        "resumed at {resumed_at}, {before} before: {list}"
+    );
     let stats = n.node.live(ReservationId(7)).unwrap();
     assert!(stats.bitrate_kbps > 0 && stats.fps > 10.0, "{stats:?}");
     // The end: the recording is closed and decodes.

@@ -338,6 +338,19 @@ impl Fragmenter {
             .sum()
     }
 
+    /// Where the timeline of what it took ends (ms): the newest sample plus its duration
+    /// (0 before any sample). A source continuing the stream after a gap starts here.
+    pub fn end_ms(&self) -> u64 {
+        [&self.vt, &self.at]
+            .into_iter()
+            .filter_map(|t| {
+                let last = t.last_duration.map_or(0, |(_, ms)| u64::from(ms));
+                t.last_dts_ms.map(|d| d + last)
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The next output, oldest first. Outputs queue up until polled: poll after each
     /// [`Fragmenter::handle_tag`] and [`Fragmenter::flush`].
     pub fn poll_output(&mut self) -> Option<Output> {

@@ -128,6 +128,11 @@ pub struct Packager {
     ended: bool,
     stats: PackagerStats,
     label: u64,
+    /// [`Packager::pause`] was called and no tag came since.
+    paused: bool,
+    /// Added to the timestamps of the tags taken since the last pause, so that the
+    /// timeline goes on where it stopped (ms).
+    shift_ms: u32,
 }
 
 impl Packager {
@@ -154,6 +159,8 @@ impl Packager {
             ended: false,
             stats: PackagerStats::default(),
             label: SHARED,
+            paused: false,
+            shift_ms: 0,
         }
     }
 
@@ -246,10 +253,40 @@ impl Packager {
         if visible { self.init(n) } else { None }
     }
 
-    /// Takes one tag of the channel (as a hub viewer receives it).
+    /// Takes one tag of the channel (as a hub viewer receives it). The first after
+    /// [`Packager::pause`] starts a discontinuity, and its timeline goes on where the
+    /// packager's stopped, whatever it started from.
     pub fn handle_tag(&mut self, tag: &Tag) {
-        self.fragmenter.handle_tag(tag);
+        if std::mem::take(&mut self.paused) {
+            let end = u32::try_from(self.fragmenter.end_ms()).unwrap_or(u32::MAX);
+            self.shift_ms = end.wrapping_sub(tag.timestamp_ms);
+            self.fragmenter.handle_tag(&Tag {
+                discontinuity: true,
+                timestamp_ms: end,
+                ..tag.clone()
+            });
+        } else if self.shift_ms != 0 {
+            self.fragmenter.handle_tag(&Tag {
+                timestamp_ms: tag.timestamp_ms.wrapping_add(self.shift_ms),
+                ..tag.clone()
+            });
+        } else {
+            self.fragmenter.handle_tag(tag);
+        }
         self.drain();
+    }
+
+    /// Stops taking media for a while (nobody plays it): what the fragmenter holds
+    /// becomes the last part and the segment in progress is completed, without ending
+    /// the playlist. Media taken again (from another hub viewer, with a timeline of its
+    /// own) starts a new segment marked as a discontinuity, its timeline shifted to go on
+    /// from this one's end.
+    pub fn pause(&mut self) {
+        self.fragmenter.flush();
+        self.drain();
+        self.close_segment();
+        self.paused = true;
+        self.version += 1;
     }
 
     /// Ends the stream: what the fragmenter holds becomes the last part, the segment in

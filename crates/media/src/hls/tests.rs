@@ -281,6 +281,55 @@ seg-1.mp4?t=1
     assert!(list.contains("part-11.0.mp4"));
 }
 
+#[test]
+fn a_pause_completes_the_segment_and_what_comes_after_is_a_discontinuity() {
+    let mut p = packager_with(&av_stream(0, 3_000, 1000, true));
+    let before = p.version();
+    p.pause();
+    assert!(p.version() > before, "waiting requests look again");
+    let paused = p.playlist("");
+    assert!(!paused.contains("#EXT-X-ENDLIST"), "{paused}");
+    // A player blocking for the next part gets it when media comes again.
+    assert!(
+        paused.ends_with("seg-1.mp4\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-2.0.mp4\"\n"),
+        "{paused}"
+    );
+    assert_eq!(paused.matches("#EXTINF:").count(), 2, "{paused}");
+    assert!(!paused.contains("#EXT-X-DISCONTINUITY\n"));
+    // Taken again from a new hub viewer: headers, then a timeline from 0.
+    for t in &av_stream(0, 2_000, 1000, true) {
+        p.handle_tag(t);
+    }
+    let resumed = p.playlist("");
+    assert!(
+        resumed.contains("seg-1.mp4\n#EXT-X-DISCONTINUITY\n"),
+        "{resumed}"
+    );
+    assert_eq!(resumed.matches("#EXT-X-DISCONTINUITY\n").count(), 1);
+    assert!(resumed.contains("part-2.0.mp4"), "{resumed}");
+    assert!(matches!(p.segment(1), Lookup::Ready(_)));
+    // The timeline goes on: the new segment's first fragment starts where the old ended.
+    let Lookup::Ready(chunks) = p.part(2, 0) else {
+        panic!("part 2.0 is ready")
+    };
+    let part = chunks.concat();
+    let tfdt = part
+        .windows(4)
+        .position(|w| w == b"tfdt")
+        .expect("a tfdt box")
+        + 4;
+    let version = part[tfdt];
+    let dts = if version == 1 {
+        u64::from_be_bytes(part[tfdt + 4..tfdt + 12].try_into().unwrap())
+    } else {
+        u64::from(u32::from_be_bytes(
+            part[tfdt + 4..tfdt + 8].try_into().unwrap(),
+        ))
+    };
+    // 90 kHz ticks: the first 3 s ended with an audio frame of 23 ms at 2.995 s.
+    assert!((3_000 * 90..3_030 * 90).contains(&dts), "{dts}");
+}
+
 /// Filler (shared), then program 7, then program 8 back to back: each program's
 /// audience sees shared segments and its own, never a name of the other's.
 #[test]
