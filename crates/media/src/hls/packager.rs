@@ -213,11 +213,8 @@ impl Packager {
         if label == self.label {
             return;
         }
-        self.fragmenter.flush();
-        self.drain();
-        self.close_segment();
+        self.complete();
         self.label = label;
-        self.version += 1;
     }
 
     /// The label of segment `msn`, while it is in the window or in progress.
@@ -282,20 +279,23 @@ impl Packager {
     /// own) starts a new segment marked as a discontinuity, its timeline shifted to go on
     /// from this one's end.
     pub fn pause(&mut self) {
-        self.fragmenter.flush();
-        self.drain();
-        self.close_segment();
+        self.complete();
         self.paused = true;
-        self.version += 1;
     }
 
     /// Ends the stream: what the fragmenter holds becomes the last part, the segment in
     /// progress is completed, and the playlist gets `EXT-X-ENDLIST`.
     pub fn finish(&mut self) {
+        self.complete();
+        self.ended = true;
+    }
+
+    /// What the fragmenter holds becomes the last part; the segment in progress is
+    /// completed.
+    fn complete(&mut self) {
         self.fragmenter.flush();
         self.drain();
         self.close_segment();
-        self.ended = true;
         self.version += 1;
     }
 
