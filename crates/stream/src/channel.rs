@@ -7,7 +7,9 @@
 //! read lock of their own, never the channel's lock. A feed is encoded only while it has
 //! a [`Reader`] (see [`Lane`]): an idle channel, or a preview nobody watches, encodes
 //! nothing. Likewise the LL-HLS packager takes media only while someone requested its
-//! playlists or parts lately ([`Channel::want_hls`]). One pacer task per channel wakes
+//! playlists or parts lately ([`Channel::want_hls`]), and while none of these (nor the
+//! broadcaster's preview) has anyone, the publisher's connection is read in naps
+//! ([`Interest`]). One pacer task per channel wakes
 //! readers at most once per [`write_interval`](crate::StreamConfig::write_interval), so
 //! each viewer gets what arrived meanwhile in one write.
 //!
@@ -23,6 +25,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -209,6 +212,10 @@ impl Output {
         &self.readers[usize::from(encoding == Encoding::Mp4)]
     }
 
+    fn has_readers(&self) -> bool {
+        self.readers.iter().any(|r| r.load(Ordering::Acquire) > 0)
+    }
+
     /// Encodes what `hub` queued for those of its feeds that have readers (and starts or
     /// stops their `lanes` by that), then wakes the readers if a frame came.
     fn fill(&self, lanes: &mut [Lane; 2], hub: &mut Hub) {
@@ -338,12 +345,58 @@ async fn pace(out: Arc<Output>) {
     out.direct.lock().expect("direct lock").clear();
 }
 
+/// Whether anyone receives now what a publisher sends: the program's viewers (over
+/// any protocol, relays to other nodes included) while it is on air, the broadcaster's
+/// preview at any time. The channel keeps it with every tag and when a viewer comes; the
+/// publisher's connection reads it: while nobody receives the media, it reads in naps
+/// instead of at every packet (see [`crate::rtmp`]). The recording does not count: it
+/// takes the media a nap later just as well.
+#[derive(Debug)]
+pub(crate) struct Interest {
+    watched: AtomicBool,
+    /// The task of the connection while it naps.
+    napper: Mutex<Option<Waker>>,
+}
+
+impl Default for Interest {
+    fn default() -> Interest {
+        Interest {
+            watched: AtomicBool::new(true),
+            napper: Mutex::new(None),
+        }
+    }
+}
+
+impl Interest {
+    pub(crate) fn watched(&self) -> bool {
+        self.watched.load(Ordering::Acquire)
+    }
+
+    /// Whether anyone receives the media now; the napping connection wakes when someone
+    /// starts to.
+    pub(crate) fn set(&self, watched: bool) {
+        if watched != self.watched.swap(watched, Ordering::AcqRel)
+            && watched
+            && let Some(w) = self.napper.lock().expect("napper lock").take()
+        {
+            w.wake();
+        }
+    }
+
+    /// Wakes `waker` when someone starts to watch; whether someone already does.
+    pub(crate) fn wake_on_watch(&self, waker: &Waker) -> bool {
+        *self.napper.lock().expect("napper lock") = Some(waker.clone());
+        self.watched()
+    }
+}
+
 /// The publisher of the current program.
 #[derive(Debug)]
 struct Publisher {
     session: u64,
     /// Dropping or sending on it cuts the RTMP session.
     cut: watch::Sender<Option<String>>,
+    interest: Arc<Interest>,
 }
 
 /// The program whose grant the channel holds: from the first publish to the cut.
@@ -425,6 +478,26 @@ impl Program {
 }
 
 impl Core {
+    /// Whether anyone receives what is on air (HTTP-FLV, fMP4, LL-HLS).
+    fn watched(&self) -> bool {
+        self.hls_viewer.is_some() || self.live.has_readers()
+    }
+
+    /// Someone came to watch what is on air: its publisher reads at once.
+    fn rouse(&self) {
+        let Source::Publisher(session) = self.source else {
+            return;
+        };
+        if let Some(x) = self
+            .programs
+            .iter()
+            .filter_map(|p| p.publisher.as_ref())
+            .find(|x| x.session == session)
+        {
+            x.interest.set(true);
+        }
+    }
+
     fn program(&mut self, id: ReservationId) -> Option<&mut Program> {
         self.programs.iter_mut().find(|p| p.grant.reservation == id)
     }
@@ -523,6 +596,9 @@ impl Core {
             tracing::debug!(from = ?self.source, ?to, label, "source switch");
             self.source = to;
             self.hub.handle_source_change();
+            if self.watched() {
+                self.rouse();
+            }
         }
         if self.label != label {
             self.live.relabel(&mut self.live_lanes, label);
@@ -781,6 +857,7 @@ impl Channel {
     pub(crate) fn read_live(&self, encoding: Encoding) -> Reader {
         let reader = Reader::new(self.live.clone(), encoding);
         let mut core = self.core.lock().expect("channel lock");
+        core.rouse();
         let Core {
             live,
             live_lanes,
@@ -801,6 +878,9 @@ impl Channel {
         let mut core = self.core.lock().expect("channel lock");
         let p = core.program(reservation)?;
         let reader = Reader::new(p.preview_out.clone(), encoding);
+        if let Some(x) = &p.publisher {
+            x.interest.set(true);
+        }
         p.preview_out.fill(&mut p.preview_lanes, &mut p.preview);
         Some(reader)
     }
@@ -858,16 +938,22 @@ impl Channel {
 
     /// A publisher with `grant` for this channel wants in (an RTMP publisher, or the
     /// relay of the program from its origin: then `record` is false, the origin records).
-    /// Refused while another publisher of the same program is connected.
+    /// Refused while another publisher of the same program is connected. The channel
+    /// keeps `interest` (whether anyone receives its media) from then on.
     pub(crate) fn attach_publisher(
         &self,
         grant: &Grant,
         session: u64,
         cut: watch::Sender<Option<String>>,
+        interest: Arc<Interest>,
         record: bool,
     ) -> Result<(), StreamError> {
         let mut core = self.core.lock().expect("channel lock");
-        let publisher = Publisher { session, cut };
+        let publisher = Publisher {
+            session,
+            cut,
+            interest,
+        };
         match core.program(grant.reservation) {
             Some(p) if p.publisher.is_some() => {
                 return Err(StreamError::AlreadyPublishing);
@@ -914,6 +1000,7 @@ impl Channel {
         }
         let version = core.hls.version();
         core.hls_viewer = Some(core.hub.add_viewer());
+        core.rouse();
         core.drain_hls();
         if core.hls.version() != version {
             drop(core);
@@ -945,6 +1032,8 @@ impl Channel {
     pub(crate) fn publisher_tag(&self, session: u64, tag: Tag) {
         let now = Instant::now();
         let mut core = self.core.lock().expect("channel lock");
+        let on_air = core.source == Source::Publisher(session);
+        let watched = on_air && core.watched();
         let Some(p) = core
             .programs
             .iter_mut()
@@ -952,6 +1041,9 @@ impl Channel {
         else {
             return;
         };
+        if let Some(x) = &p.publisher {
+            x.interest.set(watched || p.preview_out.has_readers());
+        }
         p.meter.add(&tag, now);
         if let Some(slot) = header_slot(&tag) {
             p.headers[slot] = Some(tag.clone());
@@ -962,7 +1054,7 @@ impl Channel {
         if let Some(d) = p.preview.video_dimensions() {
             p.dimensions = Some(d);
         }
-        if core.source == Source::Publisher(session) && core.push(tag) {
+        if on_air && core.push(tag) {
             drop(core);
             self.data.notify_waiters();
         }

@@ -104,7 +104,7 @@ async fn relay(
         && node.now() < grant.cut_at
     {
         let (cut_tx, mut cut_rx) = watch::channel(None);
-        if let Err(e) = ch.attach_publisher(&grant, session, cut_tx, false) {
+        if let Err(e) = ch.attach_publisher(&grant, session, cut_tx, Arc::default(), false) {
             tracing::warn!(%reservation, error = %e, "relay not attached");
             break;
         }

@@ -23,6 +23,11 @@
 //! the reason logged. A publisher is cut when the channel's director says so (end of the
 //! connect window, reservation cancelled).
 //!
+//! While nobody receives what a publisher sends (the channel says so through its
+//! [`Interest`]), its connection leaves the runtime's poller and is read every
+//! [`NAP`]: a wake-up of the node per nap instead of per packet, which is most of what an
+//! unwatched program costs. Someone starting to watch wakes it at once.
+//!
 //! [`StreamConfig::max_pending_per_address`]: crate::StreamConfig::max_pending_per_address
 //! [`StreamConfig::max_pending_connections`]: crate::StreamConfig::max_pending_connections
 //! [`StreamConfig::idle_timeout`]: crate::StreamConfig::idle_timeout
@@ -30,17 +35,20 @@
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use scuffle_rtmp::ServerSession;
 use scuffle_rtmp::session::server::{ServerSessionError, SessionData, SessionHandler};
 use slotcast_media::flv::{Tag, TagKind};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, oneshot, watch};
+use tokio::time::Sleep;
 
-use crate::channel::Channel;
+use crate::channel::{Channel, Interest};
 use crate::error::StreamError;
 use crate::{Refusal, StreamNode};
 
@@ -167,50 +175,135 @@ impl Pending {
     }
 }
 
-/// A stream that counts the bytes read from it (how far a pending connection got).
+/// How long the connection of a publisher whose media nobody receives sleeps between
+/// reads.
+const NAP: Duration = Duration::from_millis(100);
+
+/// How a connection is read.
+#[derive(Debug)]
+enum Link {
+    /// Registered with the runtime: read as soon as data arrives.
+    Polled(TcpStream),
+    /// Not registered with the runtime: read once a nap, whatever arrived meanwhile.
+    Napping(std::net::TcpStream, Pin<Box<Sleep>>),
+    /// Lost while switching between the two (the runtime refused the socket).
+    Broken,
+}
+
+impl Link {
+    fn broken() -> std::io::Error {
+        std::io::Error::other("the connection could not be moved to or from the runtime")
+    }
+
+    /// The connection, registered with the runtime.
+    fn polled(&mut self) -> std::io::Result<&mut TcpStream> {
+        if let Link::Napping(..) = self
+            && let Link::Napping(s, _) = std::mem::replace(self, Link::Broken)
+        {
+            *self = Link::Polled(TcpStream::from_std(s)?);
+        }
+        match self {
+            Link::Polled(s) => Ok(s),
+            _ => Err(Link::broken()),
+        }
+    }
+
+    /// The connection, not registered with the runtime, and its nap.
+    fn napping(&mut self) -> std::io::Result<(&mut std::net::TcpStream, &mut Pin<Box<Sleep>>)> {
+        if let Link::Polled(..) = self
+            && let Link::Polled(s) = std::mem::replace(self, Link::Broken)
+        {
+            *self = Link::Napping(s.into_std()?, Box::pin(tokio::time::sleep(Duration::ZERO)));
+        }
+        match self {
+            Link::Napping(s, nap) => Ok((s, nap)),
+            _ => Err(Link::broken()),
+        }
+    }
+}
+
+/// A publisher's (or would-be publisher's) connection: it counts the bytes read from it
+/// (how far a pending connection got), and while nobody receives the media it carries
+/// ([`Interest`]) it is read in naps: every [`NAP`], what arrived meanwhile, instead of
+/// a wake-up of the node for every packet. Someone starting to watch wakes it at once;
+/// writes (acknowledgements, replies) are made registered.
 #[derive(Debug)]
 struct Counted {
-    inner: TcpStream,
+    link: Link,
     received: Arc<AtomicU64>,
+    interest: Arc<Interest>,
+    nap: Duration,
 }
 
 impl tokio::io::AsyncRead for Counted {
     fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
+    ) -> Poll<std::io::Result<()>> {
+        let Counted {
+            link,
+            received,
+            interest,
+            nap,
+        } = &mut *self;
         let before = buf.filled().len();
-        let r = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        let r = if interest.watched() {
+            Pin::new(link.polled()?).poll_read(cx, buf)
+        } else {
+            let (s, sleep) = link.napping()?;
+            read_or_nap(s, sleep, *nap, interest, cx, buf)
+        };
         let n = (buf.filled().len() - before) as u64;
         if n > 0 {
-            self.received.fetch_add(n, Ordering::Relaxed);
+            received.fetch_add(n, Ordering::Relaxed);
         }
         r
     }
 }
 
+/// Reads what arrived on `s`; if nothing did, sleeps for `nap` or until someone watches.
+fn read_or_nap(
+    s: &mut std::net::TcpStream,
+    sleep: &mut Pin<Box<Sleep>>,
+    nap: Duration,
+    interest: &Interest,
+    cx: &mut Context<'_>,
+    buf: &mut tokio::io::ReadBuf<'_>,
+) -> Poll<std::io::Result<()>> {
+    loop {
+        match std::io::Read::read(s, buf.initialize_unfilled()) {
+            Ok(n) => {
+                buf.advance(n);
+                return Poll::Ready(Ok(()));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => return Poll::Ready(Err(e)),
+        }
+    }
+    sleep.as_mut().reset(tokio::time::Instant::now() + nap);
+    if sleep.as_mut().poll(cx).is_ready() || interest.wake_on_watch(cx.waker()) {
+        cx.waker().wake_by_ref();
+    }
+    Poll::Pending
+}
+
 impl tokio::io::AsyncWrite for Counted {
     fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
         buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(self.link.polled()?).poll_write(cx, buf)
     }
 
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(self.link.polled()?).poll_flush(cx)
     }
 
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(self.link.polled()?).poll_shutdown(cx)
     }
 }
 
@@ -255,9 +348,12 @@ pub async fn serve(
                     drop(stream);
                     continue;
                 };
+                let _ = stream.set_nodelay(true);
                 let stream = Counted {
-                    inner: stream,
+                    link: Link::Polled(stream),
                     received,
+                    interest: Arc::default(),
+                    nap: NAP,
                 };
                 tokio::spawn(connection(
                     node.clone(),
@@ -294,6 +390,8 @@ struct Handler {
     session: u64,
     shared: Arc<Shared>,
     cut: watch::Sender<Option<String>>,
+    /// Whether anyone receives the media published here, kept by the channel.
+    interest: Arc<Interest>,
     channel: Option<Arc<Channel>>,
 }
 
@@ -345,7 +443,13 @@ impl Handler {
         let Some(channel) = self.node.channel(grant.channel) else {
             return Err(StreamError::ChannelElsewhere(grant.channel));
         };
-        channel.attach_publisher(&grant, self.session, self.cut.clone(), true)?;
+        channel.attach_publisher(
+            &grant,
+            self.session,
+            self.cut.clone(),
+            self.interest.clone(),
+            true,
+        )?;
         tracing::info!(
             reservation = %grant.reservation,
             channel = %channel.name(),
@@ -408,7 +512,6 @@ async fn connection(
     mut evicted: oneshot::Receiver<()>,
     pending: Arc<Mutex<Pending>>,
 ) {
-    let _ = stream.inner.set_nodelay(true);
     let received = stream.received.clone();
     let shared = Arc::new(Shared::default());
     let (cut_tx, mut cut_rx) = watch::channel(None::<String>);
@@ -418,6 +521,7 @@ async fn connection(
         session: id,
         shared: shared.clone(),
         cut: cut_tx,
+        interest: stream.interest.clone(),
         channel: None,
     };
     let run = ServerSession::new(stream, handler).run();
@@ -535,5 +639,89 @@ mod tests {
         assert_eq!(stage(HANDSHAKE_STARTED - 1), 1);
         assert_eq!(stage(HANDSHAKE_STARTED), 2);
         assert_eq!(stage(HANDSHAKE_DONE), 3);
+    }
+
+    /// The server side of a loopback connection as a [`Counted`] that naps `nap`, and
+    /// its client side.
+    async fn pair(interest: Arc<Interest>, nap: Duration) -> (Counted, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let conn = Counted {
+            link: Link::Polled(server),
+            received: counter(0),
+            interest,
+            nap,
+        };
+        (conn, client)
+    }
+
+    #[tokio::test]
+    async fn a_connection_nobody_watches_is_read_in_naps_and_wakes_when_someone_does() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let interest = Arc::new(Interest::default());
+        interest.set(false);
+        let (mut conn, mut client) = pair(interest.clone(), Duration::from_millis(250)).await;
+
+        // Twenty writes over about 100 ms come in a read or two, whole and in order
+        // (registered, each would be a read of its own).
+        let writer = tokio::spawn(async move {
+            for i in 0..20u8 {
+                client.write_all(&[i; 10]).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            client
+        });
+        let (mut got, mut reads) = (Vec::new(), 0);
+        while got.len() < 200 {
+            let mut b = [0; 4096];
+            let n = conn.read(&mut b).await.unwrap();
+            assert!(n > 0);
+            got.extend_from_slice(&b[..n]);
+            reads += 1;
+        }
+        let sent: Vec<u8> = (0..20u8).flat_map(|i| [i; 10]).collect();
+        assert_eq!(got, sent);
+        assert!(reads <= 5, "{reads} reads");
+        assert!(matches!(conn.link, Link::Napping(..)));
+        assert_eq!(conn.received.load(Ordering::Relaxed), 200);
+
+        // A write (an acknowledgement) goes out registered.
+        let mut client = writer.await.unwrap();
+        conn.write_all(b"ack").await.unwrap();
+        let mut ack = [0; 3];
+        client.read_exact(&mut ack).await.unwrap();
+        assert_eq!(&ack, b"ack");
+        assert!(matches!(conn.link, Link::Polled(_)));
+
+        // Napping for a long time, a read wakes as soon as someone watches.
+        conn.nap = Duration::from_secs(60);
+        let read = tokio::spawn(async move {
+            let mut b = [0; 16];
+            let n = conn.read(&mut b).await.unwrap();
+            (conn, n)
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        interest.set(true);
+        client.write_all(b"x").await.unwrap();
+        let (mut conn, n) = tokio::time::timeout(Duration::from_secs(10), read)
+            .await
+            .expect("woken long before the nap ends")
+            .unwrap();
+        assert_eq!(n, 1);
+        assert!(matches!(conn.link, Link::Polled(_)));
+
+        // The publisher leaving is noticed a nap later.
+        interest.set(false);
+        conn.nap = Duration::from_millis(50);
+        drop(client);
+        let mut b = [0; 16];
+        let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut b))
+            .await
+            .expect("end of stream")
+            .unwrap();
+        assert_eq!(n, 0);
     }
 }
