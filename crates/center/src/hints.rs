@@ -76,15 +76,30 @@ pub struct Hinter {
 impl Hinter {
     /// Hints `topic` through `store` soon (beside the caller's answer, not before it).
     pub fn send(&self, store: &Arc<dyn Store>, topic: &'static str) {
-        if step(&self.state, |s| if s == IDLE { SENDING } else { AGAIN }) != IDLE {
-            return;
-        }
-        let (store, state) = (store.clone(), self.state.clone());
-        tokio::spawn(async move {
-            loop {
+        let store = store.clone();
+        self.send_by(move || {
+            let store = store.clone();
+            async move {
                 if let Err(e) = store.notify(topic).await {
                     tracing::warn!(error = %e, topic, "cannot hint the other replicas");
                 }
+            }
+        });
+    }
+
+    /// Runs `notify` soon, one at a time as [`Hinter::send`] says.
+    fn send_by<F, Fut>(&self, notify: F)
+    where
+        F: Fn() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        if step(&self.state, |s| if s == IDLE { SENDING } else { AGAIN }) != IDLE {
+            return;
+        }
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            loop {
+                notify().await;
                 if step(&state, |s| if s == AGAIN { SENDING } else { IDLE }) != AGAIN {
                     return;
                 }
@@ -97,5 +112,53 @@ impl Hinter {
 fn step(state: &AtomicU8, f: impl Fn(u8) -> u8) -> u8 {
     match state.fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| Some(f(s))) {
         Ok(s) | Err(s) => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use tokio::sync::Semaphore;
+
+    use super::*;
+
+    /// A hinter whose hints wait for `gate` and are counted in `sent`.
+    fn send(hinter: &Hinter, gate: &Arc<Semaphore>, sent: &Arc<AtomicUsize>) {
+        let (gate, sent) = (gate.clone(), sent.clone());
+        hinter.send_by(move || {
+            let (gate, sent) = (gate.clone(), sent.clone());
+            async move {
+                gate.acquire().await.expect("gate").forget();
+                sent.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+    }
+
+    async fn settle(hinter: &Hinter) {
+        while hinter.state.load(Ordering::Acquire) != IDLE {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_writes_makes_two_hints_and_a_later_write_one_more() {
+        let hinter = Hinter::default();
+        let gate = Arc::new(Semaphore::new(0));
+        let sent = Arc::new(AtomicUsize::new(0));
+        // The first write's hint is on its way (held at the gate); a hundred more writes
+        // make exactly one hint after it, so none is hinted only before it committed.
+        for _ in 0..100 {
+            send(&hinter, &gate, &sent);
+        }
+        tokio::task::yield_now().await;
+        assert_eq!(sent.load(Ordering::SeqCst), 0);
+        gate.add_permits(10);
+        settle(&hinter).await;
+        assert_eq!(sent.load(Ordering::SeqCst), 2);
+        // Nothing on its way: the next write hints again, once.
+        send(&hinter, &gate, &sent);
+        settle(&hinter).await;
+        assert_eq!(sent.load(Ordering::SeqCst), 3);
     }
 }
