@@ -49,15 +49,14 @@ impl Recorder {
         let failed = Arc::new(Mutex::new(None));
         let report = failed.clone();
         tokio::spawn(async move {
-            // One hand-over to a blocking thread per fragment (≈ 2 s), not per chunk.
+            // One hand-over to a blocking thread, and one write, per fragment (≈ 2 s),
+            // not per chunk (a frame's header and data).
             let mut file = Some(file);
             let mut result = Ok(());
             while let Some(chunks) = rx.recv().await {
                 let Some(mut f) = file.take() else { break };
-                match tokio::task::spawn_blocking(move || {
-                    chunks.iter().try_for_each(|c| f.write_all(c)).map(|()| f)
-                })
-                .await
+                match tokio::task::spawn_blocking(move || f.write_all(&chunks.concat()).map(|()| f))
+                    .await
                 {
                     Ok(Ok(f)) => file = Some(f),
                     Ok(Err(e)) => {
