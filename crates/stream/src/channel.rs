@@ -1236,3 +1236,85 @@ fn step(ch: &Arc<Channel>, node: &StreamNode) -> tokio::time::Instant {
     }
     wake
 }
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+    use bytes::Bytes;
+    use slotcast_domain::jiff::SignedDuration;
+    use slotcast_domain::{ChannelId, Timestamp};
+    use slotcast_media::TagKind;
+    use slotcast_testkit::{ManualClock, TempDir};
+
+    use super::*;
+    use crate::{ChannelInfo, PublishAuthority, Refusal, StreamConfig};
+
+    #[derive(Debug)]
+    struct NoKeys;
+
+    #[async_trait]
+    impl PublishAuthority for NoKeys {
+        async fn authorize(&self, _key: &str) -> Result<Grant, Refusal> {
+            Err(Refusal::UnknownKey)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_publisher_is_watched_only_while_someone_receives_its_media() {
+        let dir = TempDir::new("interest");
+        let start: Timestamp = "2026-11-21T12:00:00Z".parse().unwrap();
+        let clock = Arc::new(ManualClock::new(start + SignedDuration::from_secs(1)));
+        let key = slotcast_domain::token::SigningKey::from_bytes(&[9; 32]).verifying_key();
+        let node = StreamNode::new(
+            StreamConfig::under(dir.path()),
+            clock,
+            Arc::new(NoKeys),
+            key,
+        );
+        node.set_channels(vec![ChannelInfo {
+            id: ChannelId(1),
+            name: "c".into(),
+            capacity: 10,
+            bitrate_kbps: 400,
+        }]);
+        let ch = node.channel(ChannelId(1)).unwrap();
+        let grant = Grant {
+            reservation: ReservationId(7),
+            channel: ChannelId(1),
+            start,
+            end: start + SignedDuration::from_mins(10),
+            cut_at: start + SignedDuration::from_mins(13),
+        };
+        let interest = Arc::new(Interest::default());
+        let (cut, _cut_rx) = watch::channel(None);
+        ch.attach_publisher(&grant, 1, cut, interest.clone(), true)
+            .unwrap();
+        while ch.core.lock().unwrap().source != Source::Publisher(1) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let tag = || Tag::new(TagKind::Audio, 0, Bytes::from_static(&[0xaf, 1, 0]));
+
+        // On air, nobody watching (the recording does not count).
+        ch.publisher_tag(1, tag());
+        assert!(!interest.watched());
+        // A viewer makes it watched at once, before the next tag; its leaving, at the next.
+        let reader = ch.read_live(Encoding::Mp4);
+        assert!(interest.watched());
+        drop(reader);
+        ch.publisher_tag(1, tag());
+        assert!(!interest.watched());
+        // So does the broadcaster's preview.
+        let preview = ch.read_preview(ReservationId(7), Encoding::Flv).unwrap();
+        assert!(interest.watched());
+        ch.publisher_tag(1, tag());
+        assert!(interest.watched());
+        drop(preview);
+        ch.publisher_tag(1, tag());
+        assert!(!interest.watched());
+        // And an LL-HLS player.
+        ch.want_hls();
+        assert!(interest.watched());
+        ch.publisher_tag(1, tag());
+        assert!(interest.watched());
+    }
+}
